@@ -1,0 +1,94 @@
+//! Growth: adding the polar's subnetwork with a proper step (THEORY.md section 4). The 2-D corrective step
+//! `min_{a,b >= 0} loss(a Phi(W) + b phi(w*)) + lambda (a Theta(W) + b)` scales the old subnetworks by `a^(1/p)` and
+//! adds `b^(1/p) w*`. For the squared loss it is a 2 x 2 nonnegative least-squares problem, solved exactly; for
+//! the other losses it is solved by alternating exact line searches.
+
+use faer::Mat;
+
+use crate::linalg::dot;
+use crate::loss::Loss;
+use crate::objective::Problem;
+use crate::subnetwork::{regularizer, Weights};
+
+fn masked(p: &Problem<'_>, z: &Mat<f64>) -> Mat<f64> {
+    match &p.obs.mask {
+        None => z.clone(),
+        Some(m) => Mat::from_fn(z.nrows(), z.ncols(), |i, j| z[(i, j)] * m[(i, j)]),
+    }
+}
+
+/// The optimal `(a, b)` of the corrective step for `Z1 = Phi(W)`, `theta1 = Theta(W)`, `Z2 = phi(w*)`
+/// (`theta(w*) = 1`).
+pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64>) -> (f64, f64) {
+    let lam = p.lambda;
+    if p.loss == Loss::Squared {
+        let (m1, m2) = (masked(p, z1), masked(p, z2));
+        let y = &p.obs.y;
+        let h = [dot(m1.as_ref(), m1.as_ref()), dot(m1.as_ref(), m2.as_ref()), dot(m2.as_ref(), m2.as_ref())];
+        let c = [lam * theta1 - dot(y.as_ref(), m1.as_ref()), lam - dot(y.as_ref(), m2.as_ref())];
+        let val = |a: f64, b: f64| 0.5 * (h[0] * a * a + 2.0 * h[1] * a * b + h[2] * b * b) + c[0] * a + c[1] * b;
+        let mut cands = vec![(0.0, 0.0)];
+        if h[0] > 0.0 {
+            cands.push(((-c[0] / h[0]).max(0.0), 0.0));
+        }
+        if h[2] > 0.0 {
+            cands.push((0.0, (-c[1] / h[2]).max(0.0)));
+        }
+        let det = h[0] * h[2] - h[1] * h[1];
+        if det > 1e-14 * h[0] * h[2] {
+            let a = (-c[0] * h[2] + c[1] * h[1]) / det;
+            let b = (-c[1] * h[0] + c[0] * h[1]) / det;
+            if a >= 0.0 && b >= 0.0 {
+                cands.push((a, b));
+            }
+        }
+        return cands.into_iter().min_by(|x, y| val(x.0, x.1).total_cmp(&val(y.0, y.1))).unwrap();
+    }
+    // Alternating exact line searches on the convex function of (a, b), starting from a = 1.
+    let (mut a, mut b) = (1.0, 0.0);
+    let grad_dot = |a: f64, b: f64, dir: &Mat<f64>| {
+        let z = Mat::from_fn(z1.nrows(), z1.ncols(), |i, j| a * z1[(i, j)] + b * z2[(i, j)]);
+        let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
+        dot(g.as_ref(), dir.as_ref())
+    };
+    for _ in 0..4 {
+        b = Problem::minimize_ray(|bb| grad_dot(a, bb, z2) + lam);
+        if theta1 > 0.0 {
+            a = Problem::minimize_ray(|aa| grad_dot(aa, b, z1) + lam * theta1);
+        }
+    }
+    (a, b)
+}
+
+/// Applies the growth step to `w` with the unit-`theta` polar subnetwork `atom`; returns `b`, the weight given to
+/// the new subnetwork (0 when adding it cannot decrease `f`).
+pub fn grow(p: &Problem<'_>, w: &mut Weights, atom: &Weights) -> f64 {
+    let kdeg = p.net.degree() as f64;
+    let z1 = p.net.forward(w, p.par);
+    let z2 = p.net.forward(atom, p.par);
+    let theta1 = regularizer(p.net, w);
+    let (a, b) = corrective_step(p, &z1, theta1, &z2);
+    if w.width() > 0 {
+        w.scale_all(a.powf(1.0 / kdeg));
+    }
+    if b > 0.0 {
+        let s = b.powf(1.0 / kdeg);
+        w.push(atom, &vec![s; p.net.degree()]);
+    }
+    b
+}
+
+/// The ray pre-step that enforces (C2): `W <- c^(1/p) W` with `c = argmin f(c^(1/p) W)`. Never increases `f`.
+pub fn ray_step(p: &Problem<'_>, w: &mut Weights) {
+    if w.width() == 0 {
+        return;
+    }
+    let z = p.net.forward(w, p.par);
+    let c = p.ray_scale(&z, regularizer(p.net, w));
+    let before = p.objective(w);
+    let mut scaled = w.clone();
+    scaled.scale_all(c.powf(1.0 / p.net.degree() as f64));
+    if p.objective(&scaled) <= before {
+        *w = scaled;
+    }
+}

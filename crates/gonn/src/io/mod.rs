@@ -1,0 +1,1 @@
+//! Reading data and weights, writing models and reports.

@@ -1,0 +1,60 @@
+//! # gonn: certified global optimality for positively homogeneous networks and factorizations
+//!
+//! gonn trains a model that is a sum of `r` parallel positively homogeneous subnetworks,
+//! `Phi(W) = sum_i phi(w_i)`, with a regularizer of the same degree, `Theta(W) = sum_i theta(w_i)`, by minimizing
+//! `f(W) = loss(Y, Phi(W)) + lambda * Theta(W)`. Following Haeffele and Vidal, the polar
+//! `rho = Omega°(-G / lambda)` of the loss gradient `G` decides global optimality (`rho <= 1`), supplies the
+//! subnetwork to add when it fails, and bounds the distance to the global optimum at any weights. The
+//! meta-algorithm (local descent, polar, growth, pruning) therefore picks the number of subnetworks itself and
+//! ends with a certificate — or says honestly that it has none.
+//!
+//! ```
+//! use gonn::prelude::*;
+//! use faer::Mat;
+//!
+//! // A 30 x 20 matrix of rank 3 plus a little noise.
+//! let mut rng = Rng::new(1);
+//! let (a, b) = (rng.normal_mat(30, 3), rng.normal_mat(20, 3));
+//! let y = Mat::from_fn(30, 20, |i, j| (0..3).map(|k| a[(i, k)] * b[(j, k)]).sum::<f64>() + 0.01 * rng.normal());
+//!
+//! // theta(u, v) = ||u||_2 ||v||_2: the nuclear-norm regularized problem.
+//! let net = MatrixFactorization::new(30, 20, [LayerNorm::new(Norm::L2, false); 2]);
+//! let obs = Observations::new(y, None)?;
+//! let model = FitParams::new(1.0).tol(1e-8).validate()?.fit(&net, &obs)?;
+//!
+//! assert_eq!(model.certificate.status, Status::Certified);
+//! assert_eq!(model.weights.width(), 3);
+//! println!("{}", model.certificate.summary());
+//! # Ok::<(), gonn::GonnError>(())
+//! ```
+//!
+//! The modules follow `THEORY.md`: [`subnetwork`] (families `phi` with `theta`), [`norms`] (layer norms and their
+//! proxes), [`loss`], [`polar`] (polar solvers), [`descent`] (local descent), [`growth`] and [`pruning`] (the moves
+//! of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound), [`io`] (files).
+
+pub mod certificate;
+pub mod descent;
+pub mod error;
+pub mod growth;
+pub mod io;
+pub mod linalg;
+pub mod loss;
+pub mod meta;
+pub mod norms;
+pub mod objective;
+pub mod polar;
+pub mod pruning;
+pub mod rng;
+pub mod subnetwork;
+
+pub use error::{GonnError, Result};
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::certificate::{Certificate, Status};
+    pub use crate::loss::{Loss, Observations};
+    pub use crate::meta::{certify, FitParams, FittedModel, IterationRecord, Observer, StopReason};
+    pub use crate::norms::{LayerNorm, Norm};
+    pub use crate::rng::Rng;
+    pub use crate::subnetwork::{CpTensor, MatrixFactorization, Subnetwork, Weights};
+}

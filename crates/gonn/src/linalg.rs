@@ -1,0 +1,57 @@
+//! Thin wrappers over faer's matrix multiply with the parallelism passed explicitly, plus the few dense
+//! helpers (inner products, small symmetric spectra) that the rest of the crate shares.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par, Side};
+
+/// `A B`.
+pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    let mut out = Mat::zeros(a.nrows(), b.ncols());
+    matmul(out.as_mut(), Accum::Replace, a, b, 1.0, par);
+    out
+}
+
+/// `A^T B`.
+pub fn mul_tn(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    mul(a.transpose(), b, par)
+}
+
+/// `A B^T`.
+pub fn mul_nt(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    mul(a, b.transpose(), par)
+}
+
+/// Frobenius inner product `<A, B> = sum_ij A_ij B_ij`.
+pub fn dot(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> f64 {
+    debug_assert_eq!((a.nrows(), a.ncols()), (b.nrows(), b.ncols()));
+    let mut s = 0.0;
+    for j in 0..a.ncols() {
+        let (ca, cb) = (a.col(j), b.col(j));
+        for i in 0..a.nrows() {
+            s += ca[i] * cb[i];
+        }
+    }
+    s
+}
+
+/// Largest eigenvalue of a small symmetric matrix (used for block Lipschitz constants `||V^T V||_2`).
+pub fn sym_max_eigenvalue(a: MatRef<'_, f64>) -> f64 {
+    if a.nrows() == 0 {
+        return 0.0;
+    }
+    match a.self_adjoint_eigenvalues(Side::Lower) {
+        Ok(ev) => ev.last().copied().unwrap_or(0.0).max(0.0),
+        // Fall back to the trace, a valid upper bound for a positive semidefinite Gram matrix.
+        Err(_) => (0..a.nrows()).map(|i| a[(i, i)]).sum(),
+    }
+}
+
+/// Hadamard (entrywise) product of two matrices of equal shape.
+pub fn hadamard(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
+    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[(i, j)] * b[(i, j)])
+}
+
+/// Whether every entry is finite.
+pub fn all_finite(a: MatRef<'_, f64>) -> bool {
+    (0..a.ncols()).all(|j| a.col(j).iter().all(|x| x.is_finite()))
+}

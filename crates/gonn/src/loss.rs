@@ -1,0 +1,393 @@
+//! Losses `loss(Y, Z)`, summed over the observed entries (THEORY.md section 1), their gradients in `Z`, and the
+//! Fenchel-dual lower bounds `-loss*(t G)` used by the certificate (THEORY.md section 3).
+
+use std::fmt;
+use std::str::FromStr;
+
+use faer::{Mat, MatRef};
+
+use crate::error::{GonnError, Result};
+
+/// The data a model is fitted to: targets `Y` and an optional 0/1 mask of observed entries.
+#[derive(Clone, Debug)]
+pub struct Observations {
+    pub y: Mat<f64>,
+    pub mask: Option<Mat<f64>>,
+}
+
+impl Observations {
+    /// Checks finiteness, the mask's shape and values; unobserved targets may hold anything finite.
+    pub fn new(y: Mat<f64>, mask: Option<Mat<f64>>) -> Result<Self> {
+        if y.nrows() == 0 || y.ncols() == 0 {
+            return Err(GonnError::Shape(format!("Y is empty ({} x {})", y.nrows(), y.ncols())));
+        }
+        if let Some(m) = &mask {
+            if (m.nrows(), m.ncols()) != (y.nrows(), y.ncols()) {
+                return Err(GonnError::Shape(format!(
+                    "mask is {} x {} but Y is {} x {}",
+                    m.nrows(),
+                    m.ncols(),
+                    y.nrows(),
+                    y.ncols()
+                )));
+            }
+            for j in 0..m.ncols() {
+                for i in 0..m.nrows() {
+                    let v = m[(i, j)];
+                    if v != 0.0 && v != 1.0 {
+                        return Err(GonnError::Data(format!("mask entry ({i}, {j}) is {v}; a mask must be 0/1")));
+                    }
+                }
+            }
+        }
+        for j in 0..y.ncols() {
+            for i in 0..y.nrows() {
+                let observed = mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0);
+                if observed && !y[(i, j)].is_finite() {
+                    return Err(GonnError::Data(format!("Y has a non-finite entry {} at ({i}, {j})", y[(i, j)])));
+                }
+            }
+        }
+        let mut y = y;
+        // Unobserved entries never enter the loss; make them zero so that they cannot leak NaNs.
+        if let Some(m) = &mask {
+            for j in 0..y.ncols() {
+                for i in 0..y.nrows() {
+                    if m[(i, j)] == 0.0 {
+                        y[(i, j)] = 0.0;
+                    }
+                }
+            }
+        }
+        Ok(Self { y, mask })
+    }
+
+    pub fn nrows(&self) -> usize {
+        self.y.nrows()
+    }
+    pub fn ncols(&self) -> usize {
+        self.y.ncols()
+    }
+    #[inline]
+    fn observed(&self, i: usize, j: usize) -> bool {
+        self.mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0)
+    }
+    /// Number of observed entries.
+    pub fn n_observed(&self) -> usize {
+        match &self.mask {
+            None => self.y.nrows() * self.y.ncols(),
+            Some(m) => (0..m.ncols()).map(|j| m.col(j).iter().filter(|v| **v != 0.0).count()).sum(),
+        }
+    }
+}
+
+/// A convex loss, differentiable in its second argument and bounded below by 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// `1/2 sum (Y - Z)^2` over observed entries.
+    Squared,
+    /// Binary logistic `sum log(1 + e^Z) - Y Z`, `Y` in {0, 1}.
+    Logistic,
+    /// Softmax cross-entropy over rows: `sum_n logsumexp(Z_n) - <Y_n, Z_n>`, rows of `Y` in the simplex.
+    Softmax,
+}
+
+impl FromStr for Loss {
+    type Err = GonnError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "squared" => Ok(Loss::Squared),
+            "logistic" => Ok(Loss::Logistic),
+            "softmax" => Ok(Loss::Softmax),
+            other => Err(GonnError::param("loss", format!("unknown loss `{other}` (expected squared, logistic or softmax)"))),
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loss::Squared => "squared",
+            Loss::Logistic => "logistic",
+            Loss::Softmax => "softmax",
+        })
+    }
+}
+
+fn softplus(z: f64) -> f64 {
+    if z > 0.0 {
+        z + (-z).exp().ln_1p()
+    } else {
+        z.exp().ln_1p()
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `x log x` with `0 log 0 = 0`.
+fn xlogx(x: f64) -> f64 {
+    if x <= 0.0 {
+        0.0
+    } else {
+        x * x.ln()
+    }
+}
+
+impl Loss {
+    /// Checks that the targets lie in the loss's domain.
+    pub fn validate(&self, obs: &Observations) -> Result<()> {
+        match self {
+            Loss::Squared => Ok(()),
+            Loss::Logistic => {
+                for j in 0..obs.ncols() {
+                    for i in 0..obs.nrows() {
+                        let v = obs.y[(i, j)];
+                        if obs.observed(i, j) && v != 0.0 && v != 1.0 {
+                            return Err(GonnError::Data(format!(
+                                "logistic loss needs 0/1 targets; Y({i}, {j}) = {v}"
+                            )));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Loss::Softmax => {
+                if obs.mask.is_some() {
+                    return Err(GonnError::param("loss", "a mask is supported with the squared and logistic losses only"));
+                }
+                for i in 0..obs.nrows() {
+                    let row = obs.y.row(i);
+                    let s: f64 = row.iter().sum();
+                    if row.iter().any(|v| *v < 0.0) || (s - 1.0).abs() > 1e-8 {
+                        return Err(GonnError::Data(format!(
+                            "softmax loss needs rows of Y that are class distributions; row {i} sums to {s}"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Curvature bound `c`: the loss's Hessian in `Z` is at most `c I` (1, 1/4, 1/2; THEORY.md section 5).
+    pub fn curvature(&self) -> f64 {
+        match self {
+            Loss::Squared => 1.0,
+            Loss::Logistic => 0.25,
+            Loss::Softmax => 0.5,
+        }
+    }
+
+    /// `loss(Y, Z)`.
+    pub fn value(&self, obs: &Observations, z: MatRef<'_, f64>) -> f64 {
+        self.eval(obs, z, false).0
+    }
+
+    /// `loss(Y, Z)` and its gradient `G = grad_Z loss` (zero at unobserved entries).
+    pub fn value_and_gradient(&self, obs: &Observations, z: MatRef<'_, f64>) -> (f64, Mat<f64>) {
+        let (v, g) = self.eval(obs, z, true);
+        (v, g.expect("gradient requested"))
+    }
+
+    fn eval(&self, obs: &Observations, z: MatRef<'_, f64>, want_grad: bool) -> (f64, Option<Mat<f64>>) {
+        let (m, n) = (obs.nrows(), obs.ncols());
+        let mut g = if want_grad { Some(Mat::<f64>::zeros(m, n)) } else { None };
+        let mut total = 0.0;
+        match self {
+            Loss::Squared | Loss::Logistic => {
+                for j in 0..n {
+                    let (yc, zc) = (obs.y.col(j), z.col(j));
+                    let mc = obs.mask.as_ref().map(|mk| mk.col(j));
+                    let mut s = 0.0;
+                    for i in 0..m {
+                        if mc.is_some_and(|mc| mc[i] == 0.0) {
+                            continue;
+                        }
+                        let (zi, yi) = (zc[i], yc[i]);
+                        let (val, grad) = match self {
+                            Loss::Squared => (0.5 * (zi - yi) * (zi - yi), zi - yi),
+                            _ => (softplus(zi) - yi * zi, sigmoid(zi) - yi),
+                        };
+                        s += val;
+                        if let Some(g) = g.as_mut() {
+                            g[(i, j)] = grad;
+                        }
+                    }
+                    total += s;
+                }
+            }
+            Loss::Softmax => {
+                for i in 0..m {
+                    let mx = (0..n).map(|j| z[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
+                    let se: f64 = (0..n).map(|j| (z[(i, j)] - mx).exp()).sum();
+                    let lse = mx + se.ln();
+                    for j in 0..n {
+                        total -= obs.y[(i, j)] * z[(i, j)];
+                        if let Some(g) = g.as_mut() {
+                            g[(i, j)] = (z[(i, j)] - lse).exp() - obs.y[(i, j)];
+                        }
+                    }
+                    total += lse;
+                }
+            }
+        }
+        (total, g)
+    }
+
+    /// `-loss*(t G)`: the negated Fenchel conjugate (in `Z`) at `t G`, with `G` the gradient at `Z`
+    /// (THEORY.md section 3): squared `t<R, y> - t^2/2 ||R||^2` with `R = -G`; logistic
+    /// `sum H_b(t sigma(z) + (1-t) y)`; softmax `sum_n H(t P_n + (1-t) Y_n)`. Sums over observed entries.
+    pub fn neg_conjugate(&self, obs: &Observations, z: MatRef<'_, f64>, g: MatRef<'_, f64>, t: f64) -> f64 {
+        let (m, n) = (obs.nrows(), obs.ncols());
+        let mut h = 0.0;
+        for j in 0..n {
+            for i in 0..m {
+                if !obs.observed(i, j) {
+                    continue;
+                }
+                let (y, gij) = (obs.y[(i, j)], g[(i, j)]);
+                h += match self {
+                    Loss::Squared => -t * gij * y - 0.5 * t * t * gij * gij,
+                    Loss::Logistic => {
+                        let p = t * sigmoid(z[(i, j)]) + (1.0 - t) * y;
+                        -(xlogx(p) + xlogx(1.0 - p))
+                    }
+                    Loss::Softmax => -xlogx((y + t * gij).max(0.0)),
+                };
+            }
+        }
+        h
+    }
+
+    /// Weak-duality lower bound on the convex optimum `F*` (THEORY.md section 3): the best `-loss*(t G)` over
+    /// `t in [0, t_max]`, where `t_max = 1 / rho_up` (capped at 1 for the logistic and softmax losses, whose
+    /// conjugates are finite only there). Valid at any `Z`.
+    pub fn dual_lower_bound(&self, obs: &Observations, z: MatRef<'_, f64>, g: MatRef<'_, f64>, t_max: f64) -> f64 {
+        if *self == Loss::Squared {
+            // Quadratic in t: maximized at clip(<R, y> / ||R||^2, 0, t_max).
+            let (mut ry, mut rr) = (0.0, 0.0);
+            for j in 0..obs.ncols() {
+                for i in 0..obs.nrows() {
+                    if obs.observed(i, j) {
+                        ry -= g[(i, j)] * obs.y[(i, j)];
+                        rr += g[(i, j)] * g[(i, j)];
+                    }
+                }
+            }
+            let t = if rr == 0.0 { 0.0 } else { (ry / rr).clamp(0.0, t_max) };
+            return t * ry - 0.5 * t * t * rr;
+        }
+        let t_max = t_max.clamp(0.0, 1.0);
+        let dual = |t: f64| self.neg_conjugate(obs, z, g, t);
+        // Concave in t: golden-section search on [0, t_max].
+        let phi = 0.5 * (5f64.sqrt() - 1.0);
+        let (mut a, mut b) = (0.0, t_max);
+        let (mut c, mut d) = (b - phi * (b - a), a + phi * (b - a));
+        let (mut fc, mut fd) = (dual(c), dual(d));
+        for _ in 0..60 {
+            if fc > fd {
+                b = d;
+                d = c;
+                fd = fc;
+                c = b - phi * (b - a);
+                fc = dual(c);
+            } else {
+                a = c;
+                c = d;
+                fc = fd;
+                d = a + phi * (b - a);
+                fd = dual(d);
+            }
+        }
+        dual(0.0).max(dual(t_max)).max(fc).max(fd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn data(loss: Loss, rng: &mut Rng) -> (Observations, Mat<f64>) {
+        let (m, n) = (5, 4);
+        let z = rng.normal_mat(m, n);
+        let y = match loss {
+            Loss::Squared => rng.normal_mat(m, n),
+            Loss::Logistic => Mat::from_fn(m, n, |_, _| if rng.uniform() < 0.5 { 0.0 } else { 1.0 }),
+            Loss::Softmax => {
+                let mut y = Mat::from_fn(m, n, |_, _| rng.uniform());
+                for i in 0..m {
+                    let s: f64 = y.row(i).iter().sum();
+                    for j in 0..n {
+                        y[(i, j)] /= s;
+                    }
+                }
+                y
+            }
+        };
+        let mask = (loss != Loss::Softmax).then(|| Mat::from_fn(m, n, |i, j| ((i + j) % 3 != 0) as u8 as f64));
+        (Observations::new(y, mask).unwrap(), z)
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let mut rng = Rng::new(3);
+        for loss in [Loss::Squared, Loss::Logistic, Loss::Softmax] {
+            let (obs, z) = data(loss, &mut rng);
+            let (_, g) = loss.value_and_gradient(&obs, z.as_ref());
+            let h = 1e-6;
+            for j in 0..z.ncols() {
+                for i in 0..z.nrows() {
+                    let (mut zp, mut zm) = (z.clone(), z.clone());
+                    zp[(i, j)] += h;
+                    zm[(i, j)] -= h;
+                    let fd = (loss.value(&obs, zp.as_ref()) - loss.value(&obs, zm.as_ref())) / (2.0 * h);
+                    assert!((fd - g[(i, j)]).abs() < 1e-7, "{loss} ({i},{j}): fd {fd} vs {}", g[(i, j)]);
+                }
+            }
+        }
+    }
+
+    /// Fenchel-Young: `-loss*(t G) <= loss(Z') - t <G, Z'>` for every `Z'`, with equality at `Z' = Z`, `t = 1`.
+    #[test]
+    fn conjugate_satisfies_fenchel_young() {
+        let mut rng = Rng::new(4);
+        for loss in [Loss::Squared, Loss::Logistic, Loss::Softmax] {
+            let (obs, z) = data(loss, &mut rng);
+            let (f, g) = loss.value_and_gradient(&obs, z.as_ref());
+            let tight = loss.neg_conjugate(&obs, z.as_ref(), g.as_ref(), 1.0);
+            let gz = crate::linalg::dot(g.as_ref(), z.as_ref());
+            assert!((tight - (f - gz)).abs() < 1e-10, "{loss}: {tight} vs {}", f - gz);
+            for k in 0..=10 {
+                let t = k as f64 / 10.0;
+                let nc = loss.neg_conjugate(&obs, z.as_ref(), g.as_ref(), t);
+                for _ in 0..30 {
+                    let z2 = Mat::from_fn(z.nrows(), z.ncols(), |_, _| 3.0 * rng.normal());
+                    let rhs = loss.value(&obs, z2.as_ref()) - t * crate::linalg::dot(g.as_ref(), z2.as_ref());
+                    assert!(nc <= rhs + 1e-10, "{loss} t={t}: {nc} > {rhs}");
+                }
+            }
+            let b = loss.dual_lower_bound(&obs, z.as_ref(), g.as_ref(), 0.7);
+            assert!(b >= loss.neg_conjugate(&obs, z.as_ref(), g.as_ref(), 0.35) - 1e-12);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_targets() {
+        let y = Mat::from_fn(2, 2, |i, j| (i + j) as f64);
+        assert!(Loss::Logistic.validate(&Observations::new(y.clone(), None).unwrap()).is_err());
+        assert!(Loss::Softmax.validate(&Observations::new(y.clone(), None).unwrap()).is_err());
+        let mut bad = y.clone();
+        bad[(0, 1)] = f64::NAN;
+        assert!(Observations::new(bad, None).is_err());
+        assert!(Observations::new(y.clone(), Some(Mat::zeros(3, 2))).is_err());
+        assert!(Observations::new(y, Some(Mat::from_fn(2, 2, |_, _| 0.5))).is_err());
+    }
+}

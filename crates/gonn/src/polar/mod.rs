@@ -1,0 +1,56 @@
+//! Polar solvers (THEORY.md section 6): `Omega°(Q) = sup { <Q, phi(w)> : theta(w) <= 1 }` with `Q = -G / lambda`.
+//!
+//! Every solver returns a bracket: `lower` is always attained by the returned subnetwork (so it is a valid lower
+//! bound), `upper` is present only when it is proven. `exact` says that the solver is exact for this case (the
+//! bracket is closed up to rounding).
+
+pub mod cp;
+pub mod factor;
+pub mod spectral;
+
+use faer::Par;
+
+use crate::subnetwork::Weights;
+
+/// The result of a polar computation.
+#[derive(Clone, Debug)]
+pub struct Polar {
+    /// `<Q, phi(w*)>` for the returned subnetwork `w*`: a lower bound on the polar.
+    pub lower: f64,
+    /// A proven upper bound on the polar, when one is known.
+    pub upper: Option<f64>,
+    /// Whether the polar is computed exactly (bracket closed up to rounding).
+    pub exact: bool,
+    /// The maximizing subnetwork `w*` (width 1), each layer of unit norm, so `theta(w*) = 1`.
+    pub atom: Weights,
+    /// How the value was obtained, for reports.
+    pub method: &'static str,
+}
+
+/// Options for polar solvers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PolarOptions {
+    /// Compute the tightest available proven upper bound (a Gram matrix plus Cholesky factorizations for the
+    /// spectral cases) instead of a cheap one.
+    pub prove: bool,
+    /// Random restarts of the alternating (power-method) heuristics for the NP-hard polars.
+    pub restarts: usize,
+    /// Maximum Lanczos steps for largest singular values.
+    pub lanczos_steps: usize,
+    /// Parallelism of the dense kernels.
+    pub par: Par,
+}
+
+impl Default for PolarOptions {
+    fn default() -> Self {
+        Self { prove: true, restarts: 8, lanczos_steps: 60, par: Par::Seq }
+    }
+}
+
+impl PolarOptions {
+    /// Default options with the given parallelism and proof requirement.
+    pub fn new(prove: bool, par: Par) -> Self {
+        Self { prove, par, ..Self::default() }
+    }
+}

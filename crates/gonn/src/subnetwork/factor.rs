@@ -1,0 +1,61 @@
+//! Matrix factorization: `phi(u, v) = u v^T`, `Phi(U, V) = U V^T`, `theta = ||u||_a ||v||_b` (degree 2).
+//! With `l2, l2` the induced regularizer is the nuclear norm (THEORY.md sections 1 and 2).
+
+use faer::{Mat, MatRef, Par};
+
+use super::{Subnetwork, Weights};
+use crate::linalg::{hadamard, mul, mul_nt, mul_tn, sym_max_eigenvalue};
+use crate::norms::LayerNorm;
+use crate::polar::factor::factor_polar;
+use crate::polar::{Polar, PolarOptions};
+use crate::rng::Rng;
+
+/// The family of rank-one matrices `u v^T` with `u` in `R^m`, `v` in `R^n`.
+#[derive(Clone, Debug)]
+pub struct MatrixFactorization {
+    pub m: usize,
+    pub n: usize,
+    norms: [LayerNorm; 2],
+}
+
+impl MatrixFactorization {
+    /// `theta(u, v) = ||u||_a ||v||_b` with `norms = [a, b]`.
+    pub fn new(m: usize, n: usize, norms: [LayerNorm; 2]) -> Self {
+        Self { m, n, norms }
+    }
+}
+
+impl Subnetwork for MatrixFactorization {
+    fn name(&self) -> &'static str {
+        "factor"
+    }
+    fn layer_norms(&self) -> &[LayerNorm] {
+        &self.norms
+    }
+    fn layer_dims(&self) -> Vec<usize> {
+        vec![self.m, self.n]
+    }
+    fn output_shape(&self) -> (usize, usize) {
+        (self.m, self.n)
+    }
+    fn forward(&self, w: &Weights, par: Par) -> Mat<f64> {
+        mul_nt(w.layers[0].as_ref(), w.layers[1].as_ref(), par)
+    }
+    fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+        match k {
+            0 => mul(g, w.layers[1].as_ref(), par),
+            _ => mul_tn(g, w.layers[0].as_ref(), par),
+        }
+    }
+    fn layer_lipschitz(&self, w: &Weights, k: usize, par: Par) -> f64 {
+        let other = w.layers[1 - k].as_ref();
+        sym_max_eigenvalue(mul_tn(other, other, par).as_ref())
+    }
+    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
+        let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());
+        hadamard(mul_tn(u, u, par).as_ref(), mul_tn(v, v, par).as_ref())
+    }
+    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
+        factor_polar(q, self.norms[0], self.norms[1], opts, rng)
+    }
+}

@@ -1,0 +1,169 @@
+//! Subnetwork families: the plug-in of the meta-algorithm (THEORY.md section 1).
+//!
+//! A family describes one positively homogeneous subnetwork `phi(W^1, ..., W^K)` of degree `K` (one per weight
+//! layer), its regularizer `theta(w) = prod_k ||W^k||_(k)` and its polar solver. The `r` parallel copies are
+//! stored layer by layer: layer `k` of all subnetworks is one matrix whose column `i` holds subnetwork `i`'s
+//! (vectorized) weights, so that every forward and backward pass works on whole blocks.
+
+pub mod cp;
+pub mod factor;
+
+use faer::{Mat, MatRef, Par};
+
+use crate::norms::LayerNorm;
+use crate::polar::{Polar, PolarOptions};
+use crate::rng::Rng;
+
+pub use cp::CpTensor;
+pub use factor::MatrixFactorization;
+
+/// The weights of `r` parallel subnetworks: `layers[k]` is `dim_k x r`, column `i` is subnetwork `i`'s layer `k`.
+#[derive(Clone, Debug)]
+pub struct Weights {
+    pub layers: Vec<Mat<f64>>,
+}
+
+impl Weights {
+    /// `r = 0` subnetworks with the given layer dimensions.
+    pub fn empty(dims: &[usize]) -> Self {
+        Self { layers: dims.iter().map(|&d| Mat::zeros(d, 0)).collect() }
+    }
+
+    /// Number of parallel subnetworks `r`.
+    pub fn width(&self) -> usize {
+        self.layers.first().map_or(0, |l| l.ncols())
+    }
+
+    /// Layer dimensions `dim_k`.
+    pub fn dims(&self) -> Vec<usize> {
+        self.layers.iter().map(|l| l.nrows()).collect()
+    }
+
+    /// Keeps the subnetworks `i` with `keep[i]`.
+    pub fn retain(&mut self, keep: &[bool]) {
+        for l in self.layers.iter_mut() {
+            let cols: Vec<usize> = (0..l.ncols()).filter(|&i| keep[i]).collect();
+            *l = Mat::from_fn(l.nrows(), cols.len(), |a, b| l[(a, cols[b])]);
+        }
+    }
+
+    /// Appends the single subnetwork of `atom` (width 1), layer `k` scaled by `scales[k]`.
+    pub fn push(&mut self, atom: &Weights, scales: &[f64]) {
+        for (k, l) in self.layers.iter_mut().enumerate() {
+            let r = l.ncols();
+            let a = &atom.layers[k];
+            let mut new = Mat::zeros(l.nrows(), r + 1);
+            new.as_mut().subcols_mut(0, r).copy_from(l.as_ref());
+            for i in 0..l.nrows() {
+                new[(i, r)] = scales[k] * a[(i, 0)];
+            }
+            *l = new;
+        }
+    }
+
+    /// Scales layer `k` of subnetwork `i` by `s`.
+    pub fn scale_column(&mut self, k: usize, i: usize, s: f64) {
+        self.layers[k].col_as_slice_mut(i).iter_mut().for_each(|v| *v *= s);
+    }
+
+    /// Scales every layer of every subnetwork by `s` (the whole network output by `s^K`).
+    pub fn scale_all(&mut self, s: f64) {
+        for l in self.layers.iter_mut() {
+            for j in 0..l.ncols() {
+                l.col_as_slice_mut(j).iter_mut().for_each(|v| *v *= s);
+            }
+        }
+    }
+
+    /// Whether every entry is finite.
+    pub fn all_finite(&self) -> bool {
+        self.layers.iter().all(|l| crate::linalg::all_finite(l.as_ref()))
+    }
+}
+
+/// A family of positively homogeneous subnetworks with its regularizer and polar solver.
+pub trait Subnetwork: Send + Sync {
+    /// Short name (`factor`, `cp`, ...), stored in model files.
+    fn name(&self) -> &'static str;
+
+    /// The norm of each weight layer; `theta(w) = prod_k ||W^k||_(k)`. Its length is the degree `K`.
+    fn layer_norms(&self) -> &[LayerNorm];
+
+    /// Degree of positive homogeneity `p` of `phi` (and of `theta`): one per weight layer.
+    fn degree(&self) -> usize {
+        self.layer_norms().len()
+    }
+
+    /// Row count of each layer block.
+    fn layer_dims(&self) -> Vec<usize>;
+
+    /// Shape of the network output `Phi(W)` (a tensor is stored as its mode-1 unfolding).
+    fn output_shape(&self) -> (usize, usize);
+
+    /// `Phi(W) = sum_i phi(w_i)`.
+    fn forward(&self, w: &Weights, par: Par) -> Mat<f64>;
+
+    /// `d <G, Phi(W)> / d W^k` for the whole layer block `k` (same shape as `W^k`).
+    fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64>;
+
+    /// Lipschitz constant of `W^k -> grad_{W^k} 1/2 ||Phi(W)||^2` with the other layers fixed.
+    fn layer_lipschitz(&self, w: &Weights, k: usize, par: Par) -> f64;
+
+    /// Gram matrix `<phi(w_i), phi(w_j)>` of the subnetwork outputs (used by the pruning move).
+    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64>;
+
+    /// The polar `Omega°(Q) = sup { <Q, phi(w)> : theta(w) <= 1 }` (THEORY.md section 6), with a maximizing
+    /// subnetwork whose layers each have unit norm. `opts.prove` asks for the tightest proven upper bound.
+    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar;
+}
+
+/// `theta(w_i) = prod_k ||W^k_i||` for each subnetwork `i` (THEORY.md section 1).
+pub fn theta(net: &dyn Subnetwork, w: &Weights) -> Vec<f64> {
+    let norms = net.layer_norms();
+    (0..w.width())
+        .map(|i| w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).product())
+        .collect()
+}
+
+/// `Theta(W) = sum_i theta(w_i)`.
+pub fn regularizer(net: &dyn Subnetwork, w: &Weights) -> f64 {
+    theta(net, w).iter().sum()
+}
+
+/// Balancing (THEORY.md section 5): rescales the layers of each subnetwork so that all layer norms are equal to
+/// `theta_i^(1/K)`. `Phi` and `Theta` are unchanged; returns the per-layer, per-subnetwork scale factors so that
+/// callers can rescale auxiliary copies (momentum) consistently.
+pub fn balance(net: &dyn Subnetwork, w: &mut Weights) -> Vec<Vec<f64>> {
+    let norms = net.layer_norms();
+    let kdeg = norms.len();
+    let mut scales = vec![vec![1.0; w.width()]; kdeg];
+    for i in 0..w.width() {
+        let ns: Vec<f64> = w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).collect();
+        if ns.iter().any(|v| *v == 0.0) {
+            continue;
+        }
+        let target = ns.iter().map(|v| v.ln()).sum::<f64>() / kdeg as f64;
+        for k in 0..kdeg {
+            let s = (target - ns[k].ln()).exp();
+            scales[k][i] = s;
+            w.scale_column(k, i, s);
+        }
+    }
+    scales
+}
+
+/// Indices of subnetworks with an exactly zero layer (so `phi(w_i) = 0` and `theta(w_i) = 0`).
+pub fn zero_slices(w: &Weights) -> Vec<bool> {
+    (0..w.width()).map(|i| w.layers.iter().any(|l| l.col_as_slice(i).iter().all(|v| *v == 0.0))).collect()
+}
+
+/// Removes subnetworks that are exactly zero; returns how many were removed.
+pub fn prune_zero(w: &mut Weights) -> usize {
+    let zero = zero_slices(w);
+    let removed = zero.iter().filter(|z| **z).count();
+    if removed > 0 {
+        let keep: Vec<bool> = zero.iter().map(|z| !z).collect();
+        w.retain(&keep);
+    }
+    removed
+}
