@@ -1,1 +1,46 @@
-fn main(){}
+//! `gonn`: fit positively homogeneous models to a certified global optimum, or certify weights made elsewhere.
+
+mod commands;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Certified global optimality for matrix/tensor factorizations (and, later, homogeneous networks).
+///
+/// gonn minimizes loss(Y, sum_i phi(w_i)) + lambda * sum_i theta(w_i) over any number of subnetworks
+/// phi(w_i) (rank-one matrices u v^T or tensors a∘b∘c), grows and prunes them with the polar problem, and ends with
+/// a certificate: a proven bound on the distance to the global optimum, or an honest statement that none exists.
+#[derive(Parser)]
+#[command(name = "gonn", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a noisy low-rank matrix with missing entries, fit it until certified, write report, model and plot.
+    Demo(commands::DemoArgs),
+    /// Fit a model to data, growing and pruning subnetworks until the optimum is certified or a limit is hit.
+    Fit(commands::FitArgs),
+    /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
+    Certify(commands::CertifyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(a) => commands::demo(a),
+        Command::Fit(a) => commands::fit(a),
+        Command::Certify(a) => commands::certify(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

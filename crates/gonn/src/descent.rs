@@ -1,9 +1,17 @@
 //! Local descent (THEORY.md section 5): accelerated block-coordinate proximal gradient over the weight layers,
 //! with extrapolation capped by `sqrt(L_old / L_new)`, monotone restarts, exact zeros from the group prox,
 //! balancing, and removal of subnetworks that became exactly zero.
+//!
+//! Step sizes come from a majorizer of the layer's curvature matrix `M_k` (see
+//! [`Subnetwork::layer_curvature`](crate::subnetwork::Subnetwork::layer_curvature)): either the scalar
+//! `L = lambda_max(M_k)` of THEORY.md, or the diagonal of absolute row sums `d_i = sum_j |M_k[i, j]|`
+//! (Gershgorin: `diag(d) - M_k` is diagonally dominant, hence `M_k <= diag(d)`). Near an optimum the subnetworks
+//! are nearly orthogonal and `d_i ~ M_k[i, i]`, so each subnetwork gets its own step `1 / d_i`; this removes the
+//! ill-conditioning between large and small subnetworks that slows a single global step.
 
 use std::time::Instant;
 
+use crate::linalg::sym_max_eigenvalue;
 use crate::objective::Problem;
 use crate::subnetwork::{balance, zero_slices, Weights};
 
@@ -22,6 +30,25 @@ pub struct DescentOptions {
 impl Default for DescentOptions {
     fn default() -> Self {
         Self { max_sweeps: 5000, tol: 1e-7, deadline: None }
+    }
+}
+
+/// Per-column curvature steps `L_i` (the step is `1 / L_i`) from the curvature matrix `m` scaled by the loss
+/// curvature `c`: the diagonal Gershgorin majorizer when its steps are larger on (geometric) average, else the
+/// scalar `lambda_max(m)`. Both are valid majorizers of the block Hessian.
+pub fn majorizer(m: &faer::Mat<f64>, c: f64) -> Vec<f64> {
+    let r = m.nrows();
+    if r == 0 {
+        return vec![];
+    }
+    let d: Vec<f64> = (0..r).map(|i| c * (0..r).map(|j| m[(i, j)].abs()).sum::<f64>()).collect();
+    let lmax = c * sym_max_eigenvalue(m.as_ref());
+    let log_mean_d = d.iter().filter(|v| **v > 0.0).map(|v| v.ln()).sum::<f64>();
+    let count = d.iter().filter(|v| **v > 0.0).count() as f64;
+    if count > 0.0 && log_mean_d <= count * lmax.ln() {
+        d
+    } else {
+        d.iter().map(|v| if *v > 0.0 { lmax } else { 0.0 }).collect()
     }
 }
 
@@ -50,7 +77,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     }
     let mut prev = w.clone();
     let mut t = 1.0f64;
-    let mut lprev = vec![0.0f64; kdeg];
+    let mut lprev: Vec<Vec<f64>> = vec![Vec::new(); kdeg];
     let mut f = info.objective;
     while info.sweeps < opts.max_sweeps {
         if opts.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -62,22 +89,29 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
         let omega = (t - 1.0) / t_next;
         let mut extrapolated = false;
         for k in 0..kdeg {
-            let l = p.loss.curvature() * net.layer_lipschitz(w, k, p.par);
-            if l <= 0.0 || !l.is_finite() {
-                continue;
-            }
-            let beta = if lprev[k] > 0.0 { omega.min(0.9999 * (lprev[k] / l).sqrt()) } else { 0.0 };
-            extrapolated |= beta > 0.0;
+            let steps = majorizer(&net.layer_curvature(w, k, p.par), p.loss.curvature());
             let old = w.layers[k].clone();
-            if beta > 0.0 {
+            let mut beta = vec![0.0; w.width()];
+            if lprev[k].len() == steps.len() {
+                for i in 0..w.width() {
+                    if lprev[k][i] > 0.0 && steps[i] > 0.0 {
+                        beta[i] = omega.min(0.9999 * (lprev[k][i] / steps[i]).sqrt());
+                    }
+                }
+            }
+            if beta.iter().any(|b| *b > 0.0) {
+                extrapolated = true;
                 let pk = &prev.layers[k];
-                w.layers[k] = faer::Mat::from_fn(old.nrows(), old.ncols(), |i, j| old[(i, j)] + beta * (old[(i, j)] - pk[(i, j)]));
+                w.layers[k] = faer::Mat::from_fn(old.nrows(), old.ncols(), |a, i| old[(a, i)] + beta[i] * (old[(a, i)] - pk[(a, i)]));
             }
             let z = net.forward(w, p.par);
             let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
             let grad = net.layer_gradient(w, k, g.as_ref(), p.par);
-            // Weight of column i in the group penalty: lambda * prod_{j != k} ||W^j_i||.
-            for i in 0..w.width() {
+            for (i, &l) in steps.iter().enumerate() {
+                if l <= 0.0 || !l.is_finite() {
+                    continue; // the other layers of this subnetwork are zero: nothing to update
+                }
+                // Weight of column i in the group penalty: lambda * prod_{j != k} ||W^j_i||.
                 let other: f64 =
                     (0..kdeg).filter(|&j| j != k).map(|j| norms[j].value(w.layers[j].col_as_slice(i))).product();
                 let col = w.layers[k].col_as_slice_mut(i);
@@ -87,7 +121,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
                 norms[k].prox(col, p.lambda * other / l);
             }
             prev.layers[k] = old;
-            lprev[k] = l;
+            lprev[k] = steps;
         }
         let f_new = p.objective(w);
         if !(f_new <= f + 1e-13 * f.abs()) {
@@ -116,6 +150,10 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
             let keep: Vec<bool> = zero.iter().map(|z| !z).collect();
             w.retain(&keep);
             prev.retain(&keep);
+            for l in lprev.iter_mut() {
+                let kept: Vec<f64> = l.iter().zip(&keep).filter(|(_, k)| **k).map(|(v, _)| *v).collect();
+                *l = kept;
+            }
         }
         if w.width() == 0 || decrease <= opts.tol * f.abs().max(f64::MIN_POSITIVE) {
             info.converged = true;

@@ -33,6 +33,7 @@
 //! of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound), [`io`] (files).
 
 pub mod certificate;
+pub mod datasets;
 pub mod descent;
 pub mod error;
 pub mod growth;
@@ -42,9 +43,11 @@ pub mod loss;
 pub mod meta;
 pub mod norms;
 pub mod objective;
+pub mod plot;
 pub mod polar;
 pub mod pruning;
 pub mod rng;
+pub mod spec;
 pub mod subnetwork;
 
 pub use error::{GonnError, Result};
@@ -56,5 +59,6 @@ pub mod prelude {
     pub use crate::meta::{certify, FitParams, FittedModel, IterationRecord, Observer, StopReason};
     pub use crate::norms::{LayerNorm, Norm};
     pub use crate::rng::Rng;
+    pub use crate::spec::ModelSpec;
     pub use crate::subnetwork::{CpTensor, MatrixFactorization, Subnetwork, Weights};
 }

@@ -279,8 +279,12 @@ impl ValidFitParams {
         };
         prune_zero(&mut w);
         let mut descent = DescentOptions { tol: 1e-6_f64.min(self.tol * 1e-1), deadline: Some(deadline), ..Default::default() };
-        // A polar value above 1 + grow_threshold triggers growth; below it, descent is refined first.
+        // A polar value above 1 + grow_threshold triggers growth; below it, descent is refined first. Once the
+        // threshold reaches tol / 2, a polar below it means the gap is already about tol * lambda * Theta <= tol * f
+        // up to the descent error, so refining descent (not growing) is what closes the certificate.
         let mut grow_threshold = 1e-2_f64.max(self.tol);
+        let floor = 0.5 * self.tol;
+        let (mut best_gap, mut stalls) = (f64::INFINITY, 0);
         let mut history = Vec::new();
         let mut outer = 0;
         loop {
@@ -302,7 +306,12 @@ impl ValidFitParams {
             }
             let cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
             let certified = cert.status == Status::Certified;
-            let can_refine = descent.tol > 1e-15 && grow_threshold > 1e-12;
+            if near_optimal {
+                let gap = cert.gap_bound.unwrap_or(f64::INFINITY);
+                stalls = if gap < 0.99 * best_gap { 0 } else { stalls + 1 };
+                best_gap = best_gap.min(gap);
+            }
+            let can_refine = descent.tol > 1e-16 || grow_threshold > floor || stalls < 3;
             let stop = if certified {
                 Some(StopReason::Certified)
             } else if outer >= self.max_outer {
@@ -340,10 +349,12 @@ impl ValidFitParams {
                 return Ok(FittedModel { weights: w, certificate, history, stop_reason: reason, outer_iterations: outer, seconds: start.elapsed().as_secs_f64() });
             }
             if near_optimal {
-                // No subnetwork improves f by a margin: polish the local descent before asking again.
-                descent.tol = (descent.tol * 1e-2).max(1e-16);
-                grow_threshold *= 0.1;
-                if polar.lower > 1.0 {
+                // No subnetwork improves f by a margin: polish the local descent before asking again. Near the
+                // optimum a sweep decreases f by about (rho - 1)^2 * f, so reaching rho - 1 ~ tol / 10 needs a
+                // relative-decrease tolerance of about (tol / 10)^2.
+                descent.tol = (descent.tol * 1e-2).min((0.1 * self.tol).powi(2)).max(1e-16);
+                grow_threshold = (grow_threshold * 0.1).max(floor);
+                if polar.lower > 1.0 + grow_threshold {
                     grow(&p, &mut w, &polar.atom);
                 }
             } else {

@@ -99,15 +99,15 @@ pub fn cp_polar(q: MatRef<'_, f64>, n: usize, k: usize, opts: &PolarOptions, rng
         let b1 = sigma_max_upper(&small_gram(q, opts.par), m.max(n * k), t.sigma);
         let b2 = sigma_max_upper(&small_gram(u2.as_ref(), opts.par), n.max(m * k), 0.0);
         let b3 = sigma_max_upper(&small_gram(u3.as_ref(), opts.par), k.max(m * n), 0.0);
-        b1.min(b2).min(b3)
+        Some(b1.min(b2).min(b3).max(lower))
     } else {
-        q.norm_l2()
+        None
     };
     let (_, a, b, c) = best;
     let col = |x: &[f64]| Mat::from_fn(x.len(), 1, |i, _| x[i]);
     Polar {
         lower,
-        upper: Some(upper.max(lower)),
+        upper,
         exact: false,
         atom: Weights { layers: vec![col(&a), col(&b), col(&c)] },
         method: "higher-order power method (NP-hard; upper bound min_k sigma_max(unfolding_k))",

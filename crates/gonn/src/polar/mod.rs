@@ -31,8 +31,8 @@ pub struct Polar {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PolarOptions {
-    /// Compute the tightest available proven upper bound (a Gram matrix plus Cholesky factorizations for the
-    /// spectral cases) instead of a cheap one.
+    /// Compute a proven upper bound (a Gram matrix plus Cholesky factorizations for the spectral cases). Without
+    /// it, solvers that need that work return `upper: None`; exact closed forms always return their value.
     pub prove: bool,
     /// Random restarts of the alternating (power-method) heuristics for the NP-hard polars.
     pub restarts: usize,

@@ -4,7 +4,7 @@
 use faer::{Mat, MatRef, Par};
 
 use super::{Subnetwork, Weights};
-use crate::linalg::{hadamard, mul, mul_nt, mul_tn, sym_max_eigenvalue};
+use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::norms::{LayerNorm, Norm};
 use crate::polar::cp::cp_polar;
 use crate::polar::{Polar, PolarOptions};
@@ -62,12 +62,12 @@ impl Subnetwork for CpTensor {
             Mat::from_fn(self.k, r, |l, i| (0..self.n).map(|j| t[(i, j * self.k + l)] * b[(j, i)]).sum())
         }
     }
-    fn layer_lipschitz(&self, w: &Weights, layer: usize, par: Par) -> f64 {
+    fn layer_curvature(&self, w: &Weights, layer: usize, par: Par) -> Mat<f64> {
         let grams: Vec<Mat<f64>> = (0..3)
             .filter(|&k| k != layer)
             .map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par))
             .collect();
-        sym_max_eigenvalue(hadamard(grams[0].as_ref(), grams[1].as_ref()).as_ref())
+        hadamard(grams[0].as_ref(), grams[1].as_ref())
     }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let g: Vec<Mat<f64>> = w.layers.iter().map(|l| mul_tn(l.as_ref(), l.as_ref(), par)).collect();

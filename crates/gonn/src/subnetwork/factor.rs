@@ -4,7 +4,7 @@
 use faer::{Mat, MatRef, Par};
 
 use super::{Subnetwork, Weights};
-use crate::linalg::{hadamard, mul, mul_nt, mul_tn, sym_max_eigenvalue};
+use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::norms::LayerNorm;
 use crate::polar::factor::factor_polar;
 use crate::polar::{Polar, PolarOptions};
@@ -47,9 +47,9 @@ impl Subnetwork for MatrixFactorization {
             _ => mul_tn(g, w.layers[0].as_ref(), par),
         }
     }
-    fn layer_lipschitz(&self, w: &Weights, k: usize, par: Par) -> f64 {
+    fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64> {
         let other = w.layers[1 - k].as_ref();
-        sym_max_eigenvalue(mul_tn(other, other, par).as_ref())
+        mul_tn(other, other, par)
     }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());

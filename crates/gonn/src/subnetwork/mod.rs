@@ -106,8 +106,10 @@ pub trait Subnetwork: Send + Sync {
     /// `d <G, Phi(W)> / d W^k` for the whole layer block `k` (same shape as `W^k`).
     fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64>;
 
-    /// Lipschitz constant of `W^k -> grad_{W^k} 1/2 ||Phi(W)||^2` with the other layers fixed.
-    fn layer_lipschitz(&self, w: &Weights, k: usize, par: Par) -> f64;
+    /// An `r x r` positive semidefinite curvature matrix `M_k` of layer `k`: with the other layers fixed, the
+    /// Hessian of `W^k -> 1/2 ||Phi(W)||^2` is at most `M_k ⊗ I` (for multilinear families it is exactly the Gram
+    /// matrix of the other layers' combined features, e.g. `V^T V` for `U`). Masking only lowers the Hessian.
+    fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64>;
 
     /// Gram matrix `<phi(w_i), phi(w_j)>` of the subnetwork outputs (used by the pruning move).
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64>;

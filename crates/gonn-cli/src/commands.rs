@@ -1,0 +1,275 @@
+//! The subcommands: argument structs and what each does.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use gonn::io::report::Report;
+use gonn::io::{check_writable, load_weights, save_model, write_npz, Array, ModelFile};
+use gonn::plot::write_plot;
+use gonn::prelude::*;
+use gonn::{GonnError, Result};
+
+use crate::progress::Progress;
+
+/// What defines the problem: model, data, loss and lambda.
+#[derive(Args, Clone)]
+pub struct ProblemArgs {
+    /// Model family: `factor` (matrix, Y is m x n) or `cp` (3-way tensor, Y is m x n x k).
+    #[arg(long, default_value = "factor")]
+    pub model: String,
+    /// Data file: `.npz` (array named by --key, optional 0/1 array --mask-key), `.npy` or `.csv`.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Regularization weight lambda > 0 in  loss + lambda * sum_i theta(w_i).
+    #[arg(long)]
+    pub lambda: f64,
+    /// Norm pair A,B for theta(u, v) = ||u||_A ||v||_B, each l1, l2 or l1l2:GAMMA (GAMMA*l1 + l2).
+    #[arg(long)]
+    pub norms: Option<String>,
+    /// Nonnegative factors: u, v or both.
+    #[arg(long)]
+    pub nonneg: Option<String>,
+    /// Loss summed over (observed) entries: squared, logistic (0/1 entries) or softmax (rows are distributions).
+    #[arg(long, default_value = "squared")]
+    pub loss: String,
+    /// Name of the target array in an .npz.
+    #[arg(long, default_value = "Y")]
+    pub key: String,
+    /// Name of the optional 0/1 mask of observed entries in an .npz (matrix completion).
+    #[arg(long, default_value = "mask")]
+    pub mask_key: String,
+    /// Relative tolerance on the certified gap: certified when gap_bound <= tol * objective.
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+    /// Worker threads for the dense kernels (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Write the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+    /// Write the fitted model (safetensors: weights U, V or A, B, C plus metadata and certificate) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Start from this many random subnetworks (default: start empty).
+    #[arg(long, default_value_t = 0)]
+    pub init_rank: usize,
+    /// Seed of every random choice (same seed and thread count, same result).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Maximum outer iterations (descent + polar + growth).
+    #[arg(long, default_value_t = 500)]
+    pub max_outer: usize,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub max_seconds: f64,
+    /// Draw objective, gap bound and number of subnetworks per iteration (.svg or .png).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Log every outer iteration as a JSON line to this file.
+    #[arg(long)]
+    pub log_json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct CertifyArgs {
+    #[command(flatten)]
+    pub problem: ProblemArgs,
+    /// Weights to check: a gonn safetensors file, or an .npz/.safetensors with U (m x r) and V (n x r), or A, B, C
+    /// for cp.
+    #[arg(long)]
+    pub weights: PathBuf,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's data, report, model and plot.
+    #[arg(long, default_value = "gonn-demo")]
+    pub out_dir: PathBuf,
+    /// Seed of the generated data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+struct Loaded {
+    spec: ModelSpec,
+    net: Box<dyn Subnetwork>,
+    obs: Observations,
+    dims: Vec<usize>,
+    loss: Loss,
+}
+
+fn load(p: &ProblemArgs) -> Result<Loaded> {
+    let spec = ModelSpec::parse(&p.model, p.norms.as_deref(), p.nonneg.as_deref())?;
+    let loss: Loss = p.loss.parse()?;
+    if !(p.lambda.is_finite() && p.lambda > 0.0) {
+        return Err(GonnError::InvalidParameter { name: "lambda", reason: format!("{} (must be positive and finite)", p.lambda) });
+    }
+    if let Some(r) = &p.report {
+        check_writable(r)?;
+    }
+    let (obs, dims) = spec.load_data(&p.data, &p.key, &p.mask_key)?;
+    let net = spec.build(&dims)?;
+    Ok(Loaded { spec, net, obs, dims, loss })
+}
+
+fn say(quiet: bool, s: &str) {
+    if !quiet {
+        eprintln!("{s}");
+    }
+}
+
+fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> Report {
+    Report {
+        command: command.into(),
+        model: l.spec.kind().into(),
+        norms: l.spec.norms_string(),
+        nonneg: l.spec.nonneg_string().into(),
+        loss_function: l.loss.to_string(),
+        shape: l.dims.clone(),
+        tol: p.tol,
+        summary: cert.summary(),
+        certificate: cert,
+        outer_iterations: 0,
+        seconds: 0.0,
+        stop_reason: None,
+        model_file: None,
+        plot_file: None,
+        history: vec![],
+    }
+}
+
+pub fn fit(a: FitArgs) -> Result<()> {
+    let p = &a.problem;
+    let l = load(p)?;
+    for out in [&a.out, &a.plot].into_iter().flatten() {
+        check_writable(out)?;
+    }
+    let params = FitParams::new(p.lambda)
+        .loss(l.loss)
+        .tol(p.tol)
+        .max_outer(a.max_outer)
+        .max_seconds(a.max_seconds)
+        .init_width(a.init_rank)
+        .seed(a.seed)
+        .threads(p.threads)
+        .validate()?;
+    let log = match &a.log_json {
+        Some(path) => Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?),
+        None => None,
+    };
+    say(p.quiet, &format!("fitting {} model ({} norms, {} loss, lambda = {}) to data of shape {:?}", l.spec.kind(), l.spec.norms_string(), l.loss, p.lambda, l.dims));
+    let mut progress = Progress::new(p.quiet, log);
+    let fitted = params.fit_from(l.net.as_ref(), &l.obs, None, &mut progress)?;
+    progress.finish();
+    finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())
+}
+
+fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FittedModel, out: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    let mut rep = report(p, l, "fit", fitted.certificate.clone());
+    rep.outer_iterations = fitted.outer_iterations;
+    rep.seconds = fitted.seconds;
+    rep.stop_reason = Some(fitted.stop_reason);
+    rep.history = fitted.history.clone();
+    if let Some(path) = out {
+        let mut metadata = l.spec.metadata(&l.dims);
+        metadata.insert("lambda".into(), p.lambda.to_string());
+        metadata.insert("loss".into(), l.loss.to_string());
+        metadata.insert("certificate".into(), serde_json::to_string(&fitted.certificate).expect("serializable"));
+        save_model(path, &ModelFile { kind: l.spec.kind().into(), weights: fitted.weights.clone(), metadata })?;
+        rep.model_file = Some(path.display().to_string());
+    }
+    if let Some(path) = plot {
+        write_plot(path, &fitted.history)?;
+        rep.plot_file = Some(path.display().to_string());
+    }
+    if let Some(path) = &p.report {
+        rep.write(path)?;
+    }
+    say(p.quiet, &format!("\nstatus: {} ({} outer iterations, {:.2} s, stop: {:?})", fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.stop_reason));
+    say(p.quiet, &fitted.certificate.summary());
+    for (what, f) in [("model", &rep.model_file), ("plot", &rep.plot_file)] {
+        if let Some(f) = f {
+            say(p.quiet, &format!("{what} written to {f}"));
+        }
+    }
+    if let Some(r) = &p.report {
+        say(p.quiet, &format!("report written to {}", r.display()));
+    }
+    Ok(())
+}
+
+pub fn certify(a: CertifyArgs) -> Result<()> {
+    let p = &a.problem;
+    let l = load(p)?;
+    let model = load_weights(&a.weights, l.spec.kind())?;
+    let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &model.weights, p.tol, p.threads)?;
+    let rep = report(p, &l, "certify", cert.clone());
+    if let Some(path) = &p.report {
+        rep.write(path)?;
+    }
+    say(p.quiet, &format!("status: {}", cert.status));
+    say(p.quiet, &cert.summary());
+    if let Some(r) = &p.report {
+        say(p.quiet, &format!("report written to {}", r.display()));
+    }
+    Ok(())
+}
+
+pub fn demo(a: DemoArgs) -> Result<()> {
+    std::fs::create_dir_all(&a.out_dir).map_err(|e| GonnError::Io { path: a.out_dir.display().to_string(), source: e })?;
+    let (m, n, rank, noise, observed) = (400, 300, 8, 0.1, 0.5);
+    let data = gonn::datasets::low_rank(m, n, rank, noise, observed, a.seed);
+    let data_path = a.out_dir.join("data.npz");
+    let mask = data.mask.as_ref().expect("demo data has missing entries");
+    write_npz(&data_path, &[("Y", &Array::from_mat(&data.y)), ("mask", &Array::from_mat(mask))])?;
+    let lambda = 4.0;
+    say(a.quiet, &format!(
+        "gonn demo: a {m} x {n} matrix of rank {rank} plus noise (sd {noise}), {:.0}% of entries observed, written to {}.\n\
+         Matrix completion with the nuclear norm (theta = ||u||_2 ||v||_2), lambda = {lambda}, starting from zero subnetworks.\n",
+        observed * 100.0,
+        data_path.display()
+    ));
+    let problem = ProblemArgs {
+        model: "factor".into(),
+        data: data_path.clone(),
+        lambda,
+        norms: Some("l2,l2".into()),
+        nonneg: None,
+        loss: "squared".into(),
+        key: "Y".into(),
+        mask_key: "mask".into(),
+        tol: 1e-6,
+        threads: 0,
+        report: Some(a.out_dir.join("report.json")),
+        quiet: a.quiet,
+    };
+    let fit_args = FitArgs {
+        problem,
+        out: Some(a.out_dir.join("model.safetensors")),
+        init_rank: 0,
+        seed: a.seed,
+        max_outer: 200,
+        max_seconds: 60.0,
+        plot: Some(a.out_dir.join("run.svg")),
+        log_json: None,
+    };
+    fit(fit_args)?;
+    say(a.quiet, &format!(
+        "\nThe same fit from the command line:\n  gonn fit --model factor --data {} --lambda {lambda} --norms l2,l2 --out model.safetensors --report report.json --plot run.svg",
+        data_path.display()
+    ));
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! Observers of the outer loop: a live table on the terminal and a JSON-lines log.
+
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+
+use gonn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Prints one table row per outer iteration (and a spinner on a terminal); optionally logs JSON lines.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    log: Option<File>,
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.prec$e}"))
+}
+
+impl Progress {
+    pub fn new(quiet: bool, log: Option<File>) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb.set_message("local descent...");
+            pb
+        });
+        let p = Self { bar, quiet, log };
+        p.line(&format!(
+            "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11}  {}",
+            "outer", "r", "objective", "polar lo", "polar up", "gap bound", "next"
+        ));
+        p
+    }
+
+    fn line(&self, s: &str) {
+        if self.quiet {
+            return;
+        }
+        match &self.bar {
+            Some(pb) => pb.println(s),
+            None => eprintln!("{s}"),
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(pb) = &self.bar {
+            pb.finish_and_clear();
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn observe(&mut self, r: &IterationRecord) {
+        self.line(&format!(
+            "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11}  {}",
+            r.outer,
+            r.subnetworks,
+            r.objective,
+            r.polar_lower,
+            r.polar_upper.map_or("-".into(), |u| format!("{u:.6}")),
+            opt(r.gap_bound, 3),
+            r.action
+        ));
+        if let Some(pb) = &self.bar {
+            pb.set_message(format!("outer {} done, r = {}; local descent...", r.outer, r.subnetworks));
+        }
+        if let Some(f) = self.log.as_mut() {
+            let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The JSON report written by `fit` and `certify`.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::certificate::Certificate;
+use crate::error::Result;
+use crate::meta::{IterationRecord, StopReason};
+
+/// Everything a run reports, with the certificate's fields at the top level.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub command: String,
+    pub model: String,
+    pub norms: String,
+    pub nonneg: String,
+    pub loss_function: String,
+    pub shape: Vec<usize>,
+    pub tol: f64,
+    #[serde(flatten)]
+    pub certificate: Certificate,
+    pub outer_iterations: usize,
+    pub seconds: f64,
+    pub stop_reason: Option<StopReason>,
+    pub summary: String,
+    pub model_file: Option<String>,
+    pub plot_file: Option<String>,
+    pub history: Vec<IterationRecord>,
+}
+
+impl Report {
+    /// Writes the report as pretty JSON, atomically.
+    pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("reports serialize");
+        super::write_atomic(path, text.as_bytes())
+    }
+}

@@ -1,0 +1,310 @@
+//! Run plots: objective, gap bound (log scale) and number of subnetworks against outer iterations, as SVG or PNG
+//! (a small built-in rasterizer and PNG encoder, so that no plotting dependency is needed).
+
+use std::path::Path;
+
+use crate::error::{GonnError, Result};
+use crate::meta::IterationRecord;
+
+const W: usize = 760;
+const PANEL_H: usize = 190;
+const LEFT: f64 = 90.0;
+const RIGHT: f64 = 730.0;
+
+struct Panel {
+    title: &'static str,
+    values: Vec<Option<f64>>,
+    log: bool,
+    color: (u8, u8, u8),
+}
+
+fn panels(history: &[IterationRecord]) -> Vec<Panel> {
+    vec![
+        Panel { title: "objective f(W)", values: history.iter().map(|r| Some(r.objective)).collect(), log: false, color: (31, 119, 180) },
+        Panel {
+            title: "gap bound f(W) - F* (proven, log scale)",
+            values: history.iter().map(|r| r.gap_bound.filter(|g| *g > 0.0)).collect(),
+            log: true,
+            color: (214, 39, 40),
+        },
+        Panel { title: "subnetworks r", values: history.iter().map(|r| Some(r.subnetworks as f64)).collect(), log: false, color: (44, 160, 44) },
+    ]
+}
+
+/// Data range of a panel (in plot coordinates: log10 when `log`).
+fn range(p: &Panel) -> Option<(f64, f64)> {
+    let vals: Vec<f64> = p.values.iter().flatten().map(|v| if p.log { v.log10() } else { *v }).filter(|v| v.is_finite()).collect();
+    let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { lo.abs().max(1.0) * 0.1 };
+    Some((lo - pad, hi + pad))
+}
+
+/// Polyline points `(x, y)` in pixels for panel `idx`; `None` breaks the line.
+fn points(p: &Panel, idx: usize, n: usize) -> Vec<Option<(f64, f64)>> {
+    let Some((lo, hi)) = range(p) else { return vec![] };
+    let top = 30.0 + (idx * PANEL_H) as f64;
+    let bottom = top + PANEL_H as f64 - 50.0;
+    p.values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.map(|v| {
+                let y = if p.log { v.log10() } else { v };
+                let x = if n > 1 { LEFT + (RIGHT - LEFT) * i as f64 / (n - 1) as f64 } else { 0.5 * (LEFT + RIGHT) };
+                (x, bottom - (bottom - top) * (y - lo) / (hi - lo))
+            })
+        })
+        .collect()
+}
+
+fn fmt_tick(v: f64, log: bool) -> String {
+    if log {
+        format!("1e{}", v.round() as i64)
+    } else if v.abs() >= 1e4 || (v != 0.0 && v.abs() < 1e-2) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// SVG document of the run.
+pub fn svg(history: &[IterationRecord]) -> String {
+    let ps = panels(history);
+    let h = ps.len() * PANEL_H + 30;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let n = history.len();
+    for (idx, p) in ps.iter().enumerate() {
+        let top = 30.0 + (idx * PANEL_H) as f64;
+        let bottom = top + PANEL_H as f64 - 50.0;
+        s += &format!("<text x=\"{LEFT}\" y=\"{}\" font-weight=\"bold\">{}</text>\n", top - 8.0, p.title);
+        s += &format!("<rect x=\"{LEFT}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", RIGHT - LEFT, bottom - top);
+        if let Some((lo, hi)) = range(p) {
+            for (v, y) in [(hi, top), (lo, bottom)] {
+                s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", LEFT - 6.0, y + 4.0, fmt_tick(v, p.log));
+            }
+        } else {
+            s += &format!("<text x=\"{}\" y=\"{}\" fill=\"#888\">no proven values</text>\n", LEFT + 10.0, top + 20.0);
+        }
+        let mut path = String::new();
+        let mut pen = false;
+        for pt in points(p, idx, n) {
+            match pt {
+                Some((x, y)) => {
+                    path += &format!("{}{x:.1},{y:.1} ", if pen { "L" } else { "M" });
+                    pen = true;
+                }
+                None => pen = false,
+            }
+        }
+        let (r, g, b) = p.color;
+        s += &format!("<path d=\"{path}\" fill=\"none\" stroke=\"rgb({r},{g},{b})\" stroke-width=\"2\"/>\n");
+        for (x, y) in points(p, idx, n).into_iter().flatten() {
+            s += &format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"rgb({r},{g},{b})\"/>\n");
+        }
+        s += &format!("<text x=\"{LEFT}\" y=\"{}\">1</text><text x=\"{RIGHT}\" y=\"{}\" text-anchor=\"end\">{n}</text>\n", bottom + 16.0, bottom + 16.0);
+        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">outer iteration</text>\n", 0.5 * (LEFT + RIGHT), bottom + 16.0);
+    }
+    s += "</svg>\n";
+    s
+}
+
+/// 3 x 5 bitmap glyphs (rows top to bottom, 3 bits each) for the PNG labels.
+fn glyph(c: char) -> [u8; 5] {
+    match c.to_ascii_uppercase() {
+        '0' => [7, 5, 5, 5, 7],
+        '1' => [2, 6, 2, 2, 7],
+        '2' => [7, 1, 7, 4, 7],
+        '3' => [7, 1, 7, 1, 7],
+        '4' => [5, 5, 7, 1, 1],
+        '5' => [7, 4, 7, 1, 7],
+        '6' => [7, 4, 7, 5, 7],
+        '7' => [7, 1, 1, 1, 1],
+        '8' => [7, 5, 7, 5, 7],
+        '9' => [7, 5, 7, 1, 7],
+        '.' => [0, 0, 0, 0, 2],
+        '-' => [0, 0, 7, 0, 0],
+        '+' => [0, 2, 7, 2, 0],
+        '*' => [5, 2, 7, 2, 5],
+        '(' => [1, 2, 2, 2, 1],
+        ')' => [4, 2, 2, 2, 4],
+        ',' => [0, 0, 0, 2, 4],
+        'A' => [2, 5, 7, 5, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'C' => [7, 4, 4, 4, 7],
+        'D' => [6, 5, 5, 5, 6],
+        'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'G' => [7, 4, 5, 5, 7],
+        'H' => [5, 5, 7, 5, 5],
+        'I' => [7, 2, 2, 2, 7],
+        'J' => [1, 1, 1, 5, 7],
+        'K' => [5, 5, 6, 5, 5],
+        'L' => [4, 4, 4, 4, 7],
+        'M' => [5, 7, 7, 5, 5],
+        'N' => [6, 5, 5, 5, 5],
+        'O' => [7, 5, 5, 5, 7],
+        'P' => [7, 5, 7, 4, 4],
+        'Q' => [7, 5, 5, 7, 1],
+        'R' => [7, 5, 6, 5, 5],
+        'S' => [7, 4, 7, 1, 7],
+        'T' => [7, 2, 2, 2, 2],
+        'U' => [5, 5, 5, 5, 7],
+        'V' => [5, 5, 5, 5, 2],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Y' => [5, 5, 2, 2, 2],
+        'Z' => [7, 1, 2, 4, 7],
+        _ => [0; 5],
+    }
+}
+
+struct Canvas {
+    w: usize,
+    h: usize,
+    px: Vec<u8>,
+}
+
+impl Canvas {
+    fn set(&mut self, x: i64, y: i64, c: (u8, u8, u8)) {
+        if x >= 0 && y >= 0 && (x as usize) < self.w && (y as usize) < self.h {
+            let o = 3 * (y as usize * self.w + x as usize);
+            self.px[o..o + 3].copy_from_slice(&[c.0, c.1, c.2]);
+        }
+    }
+    fn line(&mut self, (x0, y0): (f64, f64), (x1, y1): (f64, f64), c: (u8, u8, u8), width: i64) {
+        let steps = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+        for s in 0..=steps {
+            let t = s as f64 / steps as f64;
+            let (x, y) = ((x0 + t * (x1 - x0)).round() as i64, (y0 + t * (y1 - y0)).round() as i64);
+            for dx in 0..width {
+                for dy in 0..width {
+                    self.set(x + dx - width / 2, y + dy - width / 2, c);
+                }
+            }
+        }
+    }
+    fn text(&mut self, x: f64, y: f64, s: &str, scale: i64) {
+        let mut cx = x as i64;
+        for ch in s.chars() {
+            let g = glyph(ch);
+            for (row, bits) in g.iter().enumerate() {
+                for col in 0..3 {
+                    if bits & (4 >> col) != 0 {
+                        for a in 0..scale {
+                            for b in 0..scale {
+                                self.set(cx + col * scale + a, y as i64 + row as i64 * scale + b, (40, 40, 40));
+                            }
+                        }
+                    }
+                }
+            }
+            cx += 4 * scale;
+        }
+    }
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// PNG bytes of an RGB image (zlib stream of stored deflate blocks).
+fn encode_png(w: usize, h: usize, rgb: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::with_capacity(h * (3 * w + 1));
+    for row in rgb.chunks(3 * w) {
+        raw.push(0);
+        raw.extend_from_slice(row);
+    }
+    let mut z = vec![0x78, 0x01];
+    for (i, block) in raw.chunks(65535).enumerate() {
+        let last = (i + 1) * 65535 >= raw.len();
+        z.push(last as u8);
+        z.extend_from_slice(&(block.len() as u16).to_le_bytes());
+        z.extend_from_slice(&(!(block.len() as u16)).to_le_bytes());
+        z.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend_from_slice(data);
+        out.extend_from_slice(&c);
+        out.extend_from_slice(&crc32(&c).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&(w as u32).to_be_bytes());
+    ihdr.extend_from_slice(&(h as u32).to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &z);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// PNG image of the run.
+pub fn png(history: &[IterationRecord]) -> Vec<u8> {
+    let ps = panels(history);
+    let h = ps.len() * PANEL_H + 30;
+    let mut cv = Canvas { w: W, h, px: vec![255; 3 * W * h] };
+    let n = history.len();
+    for (idx, p) in ps.iter().enumerate() {
+        let top = 30.0 + (idx * PANEL_H) as f64;
+        let bottom = top + PANEL_H as f64 - 50.0;
+        cv.text(LEFT, top - 16.0, p.title, 2);
+        let grey = (90, 90, 90);
+        cv.line((LEFT, top), (RIGHT, top), grey, 1);
+        cv.line((LEFT, bottom), (RIGHT, bottom), grey, 1);
+        cv.line((LEFT, top), (LEFT, bottom), grey, 1);
+        cv.line((RIGHT, top), (RIGHT, bottom), grey, 1);
+        if let Some((lo, hi)) = range(p) {
+            for (v, y) in [(hi, top), (lo, bottom - 10.0)] {
+                let t = fmt_tick(v, p.log);
+                cv.text(LEFT - 6.0 - (8 * t.len()) as f64, y, &t, 2);
+            }
+        }
+        let pts = points(p, idx, n);
+        for w in pts.windows(2) {
+            if let (Some(a), Some(b)) = (w[0], w[1]) {
+                cv.line(a, b, p.color, 2);
+            }
+        }
+        for (x, y) in pts.into_iter().flatten() {
+            cv.line((x - 2.0, y), (x + 2.0, y), p.color, 3);
+        }
+        cv.text(LEFT, bottom + 8.0, "1", 2);
+        let last = n.to_string();
+        cv.text(RIGHT - (8 * last.len()) as f64, bottom + 8.0, &last, 2);
+        cv.text(0.5 * (LEFT + RIGHT) - 60.0, bottom + 8.0, "outer iteration", 2);
+    }
+    encode_png(W, h, &cv.px)
+}
+
+/// Writes the plot to `path` as SVG or PNG (by extension), atomically.
+pub fn write_plot(path: impl AsRef<Path>, history: &[IterationRecord]) -> Result<()> {
+    let path = path.as_ref();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let bytes = match ext.as_str() {
+        "svg" => svg(history).into_bytes(),
+        "png" => png(history),
+        _ => return Err(GonnError::format(path, "plot files must end in .svg or .png")),
+    };
+    crate::io::write_atomic(path, &bytes)
+}
