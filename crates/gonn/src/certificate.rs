@@ -107,8 +107,9 @@ impl Certificate {
                 format!("CERTIFIED: within {g:.3e} (relative {:.1e}) of the global optimum", self.relative_gap.unwrap_or(0.0))
             }
             (_, Some(g)) if self.polar_lower > 1.0 => format!(
-                "NOT optimal: a better subnetwork exists (polar lower bound {:.6} > 1); proven gap bound {g:.3e}",
-                self.polar_lower
+                "not certified: the polar exceeds 1 (lower bound {:.8}), so adding a subnetwork still decreases f; proven gap bound {g:.3e} (relative {:.1e})",
+                self.polar_lower,
+                self.relative_gap.unwrap_or(0.0)
             ),
             (_, Some(g)) => format!(
                 "no better subnetwork found, but the proven gap bound {g:.3e} (relative {:.1e}) does not certify optimality",
