@@ -22,7 +22,7 @@ pub struct ProblemArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Regularization weight lambda > 0 in  loss + lambda * sum_i theta(w_i).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lambda: f64,
     /// Norm pair A,B for theta(u, v) = ||u||_A ||v||_B, each l1, l2 or l1l2:GAMMA (GAMMA*l1 + l2).
     #[arg(long)]
@@ -40,7 +40,7 @@ pub struct ProblemArgs {
     #[arg(long, default_value = "mask")]
     pub mask_key: String,
     /// Relative tolerance on the certified gap: certified when gap_bound <= tol * objective.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub tol: f64,
     /// Worker threads for the dense kernels (0: all cores).
     #[arg(long, default_value_t = 0)]
@@ -115,12 +115,16 @@ fn load(p: &ProblemArgs) -> Result<Loaded> {
     let spec = ModelSpec::parse(&p.model, p.norms.as_deref(), p.nonneg.as_deref())?;
     let loss: Loss = p.loss.parse()?;
     if !(p.lambda.is_finite() && p.lambda > 0.0) {
-        return Err(GonnError::InvalidParameter { name: "lambda", reason: format!("{} (must be positive and finite)", p.lambda) });
+        return Err(GonnError::InvalidParameter {
+            name: "lambda",
+            reason: format!("{} (must be positive and finite)", p.lambda),
+        });
     }
     if let Some(r) = &p.report {
         check_writable(r)?;
     }
     let (obs, dims) = spec.load_data(&p.data, &p.key, &p.mask_key)?;
+    loss.validate(&obs)?;
     let net = spec.build(&dims)?;
     Ok(Loaded { spec, net, obs, dims, loss })
 }
@@ -167,17 +171,35 @@ pub fn fit(a: FitArgs) -> Result<()> {
         .threads(p.threads)
         .validate()?;
     let log = match &a.log_json {
-        Some(path) => Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?),
+        Some(path) => {
+            Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?)
+        }
         None => None,
     };
-    say(p.quiet, &format!("fitting {} model ({} norms, {} loss, lambda = {}) to data of shape {:?}", l.spec.kind(), l.spec.norms_string(), l.loss, p.lambda, l.dims));
+    say(
+        p.quiet,
+        &format!(
+            "fitting {} model ({} norms, {} loss, lambda = {}) to data of shape {:?}",
+            l.spec.kind(),
+            l.spec.norms_string(),
+            l.loss,
+            p.lambda,
+            l.dims
+        ),
+    );
     let mut progress = Progress::new(p.quiet, log);
     let fitted = params.fit_from(l.net.as_ref(), &l.obs, None, &mut progress)?;
     progress.finish();
     finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())
 }
 
-fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FittedModel, out: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+fn finish_fit(
+    p: &ProblemArgs,
+    l: &Loaded,
+    fitted: &FittedModel,
+    out: Option<&Path>,
+    plot: Option<&Path>,
+) -> Result<()> {
     let mut rep = report(p, l, "fit", fitted.certificate.clone());
     rep.outer_iterations = fitted.outer_iterations;
     rep.seconds = fitted.seconds;
@@ -198,7 +220,13 @@ fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FittedModel, out: Option<&Pa
     if let Some(path) = &p.report {
         rep.write(path)?;
     }
-    say(p.quiet, &format!("\nstatus: {} ({} outer iterations, {:.2} s, stop: {:?})", fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.stop_reason));
+    say(
+        p.quiet,
+        &format!(
+            "\nstatus: {} ({} outer iterations, {:.2} s, stop: {:?})",
+            fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.stop_reason
+        ),
+    );
     say(p.quiet, &fitted.certificate.summary());
     for (what, f) in [("model", &rep.model_file), ("plot", &rep.plot_file)] {
         if let Some(f) = f {
@@ -229,7 +257,8 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
 }
 
 pub fn demo(a: DemoArgs) -> Result<()> {
-    std::fs::create_dir_all(&a.out_dir).map_err(|e| GonnError::Io { path: a.out_dir.display().to_string(), source: e })?;
+    std::fs::create_dir_all(&a.out_dir)
+        .map_err(|e| GonnError::Io { path: a.out_dir.display().to_string(), source: e })?;
     let (m, n, rank, noise, observed) = (400, 300, 8, 0.1, 0.5);
     let data = gonn::datasets::low_rank(m, n, rank, noise, observed, a.seed);
     let data_path = a.out_dir.join("data.npz");

@@ -102,7 +102,9 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
             if beta.iter().any(|b| *b > 0.0) {
                 extrapolated = true;
                 let pk = &prev.layers[k];
-                w.layers[k] = faer::Mat::from_fn(old.nrows(), old.ncols(), |a, i| old[(a, i)] + beta[i] * (old[(a, i)] - pk[(a, i)]));
+                w.layers[k] = faer::Mat::from_fn(old.nrows(), old.ncols(), |a, i| {
+                    old[(a, i)] + beta[i] * (old[(a, i)] - pk[(a, i)])
+                });
             }
             let z = net.forward(w, p.par);
             let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
@@ -124,7 +126,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
             lprev[k] = steps;
         }
         let f_new = p.objective(w);
-        if !(f_new <= f + 1e-13 * f.abs()) {
+        if f_new.is_nan() || f_new > f + 1e-13 * f.abs() {
             // Monotone restart: reject the sweep and drop the momentum.
             *w = before;
             prev = w.clone();

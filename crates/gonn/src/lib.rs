@@ -51,6 +51,8 @@ pub mod spec;
 pub mod subnetwork;
 
 pub use error::{GonnError, Result};
+/// The linear-algebra crate whose `Mat` the API uses.
+pub use faer;
 
 /// The names most programs need.
 pub mod prelude {

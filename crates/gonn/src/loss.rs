@@ -99,7 +99,9 @@ impl FromStr for Loss {
             "squared" => Ok(Loss::Squared),
             "logistic" => Ok(Loss::Logistic),
             "softmax" => Ok(Loss::Softmax),
-            other => Err(GonnError::param("loss", format!("unknown loss `{other}` (expected squared, logistic or softmax)"))),
+            other => {
+                Err(GonnError::param("loss", format!("unknown loss `{other}` (expected squared, logistic or softmax)")))
+            }
         }
     }
 }
@@ -150,9 +152,7 @@ impl Loss {
                     for i in 0..obs.nrows() {
                         let v = obs.y[(i, j)];
                         if obs.observed(i, j) && v != 0.0 && v != 1.0 {
-                            return Err(GonnError::Data(format!(
-                                "logistic loss needs 0/1 targets; Y({i}, {j}) = {v}"
-                            )));
+                            return Err(GonnError::Data(format!("logistic loss needs 0/1 targets; Y({i}, {j}) = {v}")));
                         }
                     }
                 }
@@ -160,7 +160,10 @@ impl Loss {
             }
             Loss::Softmax => {
                 if obs.mask.is_some() {
-                    return Err(GonnError::param("loss", "a mask is supported with the squared and logistic losses only"));
+                    return Err(GonnError::param(
+                        "loss",
+                        "a mask is supported with the squared and logistic losses only",
+                    ));
                 }
                 for i in 0..obs.nrows() {
                     let row = obs.y.row(i);

@@ -241,7 +241,15 @@ fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> {
 }
 
 /// Computes the certificate of arbitrary weights (THEORY.md section 3), without changing them.
-pub fn certify(net: &dyn Subnetwork, obs: &Observations, loss: Loss, lambda: f64, w: &Weights, tol: f64, threads: usize) -> Result<Certificate> {
+pub fn certify(
+    net: &dyn Subnetwork,
+    obs: &Observations,
+    loss: Loss,
+    lambda: f64,
+    w: &Weights,
+    tol: f64,
+    threads: usize,
+) -> Result<Certificate> {
     let params = FitParams::new(lambda).loss(loss).tol(tol).threads(threads).validate()?;
     check_problem(net, obs, loss)?;
     check_weights(net, w)?;
@@ -263,7 +271,13 @@ impl ValidFitParams {
     }
 
     /// Runs the meta-algorithm from `init` (or the configured start) and reports each outer iteration.
-    pub fn fit_from(&self, net: &dyn Subnetwork, obs: &Observations, init: Option<Weights>, observer: &mut dyn Observer) -> Result<FittedModel> {
+    pub fn fit_from(
+        &self,
+        net: &dyn Subnetwork,
+        obs: &Observations,
+        init: Option<Weights>,
+        observer: &mut dyn Observer,
+    ) -> Result<FittedModel> {
         check_problem(net, obs, self.loss)?;
         let start = Instant::now();
         let deadline = start + Duration::from_secs_f64(self.max_seconds);
@@ -278,7 +292,8 @@ impl ValidFitParams {
             None => random_start(&p, self.init_width, &mut rng),
         };
         prune_zero(&mut w);
-        let mut descent = DescentOptions { tol: 1e-6_f64.min(self.tol * 1e-1), deadline: Some(deadline), ..Default::default() };
+        let mut descent =
+            DescentOptions { tol: 1e-6_f64.min(self.tol * 1e-1), deadline: Some(deadline), ..Default::default() };
         // A polar value above 1 + grow_threshold triggers growth; below it, descent is refined first. Once the
         // threshold reaches tol / 2, a polar below it means the gap is already about tol * lambda * Theta <= tol * f
         // up to the descent error, so refining descent (not growing) is what closes the certificate.
@@ -346,7 +361,14 @@ impl ValidFitParams {
                 if matches!(reason, StopReason::MaxOuter | StopReason::MaxSeconds) {
                     certificate.status = Status::Stopped;
                 }
-                return Ok(FittedModel { weights: w, certificate, history, stop_reason: reason, outer_iterations: outer, seconds: start.elapsed().as_secs_f64() });
+                return Ok(FittedModel {
+                    weights: w,
+                    certificate,
+                    history,
+                    stop_reason: reason,
+                    outer_iterations: outer,
+                    seconds: start.elapsed().as_secs_f64(),
+                });
             }
             if near_optimal {
                 // No subnetwork improves f by a margin: polish the local descent before asking again. Near the

@@ -26,9 +26,8 @@ impl FromStr for Norm {
             "l2" => Ok(Norm::L2),
             _ => {
                 if let Some(g) = s.strip_prefix("l1l2:") {
-                    let gamma: f64 = g
-                        .parse()
-                        .map_err(|_| GonnError::param("norms", format!("`{s}`: GAMMA must be a number")))?;
+                    let gamma: f64 =
+                        g.parse().map_err(|_| GonnError::param("norms", format!("`{s}`: GAMMA must be a number")))?;
                     if !(gamma.is_finite() && gamma > 0.0) {
                         return Err(GonnError::param("norms", format!("`{s}`: GAMMA must be positive and finite")));
                     }
@@ -121,9 +120,8 @@ impl LayerNorm {
             }
             Norm::L1L2 { gamma } => {
                 // The dual norm is the root mu of ||soft(q, gamma*mu)||_2 = mu (THEORY.md section 6).
-                let soft_norm = |mu: f64| {
-                    qc.iter().map(|v| (v.abs() - gamma * mu).max(0.0).powi(2)).sum::<f64>().sqrt()
-                };
+                let soft_norm =
+                    |mu: f64| qc.iter().map(|v| (v.abs() - gamma * mu).max(0.0).powi(2)).sum::<f64>().sqrt();
                 let hi0 = qc.iter().map(|v| v * v).sum::<f64>().sqrt();
                 if hi0 == 0.0 {
                     return (0.0, None);
@@ -197,7 +195,8 @@ mod tests {
                 let mu = rng.uniform();
                 let mut x = y.clone();
                 ln.prox(&mut x, mu);
-                let obj = |z: &[f64]| mu * ln.value(z) + 0.5 * z.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+                let obj =
+                    |z: &[f64]| mu * ln.value(z) + 0.5 * z.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
                 let f0 = obj(&x);
                 for _ in 0..200 {
                     let mut z: Vec<f64> = x.iter().map(|v| v + 0.05 * rng.normal()).collect();

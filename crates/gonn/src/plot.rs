@@ -20,20 +20,31 @@ struct Panel {
 
 fn panels(history: &[IterationRecord]) -> Vec<Panel> {
     vec![
-        Panel { title: "objective f(W)", values: history.iter().map(|r| Some(r.objective)).collect(), log: false, color: (31, 119, 180) },
+        Panel {
+            title: "objective f(W)",
+            values: history.iter().map(|r| Some(r.objective)).collect(),
+            log: false,
+            color: (31, 119, 180),
+        },
         Panel {
             title: "gap bound f(W) - F* (proven, log scale)",
             values: history.iter().map(|r| r.gap_bound.filter(|g| *g > 0.0)).collect(),
             log: true,
             color: (214, 39, 40),
         },
-        Panel { title: "subnetworks r", values: history.iter().map(|r| Some(r.subnetworks as f64)).collect(), log: false, color: (44, 160, 44) },
+        Panel {
+            title: "subnetworks r",
+            values: history.iter().map(|r| Some(r.subnetworks as f64)).collect(),
+            log: false,
+            color: (44, 160, 44),
+        },
     ]
 }
 
 /// Data range of a panel (in plot coordinates: log10 when `log`).
 fn range(p: &Panel) -> Option<(f64, f64)> {
-    let vals: Vec<f64> = p.values.iter().flatten().map(|v| if p.log { v.log10() } else { *v }).filter(|v| v.is_finite()).collect();
+    let vals: Vec<f64> =
+        p.values.iter().flatten().map(|v| if p.log { v.log10() } else { *v }).filter(|v| v.is_finite()).collect();
     let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     if !lo.is_finite() {
@@ -83,10 +94,19 @@ pub fn svg(history: &[IterationRecord]) -> String {
         let top = 30.0 + (idx * PANEL_H) as f64;
         let bottom = top + PANEL_H as f64 - 50.0;
         s += &format!("<text x=\"{LEFT}\" y=\"{}\" font-weight=\"bold\">{}</text>\n", top - 8.0, p.title);
-        s += &format!("<rect x=\"{LEFT}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", RIGHT - LEFT, bottom - top);
+        s += &format!(
+            "<rect x=\"{LEFT}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n",
+            RIGHT - LEFT,
+            bottom - top
+        );
         if let Some((lo, hi)) = range(p) {
             for (v, y) in [(hi, top), (lo, bottom)] {
-                s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", LEFT - 6.0, y + 4.0, fmt_tick(v, p.log));
+                s += &format!(
+                    "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
+                    LEFT - 6.0,
+                    y + 4.0,
+                    fmt_tick(v, p.log)
+                );
             }
         } else {
             s += &format!("<text x=\"{}\" y=\"{}\" fill=\"#888\">no proven values</text>\n", LEFT + 10.0, top + 20.0);
@@ -107,8 +127,16 @@ pub fn svg(history: &[IterationRecord]) -> String {
         for (x, y) in points(p, idx, n).into_iter().flatten() {
             s += &format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"rgb({r},{g},{b})\"/>\n");
         }
-        s += &format!("<text x=\"{LEFT}\" y=\"{}\">1</text><text x=\"{RIGHT}\" y=\"{}\" text-anchor=\"end\">{n}</text>\n", bottom + 16.0, bottom + 16.0);
-        s += &format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">outer iteration</text>\n", 0.5 * (LEFT + RIGHT), bottom + 16.0);
+        s += &format!(
+            "<text x=\"{LEFT}\" y=\"{}\">1</text><text x=\"{RIGHT}\" y=\"{}\" text-anchor=\"end\">{n}</text>\n",
+            bottom + 16.0,
+            bottom + 16.0
+        );
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">outer iteration</text>\n",
+            0.5 * (LEFT + RIGHT),
+            bottom + 16.0
+        );
     }
     s += "</svg>\n";
     s

@@ -20,7 +20,7 @@ pub fn prune_dependent(p: &Problem<'_>, w: &mut Weights) -> usize {
         let Ok(eig) = gram.self_adjoint_eigen(Side::Lower) else { break };
         let s = eig.S().column_vector();
         let smax = s[s.nrows() - 1];
-        if !(s[0] <= DEPENDENCE_TOL * smax) {
+        if s[0].is_nan() || s[0] > DEPENDENCE_TOL * smax {
             break;
         }
         let mut beta: Vec<f64> = eig.U().col(0).iter().copied().collect();

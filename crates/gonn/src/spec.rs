@@ -26,7 +26,10 @@ impl ModelSpec {
             "factor" => {
                 let parts: Vec<&str> = norms.unwrap_or("l2,l2").split(',').collect();
                 if parts.len() != 2 {
-                    return Err(GonnError::param("norms", format!("`{}`: expected two norms A,B", norms.unwrap_or(""))));
+                    return Err(GonnError::param(
+                        "norms",
+                        format!("`{}`: expected two norms A,B", norms.unwrap_or("")),
+                    ));
                 }
                 let (a, b): (Norm, Norm) = (parts[0].parse()?, parts[1].parse()?);
                 let (nu, nv) = match nonneg.map(|s| s.trim().to_ascii_lowercase()) {
@@ -36,7 +39,9 @@ impl ModelSpec {
                         "v" => (false, true),
                         "both" => (true, true),
                         "none" => (false, false),
-                        other => return Err(GonnError::param("nonneg", format!("`{other}` (expected u, v, both or none)"))),
+                        other => {
+                            return Err(GonnError::param("nonneg", format!("`{other}` (expected u, v, both or none)")))
+                        }
                     },
                 };
                 Ok(ModelSpec::Factor { norms: [LayerNorm::new(a, nu), LayerNorm::new(b, nv)] })
@@ -98,7 +103,10 @@ impl ModelSpec {
         let (ym, dims) = match self {
             ModelSpec::Factor { .. } => {
                 if y.shape.len() != 2 {
-                    return Err(GonnError::Shape(format!("the factor model needs a matrix Y; got shape {:?}", y.shape)));
+                    return Err(GonnError::Shape(format!(
+                        "the factor model needs a matrix Y; got shape {:?}",
+                        y.shape
+                    )));
                 }
                 (y.to_mat(key)?, y.shape.clone())
             }

@@ -17,13 +17,23 @@ fn orthogonally_decomposable_tensor_is_certified() {
     let (m, n, k) = (6, 5, 4);
     let s = [5.0, 3.0, 0.8];
     let (a, b, c) = (orthonormal(&mut rng, m, 3), orthonormal(&mut rng, n, 3), orthonormal(&mut rng, k, 3));
-    let t = Mat::from_fn(m, n * k, |i, jl| (0..3).map(|r| s[r] * a[(i, r)] * b[(jl / k, r)] * c[(jl % k, r)]).sum::<f64>());
+    let t =
+        Mat::from_fn(m, n * k, |i, jl| (0..3).map(|r| s[r] * a[(i, r)] * b[(jl / k, r)] * c[(jl % k, r)]).sum::<f64>());
     let lambda = 1.0;
-    let optimum: f64 = s.iter().map(|&v| if v > lambda { 0.5 * lambda * lambda + lambda * (v - lambda) } else { 0.5 * v * v }).sum();
+    let optimum: f64 =
+        s.iter().map(|&v| if v > lambda { 0.5 * lambda * lambda + lambda * (v - lambda) } else { 0.5 * v * v }).sum();
     let net = CpTensor::new(m, n, k);
     let obs = Observations::new(t, None).unwrap();
     for init in [0, 2, 6] {
-        let model = FitParams::new(lambda).tol(1e-8).init_width(init).seed(1).threads(1).validate().unwrap().fit(&net, &obs).unwrap();
+        let model = FitParams::new(lambda)
+            .tol(1e-8)
+            .init_width(init)
+            .seed(1)
+            .threads(1)
+            .validate()
+            .unwrap()
+            .fit(&net, &obs)
+            .unwrap();
         let cert = &model.certificate;
         assert_eq!(cert.status, Status::Certified, "init {init}: {}", cert.summary());
         assert!(!cert.polar_exact, "the CP polar is never claimed exact");

@@ -26,7 +26,15 @@ fn shrink_value(s: f64, lam: f64) -> f64 {
 
 fn fit(net: &dyn Subnetwork, y: &Mat<f64>, lambda: f64, init: usize, tol: f64) -> FittedModel {
     let obs = Observations::new(y.clone(), None).unwrap();
-    FitParams::new(lambda).tol(tol).init_width(init).seed(init as u64).threads(1).validate().unwrap().fit(net, &obs).unwrap()
+    FitParams::new(lambda)
+        .tol(tol)
+        .init_width(init)
+        .seed(init as u64)
+        .threads(1)
+        .validate()
+        .unwrap()
+        .fit(net, &obs)
+        .unwrap()
 }
 
 /// `l2, l2` with squared loss is singular-value soft-thresholding: same objective, same rank, certified, from
@@ -75,7 +83,8 @@ fn l1_and_group_norms_equal_shrinkage() {
     let (m, n) = (12, 9);
     let y = noisy_low_rank(m, n, 2, 0.3, 8);
     let lam = 0.6;
-    let entry: f64 = (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| shrink_value(y[(i, j)].abs(), lam)).sum();
+    let entry: f64 =
+        (0..m).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| shrink_value(y[(i, j)].abs(), lam)).sum();
     let cols: f64 = (0..n).map(|j| shrink_value(y.col(j).norm_l2(), 2.0 * lam)).sum();
     let rows: f64 = (0..m).map(|i| shrink_value(y.row(i).norm_l2(), 2.0 * lam)).sum();
     let cases = [
@@ -90,7 +99,11 @@ fn l1_and_group_norms_equal_shrinkage() {
             let c = &model.certificate;
             assert_eq!(c.status, Status::Certified, "{norms:?}: {}", c.summary());
             assert!(c.polar_exact);
-            assert!((c.objective - optimum).abs() <= 1e-6 * optimum, "{norms:?} init {init}: {} vs {optimum}", c.objective);
+            assert!(
+                (c.objective - optimum).abs() <= 1e-6 * optimum,
+                "{norms:?} init {init}: {} vs {optimum}",
+                c.objective
+            );
         }
     }
 }
@@ -182,7 +195,12 @@ fn gap_bound_valid_for_logistic_and_softmax() {
         for scale in [0.1, 1.0, 3.0] {
             let w = Weights { layers: vec![rng.normal_mat(m, 3) * faer::Scale(scale), rng.normal_mat(n, 3)] };
             let c = certify(&net, &obs, loss, lambda, &w, 1e-6, 1).unwrap();
-            assert!(c.gap_bound.unwrap() >= c.objective - fit_obj - 1e-9, "{loss}: {} < {}", c.gap_bound.unwrap(), c.objective - fit_obj);
+            assert!(
+                c.gap_bound.unwrap() >= c.objective - fit_obj - 1e-9,
+                "{loss}: {} < {}",
+                c.gap_bound.unwrap(),
+                c.objective - fit_obj
+            );
             assert_ne!(c.status, Status::Certified);
         }
     }
@@ -229,10 +247,10 @@ fn layer_gradients_and_homogeneity() {
         let g = rng.normal_mat(om, on);
         let f = |w: &Weights| gonn::linalg::dot(g.as_ref(), net.forward(w, Par::Seq).as_ref());
         let mut euler = 0.0;
-        for k in 0..dims.len() {
+        for (k, &dim) in dims.iter().enumerate() {
             let grad = net.layer_gradient(&w, k, g.as_ref(), Par::Seq);
             euler += gonn::linalg::dot(grad.as_ref(), w.layers[k].as_ref());
-            for i in 0..dims[k] {
+            for i in 0..dim {
                 for j in 0..3 {
                     let h = 1e-6;
                     let (mut wp, mut wm) = (w.clone(), w.clone());
@@ -243,7 +261,9 @@ fn layer_gradients_and_homogeneity() {
                 }
             }
             // Each layer enters linearly: <grad_k, W^k> = <G, Phi>.
-            assert!((gonn::linalg::dot(grad.as_ref(), w.layers[k].as_ref()) - f(&w)).abs() < 1e-9 * f(&w).abs().max(1.0));
+            assert!(
+                (gonn::linalg::dot(grad.as_ref(), w.layers[k].as_ref()) - f(&w)).abs() < 1e-9 * f(&w).abs().max(1.0)
+            );
         }
         let p = net.degree() as f64;
         assert!((euler - p * f(&w)).abs() < 1e-9 * f(&w).abs().max(1.0));
@@ -284,7 +304,11 @@ fn pruning_move_bounds_the_width() {
     let base = Weights { layers: vec![rng.normal_mat(m, 3), rng.normal_mat(n, 3)] };
     let mut w = base.clone();
     for i in 0..3 {
-        let atom = { let mut a = base.clone(); a.retain(&(0..3).map(|j| j == i).collect::<Vec<_>>()); a };
+        let atom = {
+            let mut a = base.clone();
+            a.retain(&(0..3).map(|j| j == i).collect::<Vec<_>>());
+            a
+        };
         w.push(&atom, &[0.5, 1.0]);
     }
     let (phi0, theta0) = (net.forward(&w, Par::Seq), regularizer(&net, &w));

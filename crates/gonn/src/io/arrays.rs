@@ -97,7 +97,7 @@ fn read_csv(path: &Path) -> Result<Array> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = line.split(|c| c == ',' || c == ';' || c == '\t').map(str::trim).collect();
+        let fields: Vec<&str> = line.split([',', ';', '\t']).map(str::trim).collect();
         let parsed: std::result::Result<Vec<f64>, _> = fields.iter().map(|f| f.parse::<f64>()).collect();
         match parsed {
             Ok(v) => rows.push(v),
@@ -123,7 +123,8 @@ pub fn read_array_opt(path: impl AsRef<Path>, key: &str) -> Result<Option<Array>
     match ext.as_str() {
         "npy" => {
             let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
-            let npy = NpyFile::new(Cursor::new(bytes)).map_err(|e| GonnError::format(path, format!("not a valid .npy file ({e})")))?;
+            let npy = NpyFile::new(Cursor::new(bytes))
+                .map_err(|e| GonnError::format(path, format!("not a valid .npy file ({e})")))?;
             npy_to_array(npy).map(Some).map_err(|e| GonnError::format(path, e))
         }
         "npz" => {
@@ -133,7 +134,9 @@ pub fn read_array_opt(path: impl AsRef<Path>, key: &str) -> Result<Option<Array>
             let entry = npz.by_name(key).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}")))?;
             match entry {
                 None => Ok(None),
-                Some(npy) => npy_to_array(npy).map(Some).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}"))),
+                Some(npy) => {
+                    npy_to_array(npy).map(Some).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}")))
+                }
             }
         }
         "csv" | "txt" => read_csv(path).map(Some),

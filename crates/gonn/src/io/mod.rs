@@ -20,7 +20,10 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
-        return Err(GonnError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "the folder does not exist")));
+        return Err(GonnError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the folder does not exist"),
+        ));
     }
     let name = path.file_name().ok_or_else(|| GonnError::io(path, std::io::Error::other("not a file name")))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
@@ -42,7 +45,10 @@ pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
-        return Err(GonnError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "the output folder does not exist")));
+        return Err(GonnError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the output folder does not exist"),
+        ));
     }
     if path.is_dir() {
         return Err(GonnError::io(path, std::io::Error::other("is a folder, not a file")));

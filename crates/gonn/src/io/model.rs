@@ -49,7 +49,9 @@ pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
         .collect();
     let views: Vec<(String, TensorView<'_>)> = bufs
         .iter()
-        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F64, s.clone(), b).map_err(|e| GonnError::format(path, e))?)))
+        .map(|(n, s, b)| {
+            Ok((n.clone(), TensorView::new(Dtype::F64, s.clone(), b).map_err(|e| GonnError::format(path, e))?))
+        })
         .collect::<Result<_>>()?;
     let mut meta = model.metadata.clone();
     meta.insert("gonn_model".into(), model.kind.clone());
@@ -63,7 +65,12 @@ fn view_to_mat(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Mat<f64>> 
     let (rows, cols) = match shape {
         [r, c] => (*r, *c),
         [r] => (*r, 1),
-        s => return Err(GonnError::Shape(format!("tensor `{name}` in {} has shape {s:?}; expected a matrix", path.display()))),
+        s => {
+            return Err(GonnError::Shape(format!(
+                "tensor `{name}` in {} has shape {s:?}; expected a matrix",
+                path.display()
+            )))
+        }
     };
     let data: Vec<f64> = match v.dtype() {
         Dtype::F64 => v.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
@@ -83,7 +90,8 @@ pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
         (layers, HashMap::new())
     } else {
         let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| GonnError::format(path, format!("not a valid safetensors file ({e})")))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| GonnError::format(path, format!("not a valid safetensors file ({e})")))?;
         let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| GonnError::format(path, e))?;
         let metadata = meta.metadata().clone().unwrap_or_default();
         if let Some(k) = metadata.get("gonn_model") {
@@ -120,7 +128,9 @@ mod tests {
     fn safetensors_roundtrip_keeps_weights_and_metadata() {
         let dir = std::env::temp_dir().join(format!("gonn-model-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let w = Weights { layers: vec![Mat::from_fn(4, 2, |i, j| (i * 2 + j) as f64), Mat::from_fn(3, 2, |i, j| i as f64 - j as f64)] };
+        let w = Weights {
+            layers: vec![Mat::from_fn(4, 2, |i, j| (i * 2 + j) as f64), Mat::from_fn(3, 2, |i, j| i as f64 - j as f64)],
+        };
         let mut metadata = HashMap::new();
         metadata.insert("lambda".to_string(), "0.5".to_string());
         let path = dir.join("m.safetensors");

@@ -17,9 +17,7 @@ use crate::rng::Rng;
 use crate::subnetwork::Weights;
 
 fn atom(u: &[f64], v: &[f64]) -> Weights {
-    Weights {
-        layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])],
-    }
+    Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
 }
 
 /// `sup_{||u||_a <= 1, ||v||_1 <= 1} u^T Q v` by scanning columns (exact). Returns value, `u`, `v`.
@@ -62,7 +60,13 @@ fn sigma_upper(q: MatRef<'_, f64>, lower: f64, opts: &PolarOptions) -> f64 {
 }
 
 /// Alternating maximization `u <- argmax_u u^T (Q v)`, `v <- argmax_v (Q^T u)^T v` from several starts.
-fn alternating(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &PolarOptions, rng: &mut Rng) -> (f64, Vec<f64>, Vec<f64>) {
+fn alternating(
+    q: MatRef<'_, f64>,
+    nu: LayerNorm,
+    nv: LayerNorm,
+    opts: &PolarOptions,
+    rng: &mut Rng,
+) -> (f64, Vec<f64>, Vec<f64>) {
     let (m, n) = (q.nrows(), q.ncols());
     let mut starts: Vec<Vec<f64>> = Vec::new();
     let t = top_singular(q, opts.lanczos_steps, rng, opts.par);
@@ -116,17 +120,35 @@ fn alternating(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &PolarOpt
 /// The polar of `u v^T` under `theta = ||u||_a ||v||_b`.
 pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &PolarOptions, rng: &mut Rng) -> Polar {
     if let Some((val, u, v)) = exact_l1_polar(q, nu, nv) {
-        return Polar { lower: val, upper: Some(val), exact: true, atom: atom(&u, &v), method: "exact (l1 factor scan)" };
+        return Polar {
+            lower: val,
+            upper: Some(val),
+            exact: true,
+            atom: atom(&u, &v),
+            method: "exact (l1 factor scan)",
+        };
     }
     let both_l2 = nu.norm == Norm::L2 && nv.norm == Norm::L2;
     if both_l2 && !nu.nonneg && !nv.nonneg {
         let t = top_singular(q, opts.lanczos_steps, rng, opts.par);
         if !opts.prove {
-            return Polar { lower: t.sigma, upper: None, exact: false, atom: atom(&t.u, &t.v), method: "Lanczos (no upper bound requested)" };
+            return Polar {
+                lower: t.sigma,
+                upper: None,
+                exact: false,
+                atom: atom(&t.u, &t.v),
+                method: "Lanczos (no upper bound requested)",
+            };
         }
         let upper = sigma_upper(q, t.sigma, opts);
         let exact = upper <= t.sigma * (1.0 + 1e-6);
-        return Polar { lower: t.sigma, upper: Some(upper), exact, atom: atom(&t.u, &t.v), method: "exact (Lanczos + Cholesky bound)" };
+        return Polar {
+            lower: t.sigma,
+            upper: Some(upper),
+            exact,
+            atom: atom(&t.u, &t.v),
+            method: "exact (Lanczos + Cholesky bound)",
+        };
     }
     // NP-hard cases: heuristic lower bound, upper bound by norm domination.
     let (val, u, v) = alternating(q, nu, nv, opts, rng);
@@ -134,31 +156,32 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
     if !opts.prove {
         return Polar { lower: val, upper: None, exact: false, atom: atom(&u, &v), method };
     }
-    let q_rel = if nu.nonneg && nv.nonneg { Mat::from_fn(q.nrows(), q.ncols(), |i, j| q[(i, j)].max(0.0)) } else { q.to_owned() };
+    let q_rel = if nu.nonneg && nv.nonneg {
+        Mat::from_fn(q.nrows(), q.ncols(), |i, j| q[(i, j)].max(0.0))
+    } else {
+        q.to_owned()
+    };
     let mut upper = sigma_upper(q_rel.as_ref(), 0.0, opts);
     // Replace a factor's norm by l1 (constant gamma) and use the exact scan.
     let gu = nu.l1_domination();
     if gu > 0.0 {
-        let (b, _, _) = exact_l1_polar(q, LayerNorm::new(Norm::L1, nu.nonneg), LayerNorm::new(Norm::L2, nv.nonneg)).unwrap();
+        let (b, _, _) =
+            exact_l1_polar(q, LayerNorm::new(Norm::L1, nu.nonneg), LayerNorm::new(Norm::L2, nv.nonneg)).unwrap();
         let gv = nv.l1_domination();
         upper = upper.min(b / gu);
         if gv > 0.0 {
-            let (b2, _, _) = exact_l1_polar(q, LayerNorm::new(Norm::L1, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
+            let (b2, _, _) =
+                exact_l1_polar(q, LayerNorm::new(Norm::L1, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
             upper = upper.min(b2 / (gu * gv));
         }
     }
     let gv = nv.l1_domination();
     if gv > 0.0 {
-        let (b, _, _) = exact_l1_polar(q, LayerNorm::new(Norm::L2, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
+        let (b, _, _) =
+            exact_l1_polar(q, LayerNorm::new(Norm::L2, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
         upper = upper.min(b / gv);
     }
-    Polar {
-        lower: val,
-        upper: Some(upper.max(val)),
-        exact: false,
-        atom: atom(&u, &v),
-        method,
-    }
+    Polar { lower: val, upper: Some(upper.max(val)), exact: false, atom: atom(&u, &v), method }
 }
 
 #[cfg(test)]

@@ -63,10 +63,8 @@ impl Subnetwork for CpTensor {
         }
     }
     fn layer_curvature(&self, w: &Weights, layer: usize, par: Par) -> Mat<f64> {
-        let grams: Vec<Mat<f64>> = (0..3)
-            .filter(|&k| k != layer)
-            .map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par))
-            .collect();
+        let grams: Vec<Mat<f64>> =
+            (0..3).filter(|&k| k != layer).map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par)).collect();
         hadamard(grams[0].as_ref(), grams[1].as_ref())
     }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {

@@ -122,9 +122,7 @@ pub trait Subnetwork: Send + Sync {
 /// `theta(w_i) = prod_k ||W^k_i||` for each subnetwork `i` (THEORY.md section 1).
 pub fn theta(net: &dyn Subnetwork, w: &Weights) -> Vec<f64> {
     let norms = net.layer_norms();
-    (0..w.width())
-        .map(|i| w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).product())
-        .collect()
+    (0..w.width()).map(|i| w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).product()).collect()
 }
 
 /// `Theta(W) = sum_i theta(w_i)`.
@@ -141,13 +139,13 @@ pub fn balance(net: &dyn Subnetwork, w: &mut Weights) -> Vec<Vec<f64>> {
     let mut scales = vec![vec![1.0; w.width()]; kdeg];
     for i in 0..w.width() {
         let ns: Vec<f64> = w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).collect();
-        if ns.iter().any(|v| *v == 0.0) {
+        if ns.contains(&0.0) {
             continue;
         }
         let target = ns.iter().map(|v| v.ln()).sum::<f64>() / kdeg as f64;
-        for k in 0..kdeg {
-            let s = (target - ns[k].ln()).exp();
-            scales[k][i] = s;
+        for (k, (sk, nk)) in scales.iter_mut().zip(&ns).enumerate() {
+            let s = (target - nk.ln()).exp();
+            sk[i] = s;
             w.scale_column(k, i, s);
         }
     }
