@@ -10,11 +10,26 @@ use crate::loss::Loss;
 use crate::objective::Problem;
 use crate::subnetwork::{regularizer, Weights};
 
-fn masked(p: &Problem<'_>, z: &Mat<f64>) -> Mat<f64> {
-    match &p.obs.mask {
-        None => z.clone(),
-        Some(m) => Mat::from_fn(z.nrows(), z.ncols(), |i, j| z[(i, j)] * m[(i, j)]),
+/// One pass over the observed entries: `[<z1,z1>, <z1,z2>, <z2,z2>, <y,z1>, <y,z2>]` (`z2` may be absent).
+fn squared_stats(p: &Problem<'_>, z1: &Mat<f64>, z2: Option<&Mat<f64>>) -> [f64; 5] {
+    let mut h = [0.0; 5];
+    for j in 0..z1.ncols() {
+        let (a, y) = (z1.col_as_slice(j), p.obs.y.col_as_slice(j));
+        let mask = p.obs.mask.as_ref().map(|m| m.col_as_slice(j));
+        let b = z2.map(|z| z.col_as_slice(j));
+        for i in 0..a.len() {
+            if mask.is_some_and(|m| m[i] == 0.0) {
+                continue;
+            }
+            let bi = b.map_or(0.0, |b| b[i]);
+            h[0] += a[i] * a[i];
+            h[1] += a[i] * bi;
+            h[2] += bi * bi;
+            h[3] += y[i] * a[i];
+            h[4] += y[i] * bi;
+        }
     }
+    h
 }
 
 /// The optimal `(a, b)` of the corrective step for `Z1 = Phi(W)`, `theta1 = Theta(W)`, `Z2 = phi(w*)`
@@ -22,10 +37,9 @@ fn masked(p: &Problem<'_>, z: &Mat<f64>) -> Mat<f64> {
 pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64>) -> (f64, f64) {
     let lam = p.lambda;
     if p.loss == Loss::Squared {
-        let (m1, m2) = (masked(p, z1), masked(p, z2));
-        let y = &p.obs.y;
-        let h = [dot(m1.as_ref(), m1.as_ref()), dot(m1.as_ref(), m2.as_ref()), dot(m2.as_ref(), m2.as_ref())];
-        let c = [lam * theta1 - dot(y.as_ref(), m1.as_ref()), lam - dot(y.as_ref(), m2.as_ref())];
+        let st = squared_stats(p, z1, Some(z2));
+        let h = [st[0], st[1], st[2]];
+        let c = [lam * theta1 - st[3], lam - st[4]];
         let val = |a: f64, b: f64| 0.5 * (h[0] * a * a + 2.0 * h[1] * a * b + h[2] * b * b) + c[0] * a + c[1] * b;
         let mut cands = vec![(0.0, 0.0)];
         if h[0] > 0.0 {
@@ -61,10 +75,13 @@ pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64
 }
 
 /// Applies the growth step to `w` with the unit-`theta` polar subnetwork `atom`; returns `b`, the weight given to
-/// the new subnetwork (0 when adding it cannot decrease `f`).
-pub fn grow(p: &Problem<'_>, w: &mut Weights, atom: &Weights) -> f64 {
+/// the new subnetwork (0 when adding it cannot decrease `f`). `z1`, if given, is `Phi(W)`.
+pub fn grow(p: &Problem<'_>, w: &mut Weights, atom: &Weights, z1: Option<&Mat<f64>>) -> f64 {
     let kdeg = p.net.degree() as f64;
-    let z1 = p.net.forward(w, p.par);
+    let z1 = match z1 {
+        Some(z) => z.clone(),
+        None => p.net.forward(w, p.par),
+    };
     let z2 = p.net.forward(atom, p.par);
     let theta1 = regularizer(p.net, w);
     let (a, b) = corrective_step(p, &z1, theta1, &z2);
@@ -84,10 +101,19 @@ pub fn ray_step(p: &Problem<'_>, w: &mut Weights) {
         return;
     }
     let z = p.net.forward(w, p.par);
-    let c = p.ray_scale(&z, regularizer(p.net, w));
+    let theta = regularizer(p.net, w);
+    let power = 1.0 / p.net.degree() as f64;
+    if p.loss == Loss::Squared {
+        // f(c) - f(1) = (1 - c)(<y, z> - lambda Theta) + (c^2 - 1)/2 ||z||^2 on observed entries: closed form.
+        let st = squared_stats(p, &z, None);
+        let c = if st[0] > 0.0 { ((st[3] - p.lambda * theta) / st[0]).max(0.0) } else { 1.0 };
+        w.scale_all(c.powf(power));
+        return;
+    }
+    let c = p.ray_scale(&z, theta);
     let before = p.objective(w);
     let mut scaled = w.clone();
-    scaled.scale_all(c.powf(1.0 / p.net.degree() as f64));
+    scaled.scale_all(c.powf(power));
     if p.objective(&scaled) <= before {
         *w = scaled;
     }

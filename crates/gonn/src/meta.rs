@@ -312,11 +312,15 @@ impl ValidFitParams {
             let q = dual_direction(&ev.g, self.lambda);
             let mut opts = PolarOptions::new(false, par);
             opts.restarts = self.polar_restarts;
+            opts.extra_atoms = 8;
             let mut polar = net.polar(q.as_ref(), &opts, &mut rng);
             let near_optimal = polar.lower <= 1.0 + grow_threshold;
             let out_of_time = Instant::now() >= deadline || outer >= self.max_outer;
             if near_optimal || out_of_time {
                 opts.prove = true;
+                opts.lanczos_tol = 1e-10;
+                opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
+                opts.extra_atoms = 0;
                 polar = net.polar(q.as_ref(), &opts, &mut rng);
             }
             let cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
@@ -377,10 +381,16 @@ impl ValidFitParams {
                 descent.tol = (descent.tol * 1e-2).min((0.1 * self.tol).powi(2)).max(1e-16);
                 grow_threshold = (grow_threshold * 0.1).max(floor);
                 if polar.lower > 1.0 + grow_threshold {
-                    grow(&p, &mut w, &polar.atom);
+                    grow(&p, &mut w, &polar.atom, Some(&ev.z));
                 }
             } else {
-                grow(&p, &mut w, &polar.atom);
+                grow(&p, &mut w, &polar.atom, Some(&ev.z));
+                // Further candidates found at no cost (Ritz pairs): each corrective step can only decrease f.
+                for (value, atom) in &polar.extra {
+                    if *value > 1.0 + grow_threshold {
+                        grow(&p, &mut w, atom, None);
+                    }
+                }
             }
         }
     }

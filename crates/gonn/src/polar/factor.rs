@@ -9,7 +9,7 @@
 
 use faer::{Mat, MatRef};
 
-use super::spectral::{sigma_max_upper, small_gram, top_singular};
+use super::spectral::{lanczos_triplets, sigma_max_upper, small_gram, top_singular};
 use super::{Polar, PolarOptions};
 use crate::linalg::{mul, mul_tn};
 use crate::norms::{LayerNorm, Norm};
@@ -120,41 +120,29 @@ fn alternating(
 /// The polar of `u v^T` under `theta = ||u||_a ||v||_b`.
 pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &PolarOptions, rng: &mut Rng) -> Polar {
     if let Some((val, u, v)) = exact_l1_polar(q, nu, nv) {
-        return Polar {
-            lower: val,
-            upper: Some(val),
-            exact: true,
-            atom: atom(&u, &v),
-            method: "exact (l1 factor scan)",
-        };
+        let method = "exact (l1 factor scan)";
+        return Polar { lower: val, upper: Some(val), exact: true, atom: atom(&u, &v), method, extra: vec![] };
     }
     let both_l2 = nu.norm == Norm::L2 && nv.norm == Norm::L2;
     if both_l2 && !nu.nonneg && !nv.nonneg {
-        let t = top_singular(q, opts.lanczos_steps, rng, opts.par);
+        let start = opts.warm_start.as_deref();
+        let mut ts = lanczos_triplets(q, opts.lanczos_steps, opts.lanczos_tol, start, opts.extra_atoms, rng, opts.par);
+        let extra: Vec<(f64, Weights)> = ts.drain(1..).map(|t| (t.sigma, atom(&t.u, &t.v))).collect();
+        let t = ts.swap_remove(0);
         if !opts.prove {
-            return Polar {
-                lower: t.sigma,
-                upper: None,
-                exact: false,
-                atom: atom(&t.u, &t.v),
-                method: "Lanczos (no upper bound requested)",
-            };
+            let method = "Lanczos (no upper bound requested)";
+            return Polar { lower: t.sigma, upper: None, exact: false, atom: atom(&t.u, &t.v), method, extra };
         }
         let upper = sigma_upper(q, t.sigma, opts);
         let exact = upper <= t.sigma * (1.0 + 1e-6);
-        return Polar {
-            lower: t.sigma,
-            upper: Some(upper),
-            exact,
-            atom: atom(&t.u, &t.v),
-            method: "exact (Lanczos + Cholesky bound)",
-        };
+        let method = "exact (Lanczos + Cholesky bound)";
+        return Polar { lower: t.sigma, upper: Some(upper), exact, atom: atom(&t.u, &t.v), method, extra };
     }
     // NP-hard cases: heuristic lower bound, upper bound by norm domination.
     let (val, u, v) = alternating(q, nu, nv, opts, rng);
     let method = "alternating maximization (NP-hard; upper bound by norm domination)";
     if !opts.prove {
-        return Polar { lower: val, upper: None, exact: false, atom: atom(&u, &v), method };
+        return Polar { lower: val, upper: None, exact: false, atom: atom(&u, &v), method, extra: vec![] };
     }
     let q_rel = if nu.nonneg && nv.nonneg {
         Mat::from_fn(q.nrows(), q.ncols(), |i, j| q[(i, j)].max(0.0))
@@ -181,7 +169,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             exact_l1_polar(q, LayerNorm::new(Norm::L2, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
         upper = upper.min(b / gv);
     }
-    Polar { lower: val, upper: Some(upper.max(val)), exact: false, atom: atom(&u, &v), method }
+    Polar { lower: val, upper: Some(upper.max(val)), exact: false, atom: atom(&u, &v), method, extra: vec![] }
 }
 
 #[cfg(test)]

@@ -25,6 +25,9 @@ pub struct Polar {
     pub atom: Weights,
     /// How the value was obtained, for reports.
     pub method: &'static str,
+    /// Further unit-`theta` subnetworks with their values `<Q, phi(w)>`, found at no extra cost (e.g. further
+    /// Ritz pairs), in decreasing order: candidates for growing several subnetworks in one outer iteration.
+    pub extra: Vec<(f64, Weights)>,
 }
 
 /// Options for polar solvers.
@@ -38,19 +41,35 @@ pub struct PolarOptions {
     pub restarts: usize,
     /// Maximum Lanczos steps for largest singular values.
     pub lanczos_steps: usize,
+    /// Lanczos stops when its residual is below this fraction of the singular value (tight when proving: the
+    /// Cholesky test starts just above the Lanczos value; looser while growing, where only a good direction is
+    /// needed).
+    pub lanczos_tol: f64,
+    /// How many further candidate subnetworks to return in [`Polar::extra`] (0: none).
+    pub extra_atoms: usize,
+    /// Start vector for Lanczos (the right singular vector of a previous call on the same `Q`), if any.
+    pub warm_start: Option<Vec<f64>>,
     /// Parallelism of the dense kernels.
     pub par: Par,
 }
 
 impl Default for PolarOptions {
     fn default() -> Self {
-        Self { prove: true, restarts: 8, lanczos_steps: 60, par: Par::Seq }
+        Self {
+            prove: true,
+            restarts: 8,
+            lanczos_steps: 80,
+            lanczos_tol: 1e-10,
+            extra_atoms: 0,
+            warm_start: None,
+            par: Par::Seq,
+        }
     }
 }
 
 impl PolarOptions {
     /// Default options with the given parallelism and proof requirement.
     pub fn new(prove: bool, par: Par) -> Self {
-        Self { prove, par, ..Self::default() }
+        Self { prove, par, lanczos_tol: if prove { 1e-10 } else { 1e-4 }, ..Self::default() }
     }
 }

@@ -5,6 +5,7 @@
 use faer::{Mat, MatRef, Par, Side};
 
 use crate::linalg::{mul, mul_tn};
+
 use crate::rng::Rng;
 
 /// A singular triplet `(sigma, u, v)` with unit `u`, `v` and `sigma = u^T Q v` (so `sigma <= sigma_max(Q)`).
@@ -38,18 +39,47 @@ fn reorthogonalize(x: &mut [f64], basis: &Mat<f64>, k: usize) {
     }
 }
 
-/// Top singular triplet of `q` by Golub-Kahan-Lanczos with full reorthogonalization, from a random start.
-/// The returned `sigma` is the Rayleigh value `u^T Q v` of the returned unit vectors: a guaranteed lower bound.
-pub fn top_singular(q: MatRef<'_, f64>, max_steps: usize, rng: &mut Rng, par: Par) -> Triplet {
+/// Top singular triplet of `q` by Golub-Kahan-Lanczos with full reorthogonalization, from `start` (or a random
+/// vector), stopping when the residual `|beta_k x_k|` is below `tol * sigma`. The returned `sigma` is the
+/// Rayleigh value `u^T Q v` of the returned unit vectors: a guaranteed lower bound.
+pub fn top_singular_from(
+    q: MatRef<'_, f64>,
+    max_steps: usize,
+    tol: f64,
+    start: Option<&[f64]>,
+    rng: &mut Rng,
+    par: Par,
+) -> Triplet {
+    lanczos_triplets(q, max_steps, tol, start, 0, rng, par).swap_remove(0)
+}
+
+/// Like [`top_singular_from`], followed by up to `extra` further Ritz triplets whose residual is below `1e-3`
+/// of their value (each with its exact Rayleigh value `u^T Q v`), in decreasing order.
+pub fn lanczos_triplets(
+    q: MatRef<'_, f64>,
+    max_steps: usize,
+    tol: f64,
+    start: Option<&[f64]>,
+    extra: usize,
+    rng: &mut Rng,
+    par: Par,
+) -> Vec<Triplet> {
     let (m, n) = (q.nrows(), q.ncols());
     let kmax = max_steps.min(m.min(n)).max(1);
     let mut vb = Mat::<f64>::zeros(n, kmax + 1);
     let mut ub = Mat::<f64>::zeros(m, kmax);
-    let mut v0: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+    let mut v0: Vec<f64> = match start {
+        Some(s) if s.len() == n && s.iter().any(|x| *x != 0.0) => {
+            // A little noise keeps the start from being orthogonal to the top singular vector.
+            s.iter().map(|x| x + 1e-3 * rng.normal() / (n as f64).sqrt()).collect()
+        }
+        _ => (0..n).map(|_| rng.normal()).collect(),
+    };
     normalize(&mut v0);
     vb.col_as_slice_mut(0).copy_from_slice(&v0);
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
-    let mut best: Option<(usize, Mat<f64>, Mat<f64>, f64)> = None;
+    // (k, left and right Ritz coefficient matrices, residuals)
+    let mut best: Option<(usize, Mat<f64>, Mat<f64>, Vec<f64>, Vec<f64>)> = None;
     for j in 0..kmax {
         let mut u: Vec<f64> = mul(q, vb.as_ref().subcols(j, 1), par).col_as_slice(0).to_vec();
         reorthogonalize(&mut u, &ub, j);
@@ -76,12 +106,12 @@ pub fn top_singular(q: MatRef<'_, f64>, max_steps: usize, rng: &mut Rng, par: Pa
                 }
             });
             if let Ok(svd) = b.svd() {
-                let s = svd.S().column_vector()[0];
-                let x = svd.U().col(0).to_owned();
-                let y = svd.V().col(0).to_owned();
-                let resid = (beta * x[k - 1]).abs();
-                let converged = resid <= 1e-10 * s;
-                best = Some((k, Mat::from_fn(k, 1, |i, _| x[i]), Mat::from_fn(k, 1, |i, _| y[i]), s));
+                let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
+                let x = svd.U().to_owned();
+                let y = svd.V().to_owned();
+                let resid: Vec<f64> = (0..k).map(|i| (beta * x[(k - 1, i)]).abs()).collect();
+                let converged = resid[0] <= tol * s[0];
+                best = Some((k, x, y, s, resid));
                 if converged || done {
                     break;
                 }
@@ -91,45 +121,73 @@ pub fn top_singular(q: MatRef<'_, f64>, max_steps: usize, rng: &mut Rng, par: Pa
             vb.col_as_slice_mut(j + 1).copy_from_slice(&w);
         }
     }
-    let (mut u, mut v) = match best {
-        Some((k, x, y, _)) => (
-            mul(ub.as_ref().subcols(0, k), x.as_ref(), par).col_as_slice(0).to_vec(),
-            mul(vb.as_ref().subcols(0, k), y.as_ref(), par).col_as_slice(0).to_vec(),
-        ),
-        None => (vec![0.0; m], v0),
+    let Some((k, x, y, s, resid)) = best else {
+        return vec![Triplet { sigma: 0.0, u: vec![0.0; m], v: v0 }];
     };
-    normalize(&mut u);
-    normalize(&mut v);
-    let qv = mul(q, col(&v).as_ref(), par);
-    let mut sigma: f64 = qv.col_as_slice(0).iter().zip(&u).map(|(a, b)| a * b).sum();
-    if sigma < 0.0 {
-        u.iter_mut().for_each(|x| *x = -*x);
-        sigma = -sigma;
+    let pick: Vec<usize> =
+        (0..k).filter(|&i| i == 0 || (i <= extra && s[i] > 0.0 && resid[i] <= 1e-3 * s[i])).collect();
+    let xs = Mat::from_fn(k, pick.len(), |a, b| x[(a, pick[b])]);
+    let ys = Mat::from_fn(k, pick.len(), |a, b| y[(a, pick[b])]);
+    let us = mul(ub.as_ref().subcols(0, k), xs.as_ref(), par);
+    let vs = mul(vb.as_ref().subcols(0, k), ys.as_ref(), par);
+    let mut out = Vec::with_capacity(pick.len());
+    for t in 0..pick.len() {
+        let mut u = us.col_as_slice(t).to_vec();
+        let mut v = vs.col_as_slice(t).to_vec();
+        normalize(&mut u);
+        normalize(&mut v);
+        let qv = mul(q, col(&v).as_ref(), par);
+        let mut sigma: f64 = qv.col_as_slice(0).iter().zip(&u).map(|(a, b)| a * b).sum();
+        if sigma < 0.0 {
+            u.iter_mut().for_each(|x| *x = -*x);
+            sigma = -sigma;
+        }
+        out.push(Triplet { sigma, u, v });
     }
-    Triplet { sigma, u, v }
+    out
 }
 
-/// The Gram matrix of `q` on its smaller side (`Q^T Q` or `Q Q^T`); both have eigenvalues `sigma_i(Q)^2`.
+/// [`top_singular_from`] a random start with a tight tolerance.
+pub fn top_singular(q: MatRef<'_, f64>, max_steps: usize, rng: &mut Rng, par: Par) -> Triplet {
+    top_singular_from(q, max_steps, 1e-10, None, rng, par)
+}
+
+/// The lower triangle (with diagonal) of the Gram matrix of `q` on its smaller side (`Q^T Q` or `Q Q^T`; both
+/// have eigenvalues `sigma_i(Q)^2`). Only half of the product is computed.
 pub fn small_gram(q: MatRef<'_, f64>, par: Par) -> Mat<f64> {
-    if q.ncols() <= q.nrows() {
-        mul_tn(q, q, par)
-    } else {
-        mul(q, q.transpose(), par)
-    }
+    use faer::linalg::matmul::triangular::{matmul, BlockStructure};
+    let a = if q.ncols() <= q.nrows() { q.transpose() } else { q };
+    let mut g = Mat::zeros(a.nrows(), a.nrows());
+    matmul(
+        g.as_mut(),
+        BlockStructure::TriangularLower,
+        faer::Accum::Replace,
+        a,
+        BlockStructure::Rectangular,
+        a.transpose(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    g
 }
 
-/// Whether `c2 I - gram` is positive definite, decided by a Cholesky factorization.
+/// Whether `c2 I - gram` is positive definite, decided by a Cholesky factorization (lower triangle only).
 fn cholesky_succeeds(gram: &Mat<f64>, c2: f64) -> bool {
     let n = gram.nrows();
-    let a = Mat::from_fn(n, n, |i, j| if i == j { c2 - gram[(i, j)] } else { -gram[(i, j)] });
+    let a = Mat::from_fn(n, n, |i, j| match i.cmp(&j) {
+        std::cmp::Ordering::Equal => c2 - gram[(i, j)],
+        std::cmp::Ordering::Greater => -gram[(i, j)],
+        std::cmp::Ordering::Less => 0.0,
+    });
     a.llt(Side::Lower).is_ok()
 }
 
 /// A proven upper bound on `sigma_max(Q)` from the Gram matrix `gram` of `Q` (`m` is the other dimension of `Q`),
 /// given a lower bound `lower`. `c` is accepted when the Cholesky factorization of `c^2 I - G` succeeds; the bound
 /// then adds the rounding margin `4 (n + m + 2) eps c^2` of the normwise backward-error bounds for the Gram
-/// product and the factorization. When `c` slightly above `lower` fails, the bound is found by bisection between
-/// `lower` and the Frobenius norm (itself a proven bound).
+/// product and the factorization. Trial values `c^2 = lower^2 (1 + d)` grow geometrically in `d` (usually the first
+/// succeeds), then bisection tightens the bracket to a relative 1e-9 (the Frobenius norm is the fallback bound).
 pub fn sigma_max_upper(gram: &Mat<f64>, m: usize, lower: f64) -> f64 {
     let n = gram.nrows();
     if n == 0 {
@@ -141,13 +199,23 @@ pub fn sigma_max_upper(gram: &Mat<f64>, m: usize, lower: f64) -> f64 {
     if fro2 == 0.0 {
         return 0.0;
     }
-    let mut lo2 = (lower * lower).min(fro2);
-    let first = (lo2 * (1.0 + 1e-10)).max(fro2 * 1e-300);
-    if cholesky_succeeds(gram, first) {
-        return accept(first).sqrt();
-    }
-    // Bisection on c^2 between the (possibly missed) lower bound and ||Q||_F^2.
+    // Try c^2 = lower^2 (1 + d) for growing d; then a few bisection steps between the last failure and success.
+    let lo_base = (lower * lower).min(fro2);
+    let mut lo2 = lo_base;
     let mut hi2 = fro2 * (1.0 + 1e-12);
+    if lo_base > 0.0 {
+        for d in [1e-10, 1e-8, 1e-6, 1e-4, 1e-2, 1e-1, 1.0] {
+            let c2 = lo_base * (1.0 + d);
+            if c2 >= hi2 {
+                break;
+            }
+            if cholesky_succeeds(gram, c2) {
+                hi2 = c2;
+                break;
+            }
+            lo2 = c2;
+        }
+    }
     for _ in 0..40 {
         if hi2 <= lo2 * (1.0 + 1e-9) {
             break;

@@ -67,6 +67,9 @@ impl Subnetwork for CpTensor {
             (0..3).filter(|&k| k != layer).map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par)).collect();
         hadamard(grams[0].as_ref(), grams[1].as_ref())
     }
+    fn multilinear(&self) -> bool {
+        true
+    }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let g: Vec<Mat<f64>> = w.layers.iter().map(|l| mul_tn(l.as_ref(), l.as_ref(), par)).collect();
         hadamard(hadamard(g[0].as_ref(), g[1].as_ref()).as_ref(), g[2].as_ref())

@@ -51,6 +51,9 @@ impl Subnetwork for MatrixFactorization {
         let other = w.layers[1 - k].as_ref();
         mul_tn(other, other, par)
     }
+    fn multilinear(&self) -> bool {
+        true
+    }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());
         hadamard(mul_tn(u, u, par).as_ref(), mul_tn(v, v, par).as_ref())

@@ -111,6 +111,13 @@ pub trait Subnetwork: Send + Sync {
     /// matrix of the other layers' combined features, e.g. `V^T V` for `U`). Masking only lowers the Hessian.
     fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64>;
 
+    /// Whether `Phi` is linear in each layer with `layer_curvature` its exact Gram matrix, so that
+    /// `||Phi(W)||^2 = <W^k M_k, W^k>` and, for the fully observed squared loss, each layer's subproblem is an exact
+    /// quadratic plus the group penalty (solved by [`crate::descent`] without forming `Phi`).
+    fn multilinear(&self) -> bool {
+        false
+    }
+
     /// Gram matrix `<phi(w_i), phi(w_j)>` of the subnetwork outputs (used by the pruning move).
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64>;
 
