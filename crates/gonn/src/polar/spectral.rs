@@ -53,6 +53,9 @@ pub fn top_singular_from(
     lanczos_triplets(q, max_steps, tol, start, 0, rng, par).swap_remove(0)
 }
 
+/// Step count, left and right Ritz coefficient matrices, Ritz values and residuals of a Lanczos run.
+type RitzPairs = (usize, Mat<f64>, Mat<f64>, Vec<f64>, Vec<f64>);
+
 /// Like [`top_singular_from`], followed by up to `extra` further Ritz triplets whose residual is below `1e-3`
 /// of their value (each with its exact Rayleigh value `u^T Q v`), in decreasing order.
 pub fn lanczos_triplets(
@@ -78,8 +81,7 @@ pub fn lanczos_triplets(
     normalize(&mut v0);
     vb.col_as_slice_mut(0).copy_from_slice(&v0);
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
-    // (k, left and right Ritz coefficient matrices, residuals)
-    let mut best: Option<(usize, Mat<f64>, Mat<f64>, Vec<f64>, Vec<f64>)> = None;
+    let mut best: Option<RitzPairs> = None;
     for j in 0..kmax {
         let mut u: Vec<f64> = mul(q, vb.as_ref().subcols(j, 1), par).col_as_slice(0).to_vec();
         reorthogonalize(&mut u, &ub, j);
