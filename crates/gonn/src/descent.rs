@@ -78,7 +78,31 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     let net = p.net;
     let norms = net.layer_norms();
     let kdeg = norms.len();
-    let mut info = DescentInfo { objective: p.objective(w), ..Default::default() };
+    // Masked data on a family with an observed-entry path: work on the observed entries only.
+    let sparse = p
+        .obs
+        .observed()
+        .filter(|(idx, _)| net.forward_observed(&Weights::empty(&net.layer_dims()), &idx[..0]).is_some());
+    let objective = |w: &Weights| match sparse {
+        Some((idx, y)) => {
+            let z = net.forward_observed(w, idx).expect("checked above");
+            p.loss.value_and_gradient_observed(y, &z).0 + p.lambda * crate::subnetwork::regularizer(net, w)
+        }
+        None => p.objective(w),
+    };
+    let layer_grad = |w: &Weights, k: usize| match sparse {
+        Some((idx, y)) => {
+            let z = net.forward_observed(w, idx).expect("checked above");
+            let (_, g) = p.loss.value_and_gradient_observed(y, &z);
+            net.layer_gradient_observed(w, k, idx, &g).expect("checked above")
+        }
+        None => {
+            let z = net.forward(w, p.par);
+            let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
+            net.layer_gradient(w, k, g.as_ref(), p.par)
+        }
+    };
+    let mut info = DescentInfo { objective: objective(w), ..Default::default() };
     if w.width() == 0 {
         info.converged = true;
         return info;
@@ -114,9 +138,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
                     old[(a, i)] + beta[i] * (old[(a, i)] - pk[(a, i)])
                 });
             }
-            let z = net.forward(w, p.par);
-            let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
-            let grad = net.layer_gradient(w, k, g.as_ref(), p.par);
+            let grad = layer_grad(w, k);
             for (i, &l) in steps.iter().enumerate() {
                 if l <= 0.0 || !l.is_finite() {
                     continue; // the other layers of this subnetwork are zero: nothing to update
@@ -133,7 +155,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
             prev.layers[k] = old;
             lprev[k] = steps;
         }
-        let f_new = p.objective(w);
+        let f_new = objective(w);
         if f_new.is_nan() || f_new > f + 1e-13 * f.abs() {
             // Monotone restart: reject the sweep and drop the momentum.
             *w = before;

@@ -8,11 +8,20 @@ use faer::{Mat, MatRef};
 
 use crate::error::{GonnError, Result};
 
+/// The observed `(row, column)` pairs of a mask, column by column, with their targets.
+#[derive(Clone, Debug)]
+pub struct ObservedEntries {
+    pub index: Vec<(usize, usize)>,
+    pub y: Vec<f64>,
+}
+
 /// The data a model is fitted to: targets `Y` and an optional 0/1 mask of observed entries.
 #[derive(Clone, Debug)]
 pub struct Observations {
     pub y: Mat<f64>,
     pub mask: Option<Mat<f64>>,
+    /// With a mask: the observed `(row, column)` pairs, column by column, and their targets.
+    observed: Option<ObservedEntries>,
 }
 
 impl Observations {
@@ -59,7 +68,14 @@ impl Observations {
                 }
             }
         }
-        Ok(Self { y, mask })
+        let observed = mask.as_ref().map(|m| {
+            let idx: Vec<(usize, usize)> = (0..m.ncols())
+                .flat_map(|j| (0..m.nrows()).filter(move |&i| m[(i, j)] != 0.0).map(move |i| (i, j)))
+                .collect();
+            let vals = idx.iter().map(|&(i, j)| y[(i, j)]).collect();
+            ObservedEntries { index: idx, y: vals }
+        });
+        Ok(Self { y, mask, observed })
     }
 
     pub fn nrows(&self) -> usize {
@@ -69,9 +85,14 @@ impl Observations {
         self.y.ncols()
     }
     #[inline]
-    fn observed(&self, i: usize, j: usize) -> bool {
+    fn is_observed(&self, i: usize, j: usize) -> bool {
         self.mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0)
     }
+    /// The observed `(row, column)` pairs and their targets, when there is a mask.
+    pub fn observed(&self) -> Option<&ObservedEntries> {
+        self.observed.as_ref()
+    }
+
     /// Number of observed entries.
     pub fn n_observed(&self) -> usize {
         match &self.mask {
@@ -151,7 +172,7 @@ impl Loss {
                 for j in 0..obs.ncols() {
                     for i in 0..obs.nrows() {
                         let v = obs.y[(i, j)];
-                        if obs.observed(i, j) && v != 0.0 && v != 1.0 {
+                        if obs.is_observed(i, j) && v != 0.0 && v != 1.0 {
                             return Err(GonnError::Data(format!("logistic loss needs 0/1 targets; Y({i}, {j}) = {v}")));
                         }
                     }
@@ -199,6 +220,32 @@ impl Loss {
         (v, g.expect("gradient requested"))
     }
 
+    /// Value and derivative of an entrywise loss (squared or logistic) at `z` with target `y`.
+    #[inline]
+    fn entry(&self, z: f64, y: f64) -> (f64, f64) {
+        match self {
+            Loss::Squared => (0.5 * (z - y) * (z - y), z - y),
+            _ => (softplus(z) - y * z, sigmoid(z) - y),
+        }
+    }
+
+    /// Value and gradient on the observed entries only (`z[t]`, `y[t]` for the `t`-th observed entry); for the
+    /// entrywise losses (squared, logistic), used by sparse descent on masked data.
+    pub fn value_and_gradient_observed(&self, y: &[f64], z: &[f64]) -> (f64, Vec<f64>) {
+        debug_assert!(*self != Loss::Softmax);
+        let mut total = 0.0;
+        let g = z
+            .iter()
+            .zip(y)
+            .map(|(&zi, &yi)| {
+                let (v, d) = self.entry(zi, yi);
+                total += v;
+                d
+            })
+            .collect();
+        (total, g)
+    }
+
     fn eval(&self, obs: &Observations, z: MatRef<'_, f64>, want_grad: bool) -> (f64, Option<Mat<f64>>) {
         let (m, n) = (obs.nrows(), obs.ncols());
         let mut g = if want_grad { Some(Mat::<f64>::zeros(m, n)) } else { None };
@@ -213,11 +260,7 @@ impl Loss {
                         if mc.is_some_and(|mc| mc[i] == 0.0) {
                             continue;
                         }
-                        let (zi, yi) = (zc[i], yc[i]);
-                        let (val, grad) = match self {
-                            Loss::Squared => (0.5 * (zi - yi) * (zi - yi), zi - yi),
-                            _ => (softplus(zi) - yi * zi, sigmoid(zi) - yi),
-                        };
+                        let (val, grad) = self.entry(zc[i], yc[i]);
                         s += val;
                         if let Some(g) = g.as_mut() {
                             g[(i, j)] = grad;
@@ -252,7 +295,7 @@ impl Loss {
         let mut h = 0.0;
         for j in 0..n {
             for i in 0..m {
-                if !obs.observed(i, j) {
+                if !obs.is_observed(i, j) {
                     continue;
                 }
                 let (y, gij) = (obs.y[(i, j)], g[(i, j)]);
@@ -278,7 +321,7 @@ impl Loss {
             let (mut ry, mut rr) = (0.0, 0.0);
             for j in 0..obs.ncols() {
                 for i in 0..obs.nrows() {
-                    if obs.observed(i, j) {
+                    if obs.is_observed(i, j) {
                         ry -= g[(i, j)] * obs.y[(i, j)];
                         rr += g[(i, j)] * g[(i, j)];
                     }

@@ -51,6 +51,29 @@ impl Subnetwork for MatrixFactorization {
         let other = w.layers[1 - k].as_ref();
         mul_tn(other, other, par)
     }
+    fn forward_observed(&self, w: &Weights, idx: &[(usize, usize)]) -> Option<Vec<f64>> {
+        // Row-major copies so that each entry is a contiguous dot product of length r.
+        let (ut, vt) = (w.layers[0].transpose().to_owned(), w.layers[1].transpose().to_owned());
+        Some(
+            idx.iter()
+                .map(|&(i, j)| ut.col_as_slice(i).iter().zip(vt.col_as_slice(j)).map(|(a, b)| a * b).sum())
+                .collect(),
+        )
+    }
+    fn layer_gradient_observed(&self, w: &Weights, k: usize, idx: &[(usize, usize)], g: &[f64]) -> Option<Mat<f64>> {
+        // grad_U = G V: row i of the gradient accumulates g_ij V[j, :] (and symmetrically for V).
+        let other = w.layers[1 - k].transpose().to_owned();
+        let rows = w.layers[k].nrows();
+        let mut gt = Mat::<f64>::zeros(other.nrows(), rows);
+        for (&(i, j), &gv) in idx.iter().zip(g) {
+            let (a, b) = if k == 0 { (i, j) } else { (j, i) };
+            let src = other.col_as_slice(b);
+            for (d, s) in gt.col_as_slice_mut(a).iter_mut().zip(src) {
+                *d += gv * s;
+            }
+        }
+        Some(gt.transpose().to_owned())
+    }
     fn multilinear(&self) -> bool {
         true
     }

@@ -111,6 +111,23 @@ pub trait Subnetwork: Send + Sync {
     /// matrix of the other layers' combined features, e.g. `V^T V` for `U`). Masking only lowers the Hessian.
     fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64>;
 
+    /// `Phi(W)` at the listed `(row, column)` entries only, for sparse descent on masked data (`None`: the family
+    /// has no such path and the dense one is used).
+    fn forward_observed(&self, _w: &Weights, _idx: &[(usize, usize)]) -> Option<Vec<f64>> {
+        None
+    }
+
+    /// `d <G, Phi(W)> / d W^k` for a `G` that is zero outside the listed entries, whose values are `g`.
+    fn layer_gradient_observed(
+        &self,
+        _w: &Weights,
+        _k: usize,
+        _idx: &[(usize, usize)],
+        _g: &[f64],
+    ) -> Option<Mat<f64>> {
+        None
+    }
+
     /// Whether `Phi` is linear in each layer with `layer_curvature` its exact Gram matrix, so that
     /// `||Phi(W)||^2 = <W^k M_k, W^k>` and, for the fully observed squared loss, each layer's subproblem is an exact
     /// quadratic plus the group penalty (solved by [`crate::descent`] without forming `Phi`).
