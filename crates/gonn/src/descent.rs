@@ -82,6 +82,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     let sparse = p
         .obs
         .observed()
+        .map(|o| (o.index.as_slice(), o.y.as_slice()))
         .filter(|(idx, _)| net.forward_observed(&Weights::empty(&net.layer_dims()), &idx[..0]).is_some());
     let objective = |w: &Weights| match sparse {
         Some((idx, y)) => {
