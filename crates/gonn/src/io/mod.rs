@@ -15,16 +15,22 @@ use crate::error::{GonnError, Result};
 pub use arrays::{read_array, read_array_opt, write_npy, write_npz, Array};
 pub use model::{load_weights, save_model, ModelFile};
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
-pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-    let path = path.as_ref();
+/// The folder that will hold `path`, which must exist.
+fn existing_parent(path: &Path) -> Result<&Path> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(GonnError::io(
             path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the folder does not exist"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the output folder does not exist"),
         ));
     }
+    Ok(dir)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let dir = existing_parent(path)?;
     let name = path.file_name().ok_or_else(|| GonnError::io(path, std::io::Error::other("not a file name")))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
@@ -43,13 +49,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// Checks that a file can later be written at `path` (its folder exists), so that long runs fail early.
 pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(GonnError::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "the output folder does not exist"),
-        ));
-    }
+    existing_parent(path)?;
     if path.is_dir() {
         return Err(GonnError::io(path, std::io::Error::other("is a folder, not a file")));
     }

@@ -119,17 +119,18 @@ pub fn cp_polar(q: MatRef<'_, f64>, n: usize, k: usize, opts: &PolarOptions, rng
 mod tests {
     use super::*;
 
+    fn unit(rng: &mut Rng, n: usize) -> Vec<f64> {
+        let mut x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        normalize(&mut x);
+        x
+    }
+
     /// For a rank-one tensor `s a∘b∘c` the polar is exactly `s`, and both bounds find it.
     #[test]
     fn rank_one_tensor_polar_is_closed() {
         let mut rng = Rng::new(8);
         let (m, n, k) = (5, 4, 3);
-        let mut a: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
-        let mut b: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-        let mut c: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
-        normalize(&mut a);
-        normalize(&mut b);
-        normalize(&mut c);
+        let (a, b, c) = (unit(&mut rng, m), unit(&mut rng, n), unit(&mut rng, k));
         let q = Mat::from_fn(m, n * k, |i, jl| 2.5 * a[i] * b[jl / k] * c[jl % k]);
         let p = cp_polar(q.as_ref(), n, k, &PolarOptions::default(), &mut rng);
         assert!((p.lower - 2.5).abs() < 1e-9, "{}", p.lower);
@@ -145,12 +146,7 @@ mod tests {
         let p = cp_polar(q.as_ref(), n, k, &PolarOptions::default(), &mut rng);
         let ctr = Contractions { q: q.as_ref(), n, k };
         for _ in 0..3000 {
-            let mut a: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
-            let mut b: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-            let mut c: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
-            normalize(&mut a);
-            normalize(&mut b);
-            normalize(&mut c);
+            let (a, b, c) = (unit(&mut rng, m), unit(&mut rng, n), unit(&mut rng, k));
             let v: f64 = ctr.mode1(&b, &c).iter().zip(&a).map(|(x, y)| x * y).sum();
             assert!(v <= p.lower + 1e-9, "sample {v} beats the power method {}", p.lower);
         }
