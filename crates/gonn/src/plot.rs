@@ -41,15 +41,16 @@ fn panels(history: &[IterationRecord]) -> Vec<Panel> {
     ]
 }
 
-/// Data range of a panel (in plot coordinates: log10 when `log`).
+/// Smallest and largest value of a panel (in plot coordinates: log10 when `log`).
+fn data_range(p: &Panel) -> Option<(f64, f64)> {
+    let vals = p.values.iter().flatten().map(|v| if p.log { v.log10() } else { *v }).filter(|v| v.is_finite());
+    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    lo.is_finite().then_some((lo, hi))
+}
+
+/// Axis range of a panel: the data range with a margin.
 fn range(p: &Panel) -> Option<(f64, f64)> {
-    let vals: Vec<f64> =
-        p.values.iter().flatten().map(|v| if p.log { v.log10() } else { *v }).filter(|v| v.is_finite()).collect();
-    let lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-    let hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() {
-        return None;
-    }
+    let (lo, hi) = data_range(p)?;
     let pad = if hi > lo { 0.05 * (hi - lo) } else { lo.abs().max(1.0) * 0.1 };
     Some((lo - pad, hi + pad))
 }
@@ -70,6 +71,19 @@ fn points(p: &Panel, idx: usize, n: usize) -> Vec<Option<(f64, f64)>> {
             })
         })
         .collect()
+}
+
+/// Tick labels at the smallest and largest data values: `(value, pixel y)`.
+fn ticks(p: &Panel, idx: usize) -> Vec<(f64, f64)> {
+    let (Some((dlo, dhi)), Some((lo, hi))) = (data_range(p), range(p)) else { return vec![] };
+    let top = 30.0 + (idx * PANEL_H) as f64;
+    let bottom = top + PANEL_H as f64 - 50.0;
+    let y = |v: f64| bottom - (bottom - top) * (v - lo) / (hi - lo);
+    if dhi > dlo {
+        vec![(dhi, y(dhi)), (dlo, y(dlo))]
+    } else {
+        vec![(dlo, y(dlo))]
+    }
 }
 
 fn fmt_tick(v: f64, log: bool) -> String {
@@ -99,16 +113,16 @@ pub fn svg(history: &[IterationRecord]) -> String {
             RIGHT - LEFT,
             bottom - top
         );
-        if let Some((lo, hi)) = range(p) {
-            for (v, y) in [(hi, top), (lo, bottom)] {
-                s += &format!(
-                    "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
-                    LEFT - 6.0,
-                    y + 4.0,
-                    fmt_tick(v, p.log)
-                );
-            }
-        } else {
+        let tk = ticks(p, idx);
+        for &(v, y) in &tk {
+            s += &format!(
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n",
+                LEFT - 6.0,
+                y + 4.0,
+                fmt_tick(v, p.log)
+            );
+        }
+        if tk.is_empty() {
             s += &format!("<text x=\"{}\" y=\"{}\" fill=\"#888\">no proven values</text>\n", LEFT + 10.0, top + 20.0);
         }
         let mut path = String::new();
@@ -302,11 +316,9 @@ pub fn png(history: &[IterationRecord]) -> Vec<u8> {
         cv.line((LEFT, bottom), (RIGHT, bottom), grey, 1);
         cv.line((LEFT, top), (LEFT, bottom), grey, 1);
         cv.line((RIGHT, top), (RIGHT, bottom), grey, 1);
-        if let Some((lo, hi)) = range(p) {
-            for (v, y) in [(hi, top), (lo, bottom - 10.0)] {
-                let t = fmt_tick(v, p.log);
-                cv.text(LEFT - 6.0 - (8 * t.len()) as f64, y, &t, 2);
-            }
+        for (v, y) in ticks(p, idx) {
+            let t = fmt_tick(v, p.log);
+            cv.text(LEFT - 6.0 - (8 * t.len()) as f64, y - 5.0, &t, 2);
         }
         let pts = points(p, idx, n);
         for w in pts.windows(2) {
