@@ -15,7 +15,7 @@ use crate::linalg::sym_max_eigenvalue;
 use crate::linalg::{dot, mul};
 use crate::loss::Loss;
 use crate::objective::Problem;
-use crate::subnetwork::{balance, zero_slices, Weights};
+use crate::subnetwork::{balance, prune_zero, zero_slices, Weights};
 
 /// Options for [`local_descent`].
 #[derive(Clone, Debug)]
@@ -246,11 +246,7 @@ fn quadratic_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
         let decrease = f - f_new;
         f = f_new;
         balance(net, w);
-        let zero = zero_slices(w);
-        if zero.iter().any(|z| *z) {
-            let keep: Vec<bool> = zero.iter().map(|z| !z).collect();
-            w.retain(&keep);
-        }
+        prune_zero(w);
         if w.width() == 0 || decrease <= opts.tol * f.abs().max(f64::MIN_POSITIVE) {
             info.converged = true;
             break;
