@@ -78,13 +78,17 @@ pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64
 /// the new subnetwork (0 when adding it cannot decrease `f`). `z1`, if given, is `Phi(W)`.
 pub fn grow(p: &Problem<'_>, w: &mut Weights, atom: &Weights, z1: Option<&Mat<f64>>) -> f64 {
     let kdeg = p.net.degree() as f64;
+    let owned;
     let z1 = match z1 {
-        Some(z) => z.clone(),
-        None => p.net.forward(w, p.par),
+        Some(z) => z,
+        None => {
+            owned = p.net.forward(w, p.par);
+            &owned
+        }
     };
     let z2 = p.net.forward(atom, p.par);
     let theta1 = regularizer(p.net, w);
-    let (a, b) = corrective_step(p, &z1, theta1, &z2);
+    let (a, b) = corrective_step(p, z1, theta1, &z2);
     if w.width() > 0 {
         w.scale_all(a.powf(1.0 / kdeg));
     }
