@@ -75,6 +75,7 @@ impl Certificate {
         let rel = gb.map(|(g, _)| g / ev.objective.abs().max(f64::MIN_POSITIVE));
         let status = match rel {
             Some(r) if r <= tol => Status::Certified,
+            Some(_) if polar.heuristic => Status::Heuristic,
             Some(_) => Status::Bounded,
             None => Status::Heuristic,
         };

@@ -33,6 +33,7 @@
 //! of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound), [`io`] (files).
 
 pub mod certificate;
+pub mod cone;
 pub mod datasets;
 pub mod descent;
 pub mod error;
@@ -62,5 +63,5 @@ pub mod prelude {
     pub use crate::norms::{LayerNorm, Norm};
     pub use crate::rng::Rng;
     pub use crate::spec::ModelSpec;
-    pub use crate::subnetwork::{CpTensor, MatrixFactorization, Subnetwork, Weights};
+    pub use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork, Subnetwork, Weights};
 }

@@ -121,7 +121,15 @@ fn alternating(
 pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &PolarOptions, rng: &mut Rng) -> Polar {
     if let Some((val, u, v)) = exact_l1_polar(q, nu, nv) {
         let method = "exact (l1 factor scan)";
-        return Polar { lower: val, upper: Some(val), exact: true, atom: atom(&u, &v), method, extra: vec![] };
+        return Polar {
+            lower: val,
+            upper: Some(val),
+            exact: true,
+            atom: atom(&u, &v),
+            method,
+            extra: vec![],
+            heuristic: false,
+        };
     }
     let both_l2 = nu.norm == Norm::L2 && nv.norm == Norm::L2;
     if both_l2 && !nu.nonneg && !nv.nonneg {
@@ -131,18 +139,42 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
         let t = ts.swap_remove(0);
         if !opts.prove {
             let method = "Lanczos (no upper bound requested)";
-            return Polar { lower: t.sigma, upper: None, exact: false, atom: atom(&t.u, &t.v), method, extra };
+            return Polar {
+                lower: t.sigma,
+                upper: None,
+                exact: false,
+                atom: atom(&t.u, &t.v),
+                method,
+                extra,
+                heuristic: false,
+            };
         }
         let upper = sigma_upper(q, t.sigma, opts);
         let exact = upper <= t.sigma * (1.0 + 1e-6);
         let method = "exact (Lanczos + Cholesky bound)";
-        return Polar { lower: t.sigma, upper: Some(upper), exact, atom: atom(&t.u, &t.v), method, extra };
+        return Polar {
+            lower: t.sigma,
+            upper: Some(upper),
+            exact,
+            atom: atom(&t.u, &t.v),
+            method,
+            extra,
+            heuristic: false,
+        };
     }
     // NP-hard cases: heuristic lower bound, upper bound by norm domination.
     let (val, u, v) = alternating(q, nu, nv, opts, rng);
     let method = "alternating maximization (NP-hard; upper bound by norm domination)";
     if !opts.prove {
-        return Polar { lower: val, upper: None, exact: false, atom: atom(&u, &v), method, extra: vec![] };
+        return Polar {
+            lower: val,
+            upper: None,
+            exact: false,
+            atom: atom(&u, &v),
+            method,
+            extra: vec![],
+            heuristic: false,
+        };
     }
     let q_rel = if nu.nonneg && nv.nonneg {
         Mat::from_fn(q.nrows(), q.ncols(), |i, j| q[(i, j)].max(0.0))
@@ -169,7 +201,15 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             exact_l1_polar(q, LayerNorm::new(Norm::L2, nu.nonneg), LayerNorm::new(Norm::L1, nv.nonneg)).unwrap();
         upper = upper.min(b / gv);
     }
-    Polar { lower: val, upper: Some(upper.max(val)), exact: false, atom: atom(&u, &v), method, extra: vec![] }
+    Polar {
+        lower: val,
+        upper: Some(upper.max(val)),
+        exact: false,
+        atom: atom(&u, &v),
+        method,
+        extra: vec![],
+        heuristic: false,
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 pub mod cp;
 pub mod factor;
+pub mod relu;
 pub mod spectral;
 
 use faer::Par;
@@ -28,6 +29,9 @@ pub struct Polar {
     /// Further unit-`theta` subnetworks with their values `<Q, phi(w)>`, found at no extra cost (e.g. further
     /// Ritz pairs), in decreasing order: candidates for growing several subnetworks in one outer iteration.
     pub extra: Vec<(f64, Weights)>,
+    /// The lower bound comes from a heuristic search and the proven upper bound is a loose norm bound: unless
+    /// that bound certifies, the status is `heuristic` (no better subnetwork found), not `bounded`.
+    pub heuristic: bool,
 }
 
 /// Options for polar solvers.

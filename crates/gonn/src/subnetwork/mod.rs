@@ -7,6 +7,7 @@
 
 pub mod cp;
 pub mod factor;
+pub mod relu;
 
 use faer::{Mat, MatRef, Par};
 
@@ -16,6 +17,7 @@ use crate::rng::Rng;
 
 pub use cp::CpTensor;
 pub use factor::MatrixFactorization;
+pub use relu::{PolarMode, ReluNetwork};
 
 /// The weights of `r` parallel subnetworks: `layers[k]` is `dim_k x r`, column `i` is subnetwork `i`'s layer `k`.
 #[derive(Clone, Debug)]
@@ -133,6 +135,17 @@ pub trait Subnetwork: Send + Sync {
     /// quadratic plus the group penalty (solved by [`crate::descent`] without forming `Phi`).
     fn multilinear(&self) -> bool {
         false
+    }
+
+    /// A local descent of the family's own (e.g. the pattern-restricted convex program of ReLU units); `None`
+    /// uses the generic block proximal gradient of [`crate::descent`].
+    fn local_descent(
+        &self,
+        _p: &crate::objective::Problem<'_>,
+        _w: &mut Weights,
+        _opts: &crate::descent::DescentOptions,
+    ) -> Option<crate::descent::DescentInfo> {
+        None
     }
 
     /// Gram matrix `<phi(w_i), phi(w_j)>` of the subnetwork outputs (used by the pruning move).

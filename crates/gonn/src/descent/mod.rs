@@ -9,6 +9,8 @@
 //! are nearly orthogonal and `d_i ~ M_k[i, i]`, so each subnetwork gets its own step `1 / d_i`; this removes the
 //! ill-conditioning between large and small subnetworks that slows a single global step.
 
+pub mod relu;
+
 use std::time::Instant;
 
 use crate::linalg::sym_max_eigenvalue;
@@ -69,6 +71,9 @@ pub struct DescentInfo {
 /// `L_k = curvature(loss) * layer_lipschitz(W, k)` and the regularizer is the weighted group penalty
 /// `lambda * sum_i (prod_{j != k} ||W^j_i||) ||W^k_i||`; the step is `prox(W^k_hat - grad / L_k)` per column.
 pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+    if let Some(info) = p.net.local_descent(p, w, opts) {
+        return info;
+    }
     // Exact block minimization pays off for l2-type layers; with pure l1 layers (many equivalent factorizations)
     // it was observed to stall where the accelerated single-step scheme keeps moving, so those use the latter.
     let l1_layer = p.net.layer_norms().iter().any(|n| n.norm == crate::norms::Norm::L1);

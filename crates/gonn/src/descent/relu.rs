@@ -1,0 +1,263 @@
+//! Local descent for ReLU units (THEORY.md section 7): the convex program restricted to the activation patterns in
+//! use. Plain gradient steps stall on the kinks of the ReLU, because optimal units sit exactly on them (a sample
+//! with `x_j^T u = 0`). Freezing each unit's pattern `D_i = diag(1[X u_i >= 0])` makes the network linear,
+//! `Phi = sum_i D_i X u_i v_i^T`, on the product of the cones `K_{D_i}`; on that set it equals the ReLU network.
+//!
+//! Each sweep solves two convex block problems by accelerated proximal gradient with backtracking:
+//! - first layer, in the scaled variables `w_i = ||v_i|| u_i` with `v_i / ||v_i||` fixed:
+//!   `min loss(sum_i D_i X w_i vhat_i^T) + lambda sum_i ||w_i||_2` over `w_i in K_{D_i}`. The prox of
+//!   `mu ||.|| + indicator(K)` for a cone `K` is the projection onto `K` followed by group shrinkage. With one
+//!   output this block *is* the Pilanci-Ergen convex program restricted to the current patterns;
+//! - output layer (several outputs), in `vt_i = ||u_i|| v_i` with `u_i / ||u_i||` fixed: a group lasso.
+//!
+//! Patterns are refreshed between sweeps, and the polar over all patterns (the pricing problem of column
+//! generation) supplies new ones.
+
+use std::time::Instant;
+
+use faer::Mat;
+
+use super::{DescentInfo, DescentOptions};
+use crate::cone::{project, Rows};
+use crate::linalg::{dot, mul, mul_nt, mul_tn};
+use crate::norms::{LayerNorm, Norm};
+use crate::objective::Problem;
+use crate::subnetwork::relu::{hidden, ReluNetwork};
+use crate::subnetwork::{prune_zero, Subnetwork, Weights};
+
+/// A convex block problem `min_x smooth(x) + penalty(x)` for [`fista`].
+trait Block {
+    /// The smooth part and its gradient.
+    fn smooth(&self, x: &Mat<f64>) -> (f64, Mat<f64>);
+    fn penalty(&self, x: &Mat<f64>) -> f64;
+    /// In place, column by column: the prox of `step * penalty` (plus constraints); `prev` is the current
+    /// iterate, a feasible fallback.
+    fn prox(&self, x: &mut Mat<f64>, prev: &Mat<f64>, step: f64);
+}
+
+/// Settings of one [`fista`] run.
+struct FistaSettings {
+    /// First step constant.
+    l0: f64,
+    /// Stop after 5 consecutive relative decreases below `tol`.
+    tol: f64,
+    max_iter: usize,
+    deadline: Option<Instant>,
+}
+
+/// The result of [`fista`]: the minimizer estimate, its objective and the last step constant.
+struct FistaResult {
+    x: Mat<f64>,
+    objective: f64,
+    lipschitz: f64,
+}
+
+/// Accelerated proximal gradient with backtracking on `L` and monotone restarts.
+fn fista(block: &dyn Block, x0: Mat<f64>, set: &FistaSettings) -> FistaResult {
+    let mut x = x0;
+    let mut fx = block.smooth(&x).0 + block.penalty(&x);
+    let mut y = x.clone();
+    let mut t = 1.0f64;
+    let mut l = set.l0.max(1e-300);
+    let mut small = 0;
+    let mut momentum = false;
+    let mut retries = 0;
+    for _ in 0..set.max_iter {
+        if set.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let (fy, gy) = block.smooth(&y);
+        let (xn, fxn_smooth) = loop {
+            let mut xn = &y - &gy * faer::Scale(1.0 / l);
+            block.prox(&mut xn, &x, 1.0 / l);
+            let (fs, _) = block.smooth(&xn);
+            let d = &xn - &y;
+            let model = fy + dot(gy.as_ref(), d.as_ref()) + 0.5 * l * d.squared_norm_l2();
+            if fs <= model + 1e-13 * fy.abs() || l > 1e300 {
+                break (xn, fs);
+            }
+            l *= 2.0;
+        };
+        let fxn = fxn_smooth + block.penalty(&xn);
+        if fxn.is_nan() || fxn > fx {
+            if !momentum {
+                // The sufficient-decrease test passed within rounding but f rose: take shorter steps.
+                retries += 1;
+                if retries > 8 {
+                    break;
+                }
+                l *= 4.0;
+                continue;
+            }
+            y = x.clone();
+            t = 1.0;
+            momentum = false;
+            continue;
+        }
+        retries = 0;
+        let rel = (fx - fxn) / fxn.abs().max(f64::MIN_POSITIVE);
+        let t_next = 0.5 * (1.0 + (1.0 + 4.0 * t * t).sqrt());
+        y = &xn + (&xn - &x) * faer::Scale((t - 1.0) / t_next);
+        momentum = true;
+        t = t_next;
+        x = xn;
+        fx = fxn;
+        small = if rel <= set.tol { small + 1 } else { 0 };
+        if small >= 5 {
+            break;
+        }
+        l *= 0.98;
+    }
+    FistaResult { x, objective: fx, lipschitz: l }
+}
+
+/// The first-layer block on frozen patterns, in `w_i = ||v_i|| u_i`.
+struct FirstLayer<'a> {
+    p: &'a Problem<'a>,
+    x: faer::MatRef<'a, f64>,
+    rows: &'a Rows,
+    gates: Vec<Vec<bool>>,
+    /// `gates` as a 0/1 matrix (`n x r`).
+    mask: Mat<f64>,
+    /// `v_i / ||v_i||` (`C x r`).
+    vhat: Mat<f64>,
+}
+
+impl FirstLayer<'_> {
+    fn masked(&self, mut a: Mat<f64>) -> Mat<f64> {
+        for i in 0..a.ncols() {
+            a.col_as_slice_mut(i).iter_mut().zip(self.mask.col_as_slice(i)).for_each(|(v, m)| *v *= m);
+        }
+        a
+    }
+}
+
+impl Block for FirstLayer<'_> {
+    /// `loss(sum_i D_i X w_i vhat_i^T)` and its gradient `X^T ((G Vhat) ⊙ D)`.
+    fn smooth(&self, wt: &Mat<f64>) -> (f64, Mat<f64>) {
+        let par = self.p.par;
+        let a = self.masked(mul(self.x, wt.as_ref(), par));
+        let z = mul_nt(a.as_ref(), self.vhat.as_ref(), par);
+        let (val, g) = self.p.loss.value_and_gradient(self.p.obs, z.as_ref());
+        let gv = self.masked(mul(g.as_ref(), self.vhat.as_ref(), par));
+        (val, mul_tn(self.x, gv.as_ref(), par))
+    }
+    fn penalty(&self, wt: &Mat<f64>) -> f64 {
+        self.p.lambda * (0..wt.ncols()).map(|i| L2.value(wt.col_as_slice(i))).sum::<f64>()
+    }
+    /// Projection onto `K_{D_i}`, then group shrinkage.
+    fn prox(&self, xn: &mut Mat<f64>, prev: &Mat<f64>, step: f64) {
+        for (i, gate) in self.gates.iter().enumerate() {
+            let z = xn.col_as_slice(i).to_vec();
+            let proj = project(self.rows, gate, &z).unwrap_or_else(|| prev.col_as_slice(i).to_vec());
+            let col = xn.col_as_slice_mut(i);
+            col.copy_from_slice(&proj);
+            L2.prox(col, self.p.lambda * step);
+        }
+    }
+}
+
+/// The output-layer block, in `vt_i = ||u_i|| v_i` with hidden features `H = (X uhat)_+`.
+struct OutputLayer<'a> {
+    p: &'a Problem<'a>,
+    h: Mat<f64>,
+    norm: LayerNorm,
+}
+
+impl Block for OutputLayer<'_> {
+    fn smooth(&self, vt: &Mat<f64>) -> (f64, Mat<f64>) {
+        let z = mul_nt(self.h.as_ref(), vt.as_ref(), self.p.par);
+        let (val, g) = self.p.loss.value_and_gradient(self.p.obs, z.as_ref());
+        (val, mul_tn(g.as_ref(), self.h.as_ref(), self.p.par))
+    }
+    fn penalty(&self, vt: &Mat<f64>) -> f64 {
+        self.p.lambda * (0..vt.ncols()).map(|i| self.norm.value(vt.col_as_slice(i))).sum::<f64>()
+    }
+    fn prox(&self, xn: &mut Mat<f64>, _: &Mat<f64>, step: f64) {
+        for i in 0..xn.ncols() {
+            self.norm.prox(xn.col_as_slice_mut(i), self.p.lambda * step);
+        }
+    }
+}
+
+const L2: LayerNorm = LayerNorm { norm: Norm::L2, nonneg: false };
+
+/// The pattern-restricted descent; see the module documentation.
+pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+    prune_zero(w);
+    let mut f = p.objective(w);
+    let mut info = DescentInfo { objective: f, ..Default::default() };
+    let x = net.x();
+    let rows = net.rows();
+    let out_norm = net.layer_norms()[1];
+    let (n, outputs) = (x.nrows(), net.outputs());
+    let mut lu = 1.0;
+    let mut lv = 1.0;
+    // Inner tolerance: a fraction of the sweep tolerance, so that sweeps measure real progress.
+    let inner_tol = (0.1 * opts.tol).max(1e-17);
+    let max_iter = 4000;
+    while info.sweeps < opts.max_sweeps && w.width() > 0 {
+        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        info.sweeps += 1;
+        let r = w.width();
+        // First layer: w_i = ||v_i|| u_i on the frozen patterns.
+        let pre = mul(x, w.layers[0].as_ref(), p.par);
+        let gates: Vec<Vec<bool>> = (0..r).map(|i| pre.col_as_slice(i).iter().map(|v| *v >= 0.0).collect()).collect();
+        let mask = Mat::from_fn(n, r, |a, i| if gates[i][a] { 1.0 } else { 0.0 });
+        let vnorm: Vec<f64> = (0..r).map(|i| out_norm.value(w.layers[1].col_as_slice(i))).collect();
+        let vhat = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] / vnorm[i]);
+        let w0 = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] * vnorm[i]);
+        let block = FirstLayer { p, x, rows, gates, mask, vhat };
+        let res = fista(&block, w0, &FistaSettings { l0: lu, tol: inner_tol, max_iter, deadline: opts.deadline });
+        let vhat = block.vhat;
+        lu = res.lipschitz;
+        for i in 0..r {
+            let t = L2.value(res.x.col_as_slice(i));
+            let s = t.sqrt();
+            for a in 0..x.ncols() {
+                w.layers[0][(a, i)] = if t > 0.0 { res.x[(a, i)] / s } else { 0.0 };
+            }
+            for c in 0..outputs {
+                w.layers[1][(c, i)] = if t > 0.0 { vhat[(c, i)] * s } else { 0.0 };
+            }
+        }
+        prune_zero(w);
+        let mut f_new = res.objective;
+        // Output layer: vt_i = ||u_i|| v_i with u_i / ||u_i|| fixed (a group lasso).
+        if outputs > 1 && w.width() > 0 {
+            let r = w.width();
+            let unorm: Vec<f64> = (0..r).map(|i| L2.value(w.layers[0].col_as_slice(i))).collect();
+            let uhat = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] / unorm[i]);
+            let h = hidden(x, uhat.as_ref(), p.par);
+            let v0 = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] * unorm[i]);
+            let block = OutputLayer { p, h, norm: out_norm };
+            let res = fista(&block, v0, &FistaSettings { l0: lv, tol: inner_tol, max_iter, deadline: opts.deadline });
+            lv = res.lipschitz;
+            for i in 0..r {
+                let t = out_norm.value(res.x.col_as_slice(i));
+                let s = t.sqrt();
+                for a in 0..x.ncols() {
+                    w.layers[0][(a, i)] = if t > 0.0 { uhat[(a, i)] * s } else { 0.0 };
+                }
+                for c in 0..outputs {
+                    w.layers[1][(c, i)] = if t > 0.0 { res.x[(c, i)] / s } else { 0.0 };
+                }
+            }
+            prune_zero(w);
+            f_new = res.objective;
+        }
+        // The restricted model equals the network on the cones; evaluate the network itself.
+        let f_net = p.objective(w);
+        f_new = f_new.max(f_net);
+        let decrease = f - f_new;
+        f = f_new;
+        if w.width() == 0 || decrease <= opts.tol * f.abs().max(f64::MIN_POSITIVE) {
+            info.converged = true;
+            break;
+        }
+    }
+    info.objective = f;
+    info
+}

@@ -1,0 +1,377 @@
+//! Polar of one hidden ReLU unit (THEORY.md sections 6 and 7): the scalar polar
+//! `max_{||u|| <= 1} c^T (X u)_+`, exactly by enumerating the hyperplane arrangement of the rows of `X` when
+//! `rank(X) <= 3`, or heuristically by ascent over activation patterns with cone projections.
+//!
+//! On the sphere, `h(u) = c^T (X u)_+` is linear on each pattern cone `K_D` with gradient `g_D = X^T D c`. Its
+//! maximum is attained either inside a cone (then `u = g_D / ||g_D||`) or on a hyperplane `x_i^T u = 0`, where the
+//! same problem appears one dimension lower. In `R^2` the sphere is a circle: sorting the `2n` angles where a
+//! sample switches on or off and sweeping once gives the exact maximum. In `R^3` every hyperplane is such a circle
+//! (`n` sweeps), and every region touches some hyperplane, so the sweeps also list every region's `g_D`; a
+//! region's interior maximum counts only if `g_D / ||g_D||` lies in the region, which evaluating `h` there decides.
+
+use std::f64::consts::PI;
+
+use crate::cone::{project, Rows};
+use crate::rng::Rng;
+
+const TAU: f64 = 2.0 * PI;
+
+/// The maximum of `h` and where it is attained.
+#[derive(Clone, Debug)]
+pub struct ScalarPolar {
+    /// `h(u)` at the returned `u`, evaluated directly: a valid lower bound.
+    pub value: f64,
+    /// A proven upper bound on `max h` (the enumerated maximum plus a rounding margin, or a norm bound).
+    pub upper: f64,
+    /// Unit-norm maximizer in the coordinates of the rows passed in.
+    pub u: Vec<f64>,
+}
+
+/// What a circle sweep reports, in order.
+enum Step {
+    /// Sample `j` switches on (`true`) or off.
+    Toggle(usize, bool),
+    /// The arc `[lo, hi]` between consecutive switching angles, with the samples active inside it switched on.
+    Arc(f64, f64),
+}
+
+/// Sweeps the circle over `[0, 2 pi)`: sample `j` is active on the open half-circle of angles
+/// `(alpha_j, alpha_j + pi)` (mod `2 pi`). Samples with a non-finite angle are ignored.
+fn sweep(alpha: &[f64], visit: &mut dyn FnMut(Step)) {
+    let mut toggle = |j, on| visit(Step::Toggle(j, on));
+    let mut events: Vec<(f64, usize, bool)> = Vec::with_capacity(2 * alpha.len());
+    for (j, &a) in alpha.iter().enumerate() {
+        if !a.is_finite() {
+            continue;
+        }
+        let mut b = a + PI;
+        if b >= TAU {
+            b -= TAU;
+        }
+        if b < a {
+            toggle(j, true);
+        }
+        events.push((a, j, true));
+        events.push((b, j, false));
+    }
+    events.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut prev = 0.0;
+    for (th, j, on) in events {
+        if th > prev {
+            visit(Step::Arc(prev, th));
+            prev = th;
+        }
+        visit(Step::Toggle(j, on));
+    }
+    visit(Step::Arc(prev, TAU));
+}
+
+/// The angle in `[0, 2 pi)` where a sample with in-plane coordinates `a` switches on: `a . e(phi) > 0` exactly for
+/// `phi` in `(alpha, alpha + pi)`.
+fn switch_angle(a: [f64; 2], scale: f64) -> f64 {
+    if a[0].hypot(a[1]) <= 1e-12 * scale {
+        return f64::NAN;
+    }
+    let mut alpha = (a[1].atan2(a[0]) - 0.5 * PI).rem_euclid(TAU);
+    if alpha >= TAU {
+        alpha = 0.0;
+    }
+    alpha
+}
+
+/// `max_{phi in [lo, hi]} g . e(phi)` and its angle.
+fn arc_max(g: [f64; 2], lo: f64, hi: f64) -> (f64, f64) {
+    let n = g[0].hypot(g[1]);
+    if n > 0.0 {
+        let phi = g[1].atan2(g[0]).rem_euclid(TAU);
+        if phi >= lo && phi <= hi {
+            return (n, phi);
+        }
+    }
+    let (vl, vh) = (g[0] * lo.cos() + g[1] * lo.sin(), g[0] * hi.cos() + g[1] * hi.sin());
+    if vl >= vh {
+        (vl, lo)
+    } else {
+        (vh, hi)
+    }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+/// Rounding margin for the enumerated maximum: the incremental sums touch every term `|c_j| ||x_j||` a few
+/// times, each with relative error below `n * eps`.
+fn margin(rows: &Rows, c: &[f64]) -> f64 {
+    let s: f64 = (0..rows.n).map(|j| c[j].abs() * norm(rows.row(j))).sum();
+    8.0 * (rows.n as f64 + 4.0) * f64::EPSILON * s
+}
+
+/// Exact `max_{||u|| = 1} c^T (X u)_+` for rows of dimension `d <= 3` (the rows of a rank-reduced `X`).
+pub fn exact_scalar_polar(rows: &Rows, c: &[f64]) -> ScalarPolar {
+    let d = rows.d;
+    assert!(d <= 3, "exact enumeration needs d <= 3");
+    // Candidate directions: (formula value, direction).
+    let mut best_formula = 0.0f64;
+    let mut cands: Vec<Vec<f64>> = Vec::new();
+    match d {
+        0 => {}
+        1 => {
+            cands.push(vec![1.0]);
+            cands.push(vec![-1.0]);
+        }
+        2 => {
+            let scale = (0..rows.n).map(|j| norm(rows.row(j))).fold(0.0, f64::max);
+            let alpha: Vec<f64> = (0..rows.n).map(|j| switch_angle([rows.row(j)[0], rows.row(j)[1]], scale)).collect();
+            let mut g = [0.0; 2];
+            let mut best = (f64::NEG_INFINITY, 0.0);
+            sweep(&alpha, &mut |step| match step {
+                Step::Toggle(j, on) => {
+                    let s = if on { c[j] } else { -c[j] };
+                    g[0] += s * rows.row(j)[0];
+                    g[1] += s * rows.row(j)[1];
+                }
+                Step::Arc(lo, hi) => {
+                    let (v, phi) = arc_max(g, lo, hi);
+                    if v > best.0 {
+                        best = (v, phi);
+                    }
+                }
+            });
+            best_formula = best.0;
+            cands.push(vec![best.1.cos(), best.1.sin()]);
+        }
+        _ => return exact_3d(rows, c),
+    }
+    finish(rows, c, cands, best_formula)
+}
+
+/// Evaluates the candidate directions directly and assembles the result.
+fn finish(rows: &Rows, c: &[f64], cands: Vec<Vec<f64>>, best_formula: f64) -> ScalarPolar {
+    let mut best = (0.0, vec![0.0; rows.d]);
+    if rows.d > 0 {
+        best.1[0] = 1.0;
+        best.0 = rows.relu_value(c, &best.1);
+    }
+    for u in cands {
+        let v = rows.relu_value(c, &u);
+        if v > best.0 {
+            best = (v, u);
+        }
+    }
+    let upper = best_formula.max(best.0).max(0.0) + margin(rows, c);
+    ScalarPolar { value: best.0, upper, u: best.1 }
+}
+
+fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
+    [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+}
+
+/// The `R^3` case: one circle sweep per hyperplane (boundary maxima, exact), plus the interior critical points of
+/// the regions next to each arc, evaluated in decreasing order of `||g_D||` until none can beat the best value.
+fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
+    let n = rows.n;
+    let norms: Vec<f64> = (0..n).map(|j| norm(rows.row(j))).collect();
+    let mut best_formula = f64::NEG_INFINITY;
+    let mut best_dir = vec![1.0, 0.0, 0.0];
+    let mut regions: Vec<(f64, [f64; 3])> = Vec::new();
+    for i in 0..n {
+        if norms[i] == 0.0 {
+            continue;
+        }
+        let xi: Vec<f64> = rows.row(i).iter().map(|v| v / norms[i]).collect();
+        // Orthonormal basis (e1, e2) of the plane x_i^T u = 0.
+        let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
+        let mut k = [0.0; 3];
+        k[axis] = 1.0;
+        let e1 = cross(&xi, &k);
+        let n1 = norm(&e1);
+        let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
+        let e2 = cross(&xi, &e1);
+        // Samples on the same hyperplane as x_i switch with it: bundle them by side.
+        let mut plus = [0.0; 3];
+        let mut minus = [0.0; 3];
+        let mut alpha = vec![f64::NAN; n];
+        for j in 0..n {
+            let xj = rows.row(j);
+            let a = [e1.iter().zip(xj).map(|(p, q)| p * q).sum(), e2.iter().zip(xj).map(|(p, q)| p * q).sum()];
+            alpha[j] = switch_angle(a, norms[j].max(f64::MIN_POSITIVE));
+            if alpha[j].is_nan() && norms[j] > 0.0 {
+                let side =
+                    if xi.iter().zip(xj).map(|(p, q)| p * q).sum::<f64>() > 0.0 { &mut plus } else { &mut minus };
+                side.iter_mut().zip(xj).for_each(|(s, x)| *s += c[j] * x);
+            }
+        }
+        let mut g2 = [0.0; 2];
+        let mut g3 = [0.0; 3];
+        sweep(&alpha, &mut |step| match step {
+            Step::Toggle(j, on) => {
+                let s = if on { c[j] } else { -c[j] };
+                let xj = rows.row(j);
+                for m in 0..3 {
+                    g3[m] += s * xj[m];
+                }
+                g2[0] = e1.iter().zip(&g3).map(|(p, q)| p * q).sum();
+                g2[1] = e2.iter().zip(&g3).map(|(p, q)| p * q).sum();
+            }
+            Step::Arc(lo, hi) => {
+                let (v, phi) = arc_max(g2, lo, hi);
+                if v > best_formula {
+                    best_formula = v;
+                    best_dir = (0..3).map(|m| phi.cos() * e1[m] + phi.sin() * e2[m]).collect();
+                }
+                for side in [&plus, &minus] {
+                    let g = [g3[0] + side[0], g3[1] + side[1], g3[2] + side[2]];
+                    let gn = norm(&g);
+                    if gn > best_formula {
+                        regions.push((gn, g));
+                    }
+                }
+            }
+        });
+    }
+    let mut best = (rows.relu_value(c, &best_dir), best_dir);
+    best_formula = best_formula.max(best.0);
+    regions.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut last: Option<[f64; 3]> = None;
+    for (gn, g) in regions {
+        if gn <= best.0 {
+            break;
+        }
+        if last.is_some_and(|l| (0..3).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
+            continue;
+        }
+        last = Some(g);
+        let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
+        let v = rows.relu_value(c, &u);
+        if v > best.0 {
+            best = (v, u);
+        }
+    }
+    // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
+    let upper = best_formula.max(best.0).max(0.0) + margin(rows, c);
+    ScalarPolar { value: best.0, upper, u: best.1 }
+}
+
+/// Ascent over activation patterns from `u0`: `u <- Proj_{K_D}(g_D) / ||.||` with `D` the pattern of `u`. Each
+/// step maximizes `h` over the current cone, so `h` never decreases.
+pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
+    let mut u = u0;
+    let mut val = rows.relu_value(c, &u);
+    for _ in 0..100 {
+        let active = rows.pattern(&u);
+        let g = rows.masked_gradient(&active, c);
+        let Some(p) = project(rows, &active, &g) else { break };
+        let pn = norm(&p);
+        if pn <= val * (1.0 + 1e-12) || pn == 0.0 {
+            break;
+        }
+        let cand: Vec<f64> = p.iter().map(|v| v / pn).collect();
+        let cv = rows.relu_value(c, &cand);
+        if cv <= val {
+            break;
+        }
+        u = cand;
+        val = cv;
+    }
+    (val, u)
+}
+
+/// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from data-driven starts (the samples with the largest
+/// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones. The
+/// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
+pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usize, rng: &mut Rng) -> ScalarPolar {
+    let d = rows.d;
+    let mut starts: Vec<Vec<f64>> = Vec::new();
+    let unit = |v: Vec<f64>| {
+        let n = norm(&v);
+        (n > 0.0).then(|| v.iter().map(|a| a / n).collect::<Vec<f64>>())
+    };
+    let mut order: Vec<usize> = (0..rows.n).collect();
+    order.sort_by(|&a, &b| (c[b].abs() * norm(rows.row(b))).total_cmp(&(c[a].abs() * norm(rows.row(a)))));
+    for &j in order.iter().filter(|&&j| c[j] > 0.0).take(restarts.max(1)) {
+        starts.extend(unit(rows.row(j).to_vec()));
+    }
+    let all = vec![true; rows.n];
+    starts.extend(unit(rows.masked_gradient(&all, c)));
+    let cp: Vec<f64> = c.iter().map(|v| v.max(0.0)).collect();
+    starts.extend(unit(rows.masked_gradient(&all, &cp)));
+    for _ in 0..restarts {
+        starts.extend(unit((0..d).map(|_| rng.normal()).collect()));
+    }
+    let mut best = (0.0, {
+        let mut e = vec![0.0; d];
+        if d > 0 {
+            e[0] = 1.0;
+        }
+        e
+    });
+    best.0 = rows.relu_value(c, &best.1);
+    for s in starts {
+        let (v, u) = pattern_ascent(rows, c, s);
+        if v > best.0 {
+            best = (v, u);
+        }
+    }
+    let upper = norm(&cp) * x_norm;
+    ScalarPolar { value: best.0, upper: upper.max(best.0), u: best.1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faer::Mat;
+
+    /// Brute force over a fine grid of the sphere (d = 2, 3): the exact polar is at least every grid value and
+    /// at most the grid maximum plus the grid's Lipschitz slack.
+    #[test]
+    fn exact_polar_matches_dense_grid() {
+        let mut rng = Rng::new(11);
+        for d in [1usize, 2, 3] {
+            for trial in 0..6 {
+                let n = 7 + trial;
+                let x = Mat::from_fn(n, d, |_, j| if j + 1 == d && d > 1 { 1.0 } else { rng.normal() });
+                let rows = Rows::new(x.as_ref());
+                let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let p = exact_scalar_polar(&rows, &c);
+                assert!((norm(&p.u) - 1.0).abs() < 1e-12);
+                assert!((rows.relu_value(&c, &p.u) - p.value).abs() < 1e-12);
+                assert!(p.upper >= p.value && p.upper <= p.value.max(0.0) + 1e-10, "d={d} {} {}", p.upper, p.value);
+                let lip: f64 = (0..n).map(|j| c[j].abs() * norm(rows.row(j))).sum();
+                let (grid, step) = sphere_grid(d);
+                let mut gmax = f64::NEG_INFINITY;
+                for u in &grid {
+                    let v = rows.relu_value(&c, u);
+                    assert!(v <= p.upper + 1e-12, "d={d}: grid {v} > exact {}", p.upper);
+                    gmax = gmax.max(v);
+                }
+                assert!(p.value <= gmax + lip * step, "d={d}: exact {} far above grid {gmax}", p.value);
+                // The heuristic never exceeds the exact value.
+                let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &mut rng);
+                assert!(h.value <= p.upper + 1e-12);
+            }
+        }
+    }
+
+    fn sphere_grid(d: usize) -> (Vec<Vec<f64>>, f64) {
+        match d {
+            1 => (vec![vec![1.0], vec![-1.0]], 0.0),
+            2 => {
+                let k = 20000;
+                ((0..k).map(|i| TAU * i as f64 / k as f64).map(|t| vec![t.cos(), t.sin()]).collect(), TAU / k as f64)
+            }
+            _ => {
+                let (k1, k2) = (400, 800);
+                let mut g = Vec::new();
+                for a in 0..=k1 {
+                    let th = PI * a as f64 / k1 as f64;
+                    for b in 0..k2 {
+                        let ph = TAU * b as f64 / k2 as f64;
+                        g.push(vec![th.sin() * ph.cos(), th.sin() * ph.sin(), th.cos()]);
+                    }
+                }
+                (g, PI / k1 as f64)
+            }
+        }
+    }
+}

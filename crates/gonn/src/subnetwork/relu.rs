@@ -1,0 +1,335 @@
+//! One-hidden-layer ReLU networks: each subnetwork is one hidden unit, `phi(u, v) = (X u)_+ v^T`, and
+//! `Phi(U, V) = (X U)_+ V^T` is evaluated as one wide product. `theta(u, v) = ||u||_2 ||v||` with `||v||_2` (the
+//! same optimum as weight decay on both layers) or `||v||_1` (THEORY.md sections 6 and 7). A first-layer bias is
+//! a constant-1 input column, regularized with `u`.
+
+use faer::{Mat, MatRef, Par, Side};
+
+use super::{Subnetwork, Weights};
+use crate::cone::Rows;
+use crate::descent::{DescentInfo, DescentOptions};
+use crate::error::{GonnError, Result};
+use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
+use crate::norms::{LayerNorm, Norm};
+use crate::objective::Problem;
+use crate::polar::relu::{exact_scalar_polar, heuristic_scalar_polar, ScalarPolar};
+use crate::polar::{Polar, PolarOptions};
+use crate::rng::Rng;
+
+/// How the polar is solved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolarMode {
+    /// Enumerate the activation patterns (requires `rank(X) <= 3`).
+    Exact,
+    /// Pattern ascent from many starts: a lower bound, with a loose proven upper bound.
+    Heuristic,
+    /// Exact when `rank(X) <= 3`, heuristic otherwise.
+    Auto,
+}
+
+impl std::str::FromStr for PolarMode {
+    type Err = GonnError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "exact" => Ok(PolarMode::Exact),
+            "heuristic" => Ok(PolarMode::Heuristic),
+            "auto" => Ok(PolarMode::Auto),
+            other => Err(GonnError::param("polar", format!("`{other}` (expected exact, heuristic or auto)"))),
+        }
+    }
+}
+
+/// Largest rank of the (augmented) input for which the polar is solved by enumeration.
+pub const MAX_EXACT_RANK: usize = 3;
+
+/// The data-dependent family of hidden ReLU units on inputs `X` (`n x d`, plus a bias column if enabled).
+#[derive(Clone, Debug)]
+pub struct ReluNetwork {
+    /// `n x d'` inputs, the last column all ones when `bias`.
+    x: Mat<f64>,
+    rows: Rows,
+    outputs: usize,
+    bias: bool,
+    norms: [LayerNorm; 2],
+    /// `rank(X) <= 3` and the mode allows it: orthonormal basis `B` (`d' x k`) of the row space and the rows of
+    /// `X B`, on which the polar is enumerated (`u = B w` loses nothing: the part of `u` outside the row space
+    /// only adds to `||u||`).
+    reduced: Option<(Mat<f64>, Rows)>,
+    /// Proven upper bound on `||X||_2` (largest eigenvalue of the small Gram `X^T X`, plus a rounding margin).
+    x_norm: f64,
+}
+
+/// `[X, 1]` when `bias`, else `X`.
+pub fn augment(x: MatRef<'_, f64>, bias: bool) -> Mat<f64> {
+    let d = x.ncols();
+    Mat::from_fn(x.nrows(), d + usize::from(bias), |i, j| if j < d { x[(i, j)] } else { 1.0 })
+}
+
+/// `(X U)_+` for the augmented inputs `x` and first layer `u`.
+pub fn hidden(x: MatRef<'_, f64>, u: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    let mut h = mul(x, u, par);
+    for j in 0..h.ncols() {
+        h.col_as_slice_mut(j).iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    h
+}
+
+impl ReluNetwork {
+    /// The family on inputs `x` (`n x d`, without the bias column) with `outputs` outputs.
+    pub fn new(x: MatRef<'_, f64>, outputs: usize, bias: bool, output_norm: Norm, mode: PolarMode) -> Result<Self> {
+        if x.nrows() == 0 || x.ncols() + usize::from(bias) == 0 {
+            return Err(GonnError::Shape("the input X has no rows or no columns".into()));
+        }
+        if outputs == 0 {
+            return Err(GonnError::Shape("the network needs at least one output".into()));
+        }
+        if !crate::linalg::all_finite(x) {
+            return Err(GonnError::Data("X has non-finite entries".into()));
+        }
+        if !matches!(output_norm, Norm::L1 | Norm::L2) {
+            return Err(GonnError::param("output_norm", format!("{output_norm} (expected l2 or l1)")));
+        }
+        let xa = augment(x, bias);
+        let gram = mul_tn(xa.as_ref(), xa.as_ref(), Par::Seq);
+        let eig = gram
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|_| GonnError::Data("the eigendecomposition of X^T X did not converge".into()))?;
+        let s = eig.S().column_vector();
+        let d = xa.ncols();
+        let smax = s[d - 1].max(0.0);
+        let fro2: f64 = (0..d).map(|i| gram[(i, i)]).sum();
+        let x_norm = (smax + 1e-12 * fro2).sqrt() * (1.0 + 1e-12);
+        let rank = (0..d).filter(|&i| s[i] > 1e-10 * smax).count();
+        let exact_ok = rank <= MAX_EXACT_RANK;
+        if mode == PolarMode::Exact && !exact_ok {
+            return Err(GonnError::param(
+                "polar",
+                format!(
+                    "exact needs rank(X) <= {MAX_EXACT_RANK} including the bias column, but rank(X) = {rank}; \
+                     use --polar heuristic or auto"
+                ),
+            ));
+        }
+        let reduced = (exact_ok && mode != PolarMode::Heuristic).then(|| {
+            let basis = Mat::from_fn(d, rank, |i, k| eig.U()[(i, d - rank + k)]);
+            let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
+            let rows = Rows::new(xr.as_ref());
+            (basis, rows)
+        });
+        let rows = Rows::new(xa.as_ref());
+        let out_norm = LayerNorm::new(output_norm, false);
+        Ok(Self { x: xa, rows, outputs, bias, norms: [LayerNorm::new(Norm::L2, false), out_norm], reduced, x_norm })
+    }
+
+    /// Number of raw input features `d` (without the bias column).
+    pub fn inputs(&self) -> usize {
+        self.x.ncols() - usize::from(self.bias)
+    }
+    pub fn outputs(&self) -> usize {
+        self.outputs
+    }
+    pub fn bias(&self) -> bool {
+        self.bias
+    }
+    /// The augmented inputs `X` (`n x d'`).
+    pub fn x(&self) -> MatRef<'_, f64> {
+        self.x.as_ref()
+    }
+    pub(crate) fn rows(&self) -> &Rows {
+        &self.rows
+    }
+    /// Whether the polar is solved exactly (enumeration of the activation patterns).
+    pub fn polar_is_exact(&self) -> bool {
+        self.reduced.is_some()
+    }
+
+    /// The scalar polar `max_{||u||=1} c^T (X u)_+` in input coordinates.
+    fn scalar(&self, c: &[f64], restarts: usize, rng: &mut Rng) -> ScalarPolar {
+        match &self.reduced {
+            Some((basis, rows)) => {
+                let mut p = exact_scalar_polar(rows, c);
+                p.u = (0..basis.nrows()).map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum()).collect();
+                // Re-evaluate on the full inputs so that `value` is attained exactly by the returned unit.
+                let nu = p.u.iter().map(|v| v * v).sum::<f64>().sqrt();
+                p.u.iter_mut().for_each(|v| *v /= nu);
+                p.value = self.rows.relu_value(c, &p.u);
+                p.upper = p.upper.max(p.value);
+                p
+            }
+            None => heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng),
+        }
+    }
+
+    /// The unit `(u, v)` as a width-1 [`Weights`].
+    fn atom(u: Vec<f64>, v: Vec<f64>) -> Weights {
+        Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
+    }
+
+    /// Best signed scalar polar over the output columns: `max_c max_s max_u s q_c^T (X u)_+`, with per-column proven
+    /// upper bounds.
+    fn column_polars(&self, q: MatRef<'_, f64>, restarts: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>, Weights) {
+        let (mut best, mut best_atom) = (f64::NEG_INFINITY, None);
+        let mut uppers = Vec::with_capacity(self.outputs);
+        let mut lowers = Vec::with_capacity(self.outputs);
+        for c in 0..self.outputs {
+            let col: Vec<f64> = q.col(c).iter().copied().collect();
+            let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
+            for s in [1.0, -1.0] {
+                let cs: Vec<f64> = col.iter().map(|v| s * v).collect();
+                let p = self.scalar(&cs, restarts, rng);
+                up = up.max(p.upper);
+                lo = lo.max(p.value);
+                if p.value > best {
+                    best = p.value;
+                    let mut v = vec![0.0; self.outputs];
+                    v[c] = s;
+                    best_atom = Some(Self::atom(p.u, v));
+                }
+            }
+            uppers.push(up);
+            lowers.push(lo);
+        }
+        (lowers, uppers, best_atom.expect("at least one output"))
+    }
+}
+
+impl Subnetwork for ReluNetwork {
+    fn name(&self) -> &'static str {
+        "relu"
+    }
+    fn layer_norms(&self) -> &[LayerNorm] {
+        &self.norms
+    }
+    fn layer_dims(&self) -> Vec<usize> {
+        vec![self.x.ncols(), self.outputs]
+    }
+    fn output_shape(&self) -> (usize, usize) {
+        (self.x.nrows(), self.outputs)
+    }
+    fn forward(&self, w: &Weights, par: Par) -> Mat<f64> {
+        let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
+        mul_nt(h.as_ref(), w.layers[1].as_ref(), par)
+    }
+    fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+        let pre = mul(self.x.as_ref(), w.layers[0].as_ref(), par);
+        match k {
+            0 => {
+                // d/dU <G, (XU)_+ V^T> = X^T ((G V) ⊙ 1[XU > 0]).
+                let mut a = mul(g, w.layers[1].as_ref(), par);
+                for j in 0..a.ncols() {
+                    for (av, pv) in a.col_as_slice_mut(j).iter_mut().zip(pre.col_as_slice(j)) {
+                        if *pv <= 0.0 {
+                            *av = 0.0;
+                        }
+                    }
+                }
+                mul_tn(self.x.as_ref(), a.as_ref(), par)
+            }
+            _ => {
+                let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
+                mul_tn(g, h.as_ref(), par)
+            }
+        }
+    }
+    fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64> {
+        match k {
+            // ||sum_i D_i X u_i v_i^T||^2 <= ||X||^2 sum_ij |v_i^T v_j| ||u_i|| ||u_j||.
+            0 => {
+                let vtv = mul_tn(w.layers[1].as_ref(), w.layers[1].as_ref(), par);
+                let x2 = self.x_norm * self.x_norm;
+                Mat::from_fn(vtv.nrows(), vtv.ncols(), |i, j| x2 * vtv[(i, j)].abs())
+            }
+            _ => {
+                let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
+                mul_tn(h.as_ref(), h.as_ref(), par)
+            }
+        }
+    }
+    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
+        let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
+        let hh = mul_tn(h.as_ref(), h.as_ref(), par);
+        let vv = mul_tn(w.layers[1].as_ref(), w.layers[1].as_ref(), par);
+        hadamard(hh.as_ref(), vv.as_ref())
+    }
+    fn local_descent(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> Option<DescentInfo> {
+        Some(crate::descent::relu::pattern_descent(p, self, w, opts))
+    }
+    /// Output `l1` (or one output): `max_c` of the signed scalar polars, exact by enumeration when
+    /// `rank(X) <= 3`. Output `l2`: `max_{||u|| <= 1} ||Q^T (X u)_+||_2` (copositive, hard): lower bound by
+    /// alternating between `v` and the scalar polar of `Q v`; proven upper bound
+    /// `sqrt(sum_c rho_c^2)` from the per-column polars `rho_c`.
+    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
+        let exact_enum = self.polar_is_exact();
+        let method_scalar = if exact_enum { "arrangement enumeration" } else { "pattern ascent (heuristic)" };
+        let (lowers, uppers, atom) = self.column_polars(q, opts.restarts, rng);
+        let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
+        if single {
+            let value = lowers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let upper = uppers.iter().copied().fold(0.0, f64::max);
+            // The heuristic's upper bound ||c_+|| ||X||_2 is proven; it is reported whenever asked for.
+            return Polar {
+                lower: value,
+                upper: (exact_enum || opts.prove).then_some(upper.max(value)),
+                exact: exact_enum,
+                atom,
+                method: method_scalar,
+                extra: Vec::new(),
+                heuristic: !exact_enum,
+            };
+        }
+        // Output l2: alternate v <- Q^T h / ||.||, u <- scalar polar of Q v.
+        let mut best_val = f64::NEG_INFINITY;
+        let mut best_atom = atom.clone();
+        let mut starts: Vec<Vec<f64>> = Vec::new();
+        let mut order: Vec<usize> = (0..self.outputs).collect();
+        order.sort_by(|&a, &b| lowers[b].total_cmp(&lowers[a]));
+        for &c in order.iter().take(3) {
+            let mut v = vec![0.0; self.outputs];
+            v[c] = 1.0;
+            starts.push(v.clone());
+            v[c] = -1.0;
+            starts.push(v);
+        }
+        for _ in 0..opts.restarts.min(4) {
+            starts.push((0..self.outputs).map(|_| rng.normal()).collect());
+        }
+        for mut v in starts {
+            let mut val = f64::NEG_INFINITY;
+            for _ in 0..30 {
+                let nv = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+                if nv == 0.0 {
+                    break;
+                }
+                v.iter_mut().for_each(|a| *a /= nv);
+                let qv: Vec<f64> = (0..q.nrows()).map(|i| (0..self.outputs).map(|c| q[(i, c)] * v[c]).sum()).collect();
+                let sp = self.scalar(&qv, opts.restarts, rng);
+                let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &sp.u).max(0.0)).collect();
+                let qth: Vec<f64> = (0..self.outputs).map(|c| (0..q.nrows()).map(|i| q[(i, c)] * h[i]).sum()).collect();
+                let new_val = qth.iter().map(|a| a * a).sum::<f64>().sqrt();
+                if new_val > best_val && new_val > 0.0 {
+                    best_val = new_val;
+                    best_atom = Self::atom(sp.u.clone(), qth.iter().map(|a| a / new_val).collect());
+                }
+                if new_val <= val * (1.0 + 1e-10) {
+                    break;
+                }
+                val = new_val;
+                v = qth;
+            }
+        }
+        let upper = uppers.iter().map(|u| u * u).sum::<f64>().sqrt();
+        Polar {
+            lower: best_val,
+            upper: (exact_enum || opts.prove).then_some(upper.max(best_val)),
+            exact: false,
+            atom: best_atom,
+            method: if exact_enum {
+                "alternating over patterns; upper from exact per-output polars"
+            } else {
+                "alternating over patterns (heuristic)"
+            },
+            extra: Vec::new(),
+            heuristic: !exact_enum,
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! One-hidden-layer ReLU networks against the exact optimum of the Pilanci-Ergen convex program over all
+//! activation patterns (THEORY.md section 7), solved by the conic solver Clarabel.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+use faer::Mat;
+use gonn::cone::Rows;
+use gonn::meta::certify;
+use gonn::prelude::*;
+use gonn::subnetwork::relu::augment;
+
+/// Every activation pattern `1[X u >= 0]` of the arrangement of the rows of `X` (`d <= 3`, generic data): the
+/// regions next to every intersection ray, found by stepping off the ray in the four sign combinations.
+fn all_patterns(x: &Mat<f64>) -> Vec<Vec<bool>> {
+    let rows = Rows::new(x.as_ref());
+    let (n, d) = (x.nrows(), x.ncols());
+    let mut set = std::collections::BTreeSet::new();
+    let strict = |u: &[f64]| -> Option<Vec<bool>> {
+        let s: Vec<f64> = (0..n).map(|j| rows.dot(j, u)).collect();
+        s.iter().all(|v| v.abs() > 1e-9).then(|| s.iter().map(|v| *v > 0.0).collect())
+    };
+    let mut dirs: Vec<Vec<f64>> = Vec::new();
+    match d {
+        2 => {
+            for j in 0..n {
+                let r = rows.row(j);
+                for s in [1.0, -1.0] {
+                    let ray = [-r[1] * s, r[0] * s];
+                    for e in [1e-6, -1e-6] {
+                        dirs.push(vec![ray[0] + e * r[0], ray[1] + e * r[1]]);
+                    }
+                }
+            }
+        }
+        3 => {
+            for i in 0..n {
+                for j in 0..i {
+                    let (a, b) = (rows.row(i), rows.row(j));
+                    let c = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
+                    // Dual basis of span{a, b}: p_a . a = 1, p_a . b = 0 and vice versa.
+                    let (aa, ab, bb) = (dot(a, a), dot(a, b), dot(b, b));
+                    let det = aa * bb - ab * ab;
+                    let pa: Vec<f64> = (0..3).map(|m| (bb * a[m] - ab * b[m]) / det).collect();
+                    let pb: Vec<f64> = (0..3).map(|m| (aa * b[m] - ab * a[m]) / det).collect();
+                    for s in [1.0, -1.0] {
+                        for (sa, sb) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                            dirs.push((0..3).map(|m| s * c[m] + 1e-6 * (sa * pa[m] + sb * pb[m])).collect());
+                        }
+                    }
+                }
+            }
+        }
+        _ => panic!("d must be 2 or 3"),
+    }
+    for u in dirs {
+        if let Some(p) = strict(&u) {
+            set.insert(p);
+        }
+    }
+    set.into_iter().filter(|p| p.iter().any(|a| *a)).collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(p, q)| p * q).sum()
+}
+
+/// `min 1/2 ||sum_i D_i X (v_i - w_i) - y||^2 + lambda sum_i (||v_i|| + ||w_i||)` subject to
+/// `(2 D_i - I) X v_i >= 0`, `(2 D_i - I) X w_i >= 0`, over all patterns: the global optimum of the weight-decay
+/// ReLU network (Pilanci and Ergen, 2020).
+fn convex_optimum(x: &Mat<f64>, y: &[f64], lambda: f64) -> f64 {
+    let pats = all_patterns(x);
+    let (n, d, np) = (x.nrows(), x.ncols(), pats.len());
+    // Variables: r (n), then per pattern i and sign s: t (1) and v (d).
+    let blk = d + 1;
+    let nvar = n + 2 * np * blk;
+    let var = |i: usize, s: usize| n + (2 * i + s) * blk;
+    let (mut ii, mut jj, mut vv) = (Vec::new(), Vec::new(), Vec::new());
+    let mut b = Vec::new();
+    let mut row = 0;
+    // Equalities r - sum_i D_i X (v_i - w_i) = -y.
+    for a in 0..n {
+        ii.push(row + a);
+        jj.push(a);
+        vv.push(1.0);
+        for (i, p) in pats.iter().enumerate() {
+            if p[a] {
+                for s in 0..2 {
+                    let sign = if s == 0 { -1.0 } else { 1.0 };
+                    for m in 0..d {
+                        ii.push(row + a);
+                        jj.push(var(i, s) + 1 + m);
+                        vv.push(sign * x[(a, m)]);
+                    }
+                }
+            }
+        }
+        b.push(-y[a]);
+    }
+    row += n;
+    let mut cones = vec![SupportedConeT::ZeroConeT(n)];
+    // Cone constraints (2 D_i - I) X v >= 0, written -(2D - I) X v + s = 0, s >= 0.
+    for (i, p) in pats.iter().enumerate() {
+        for s in 0..2 {
+            for a in 0..n {
+                let sg = if p[a] { 1.0 } else { -1.0 };
+                for m in 0..d {
+                    ii.push(row + a);
+                    jj.push(var(i, s) + 1 + m);
+                    vv.push(-sg * x[(a, m)]);
+                }
+                b.push(0.0);
+            }
+            row += n;
+            cones.push(SupportedConeT::NonnegativeConeT(n));
+        }
+    }
+    // ||v|| <= t: (t, v) in the second-order cone, written -(t, v) + s = 0.
+    for i in 0..np {
+        for s in 0..2 {
+            for m in 0..blk {
+                ii.push(row + m);
+                jj.push(var(i, s) + m);
+                vv.push(-1.0);
+                b.push(0.0);
+            }
+            row += blk;
+            cones.push(SupportedConeT::SecondOrderConeT(blk));
+        }
+    }
+    let a = CscMatrix::new_from_triplets(row, nvar, ii, jj, vv);
+    let pmat = CscMatrix::new_from_triplets(nvar, nvar, (0..n).collect(), (0..n).collect(), vec![1.0; n]);
+    let mut q = vec![0.0; nvar];
+    for i in 0..np {
+        for s in 0..2 {
+            q[var(i, s)] = lambda;
+        }
+    }
+    let settings = DefaultSettingsBuilder::default()
+        .verbose(false)
+        .tol_gap_abs(1e-11)
+        .tol_gap_rel(1e-11)
+        .tol_feas(1e-11)
+        .max_iter(500)
+        .build()
+        .unwrap();
+    let mut solver = DefaultSolver::new(&pmat, &q, &a, &b, &cones, settings).unwrap();
+    solver.solve();
+    assert!(
+        matches!(solver.solution.status, SolverStatus::Solved | SolverStatus::AlmostSolved),
+        "{:?}",
+        solver.solution.status
+    );
+    solver.solution.obj_val
+}
+
+/// 1-D inputs: `n` sorted points in `[-2, 2]`, `y = sin(2 t)` plus noise.
+fn data_1d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
+    let mut rng = Rng::new(seed);
+    let mut t: Vec<f64> = (0..n).map(|_| 4.0 * rng.uniform() - 2.0).collect();
+    t.sort_by(f64::total_cmp);
+    let y = t.iter().map(|v| (2.0 * v).sin() + 0.1 * rng.normal()).collect();
+    (Mat::from_fn(n, 1, |i, _| t[i]), y)
+}
+
+/// 2-D inputs: Gaussian points, `y` a sum of two ReLUs plus noise.
+fn data_2d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
+    let mut rng = Rng::new(seed);
+    let x = rng.normal_mat(n, 2);
+    let y = (0..n)
+        .map(|i| (x[(i, 0)] - 0.5 * x[(i, 1)]).max(0.0) - (x[(i, 1)] + 0.3).max(0.0) + 0.1 * rng.normal())
+        .collect();
+    (x, y)
+}
+
+fn problem(x: &Mat<f64>, y: &[f64]) -> (ReluNetwork, Observations) {
+    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+    let obs = Observations::new(Mat::from_fn(y.len(), 1, |i, _| y[i]), None).unwrap();
+    (net, obs)
+}
+
+#[test]
+fn fits_reach_the_convex_optimum_with_a_certificate() {
+    let cases: Vec<(&str, Mat<f64>, Vec<f64>)> = vec![
+        ("1d-12", data_1d(12, 1).0, data_1d(12, 1).1),
+        ("1d-25", data_1d(25, 2).0, data_1d(25, 2).1),
+        ("2d-10", data_2d(10, 3).0, data_2d(10, 3).1),
+        ("2d-14", data_2d(14, 4).0, data_2d(14, 4).1),
+    ];
+    for (name, x, y) in &cases {
+        let xa = augment(x.as_ref(), true);
+        for lambda in [0.02, 0.2] {
+            let fstar = convex_optimum(&xa, y, lambda);
+            let (net, obs) = problem(x, y);
+            for init in [0, 2, 8] {
+                let model = FitParams::new(lambda).tol(1e-6).init_width(init).seed(5).validate().unwrap();
+                let m = model.fit(&net, &obs).unwrap();
+                let c = &m.certificate;
+                let rel = (c.objective - fstar) / fstar;
+                assert!(
+                    rel.abs() <= 1e-6,
+                    "{name} lambda={lambda} init={init}: f={} F*={fstar} rel={rel:e}",
+                    c.objective
+                );
+                assert_eq!(c.status, Status::Certified, "{name} lambda={lambda} init={init}: {}", c.summary());
+                assert!(c.polar_exact);
+                let gap = c.gap_bound.unwrap();
+                assert!(gap >= c.objective - fstar - 1e-9 * fstar, "{name}: gap bound {gap} below true gap");
+            }
+        }
+    }
+}
+
+#[test]
+fn certify_bounds_the_gap_of_suboptimal_networks() {
+    let (x, y) = data_2d(12, 7);
+    let xa = augment(x.as_ref(), true);
+    let lambda = 0.1;
+    let fstar = convex_optimum(&xa, &y, lambda);
+    let (net, obs) = problem(&x, &y);
+    let mut rng = Rng::new(9);
+    // Random networks, and a truncated optimum (its largest unit removed).
+    let opt = FitParams::new(lambda).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
+    let mut truncated = opt.weights.clone();
+    let keep: Vec<bool> = (0..truncated.width()).map(|i| i != 0).collect();
+    truncated.retain(&keep);
+    let mut cases = vec![truncated];
+    for r in [1, 3, 10] {
+        cases.push(Weights { layers: vec![rng.normal_mat(3, r), rng.normal_mat(1, r)] });
+    }
+    for w in cases {
+        let c = certify(&net, &obs, Loss::Squared, lambda, &w, 1e-6, 1).unwrap();
+        let true_gap = c.objective - fstar;
+        assert!(true_gap > 1e-4, "test case is not suboptimal");
+        let gap = c.gap_bound.expect("exact polar gives a gap bound");
+        assert!(gap >= true_gap * (1.0 - 1e-9), "gap bound {gap} < true gap {true_gap}");
+        assert_ne!(c.status, Status::Certified);
+        assert!(c.polar_lower > 1.0, "a better unit exists and must be found: {}", c.polar_lower);
+    }
+}
+
+/// `d <G, Phi> / dW` against central finite differences, away from the kinks.
+#[test]
+fn layer_gradients_match_finite_differences() {
+    let mut rng = Rng::new(4);
+    let x = rng.normal_mat(15, 3);
+    for outputs in [1, 3] {
+        let net = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Auto).unwrap();
+        let w = Weights { layers: vec![rng.normal_mat(4, 5), rng.normal_mat(outputs, 5)] };
+        let g = rng.normal_mat(15, outputs);
+        let par = faer::Par::Seq;
+        let f = |w: &Weights| {
+            let z = net.forward(w, par);
+            (0..outputs).map(|c| (0..15).map(|i| g[(i, c)] * z[(i, c)]).sum::<f64>()).sum::<f64>()
+        };
+        for k in 0..2 {
+            let grad = net.layer_gradient(&w, k, g.as_ref(), par);
+            for a in 0..w.layers[k].nrows() {
+                for i in 0..5 {
+                    let h = 1e-6;
+                    let mut wp = w.clone();
+                    wp.layers[k][(a, i)] += h;
+                    let mut wm = w.clone();
+                    wm.layers[k][(a, i)] -= h;
+                    let fd = (f(&wp) - f(&wm)) / (2.0 * h);
+                    assert!((fd - grad[(a, i)]).abs() < 1e-6 * (1.0 + fd.abs()), "k={k}: {fd} vs {}", grad[(a, i)]);
+                }
+            }
+        }
+        // Positive homogeneity of degree 2 (Euler): <G, Phi(W)> = 1/2 sum_k <W^k, d<G,Phi>/dW^k>.
+        let euler: f64 = (0..2)
+            .map(|k| {
+                let gr = net.layer_gradient(&w, k, g.as_ref(), par);
+                (0..gr.ncols()).map(|i| dot(gr.col_as_slice(i), w.layers[k].col_as_slice(i))).sum::<f64>()
+            })
+            .sum();
+        assert!((0.5 * euler - f(&w)).abs() < 1e-9 * f(&w).abs().max(1.0));
+    }
+}
+
+/// Several outputs with `||v||_1`: C scalar problems, so the polar is exact and the fit is certified; the optimum
+/// is the sum of the per-output optima (the regularizer separates over outputs).
+#[test]
+fn l1_output_norm_separates_over_outputs() {
+    let (x, y1) = data_1d(14, 21);
+    let y2: Vec<f64> = (0..14).map(|i| x[(i, 0)].abs() - 0.5).collect();
+    let lambda = 0.05;
+    let xa = augment(x.as_ref(), true);
+    let fstar = convex_optimum(&xa, &y1, lambda) + convex_optimum(&xa, &y2, lambda);
+    let net = ReluNetwork::new(x.as_ref(), 2, true, Norm::L1, PolarMode::Exact).unwrap();
+    let obs = Observations::new(Mat::from_fn(14, 2, |i, c| if c == 0 { y1[i] } else { y2[i] }), None).unwrap();
+    let m = FitParams::new(lambda).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
+    let c = &m.certificate;
+    assert_eq!(c.status, Status::Certified, "{}", c.summary());
+    assert!(((c.objective - fstar) / fstar).abs() <= 1e-6, "{} vs {fstar}", c.objective);
+}
