@@ -5,22 +5,99 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use gonn::io::report::Report;
-use gonn::io::{check_writable, load_weights, save_model, write_npz, Array, ModelFile};
+use gonn::io::{
+    check_writable, load_relu_weights, load_supervised, load_weights, save_model, write_npz, Array, ModelFile,
+};
 use gonn::plot::write_plot;
 use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::progress::Progress;
 
+/// Per-feature standardization `x <- (x - mean) / scale` (`--standardize`).
+#[derive(Clone, Debug)]
+pub struct Scaling {
+    pub mean: Vec<f64>,
+    pub scale: Vec<f64>,
+}
+
+impl Scaling {
+    /// Mean and standard deviation of each column (a constant column keeps scale 1).
+    pub fn fit(x: &gonn::faer::Mat<f64>) -> Self {
+        let n = x.nrows() as f64;
+        let mean: Vec<f64> = (0..x.ncols()).map(|j| x.col(j).iter().sum::<f64>() / n).collect();
+        let scale = (0..x.ncols())
+            .map(|j| {
+                let sd = (x.col(j).iter().map(|v| (v - mean[j]).powi(2)).sum::<f64>() / n).sqrt();
+                if sd > 0.0 {
+                    sd
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        Self { mean, scale }
+    }
+    pub fn apply(&self, x: &mut gonn::faer::Mat<f64>) {
+        for j in 0..x.ncols() {
+            for i in 0..x.nrows() {
+                x[(i, j)] = (x[(i, j)] - self.mean[j]) / self.scale[j];
+            }
+        }
+    }
+    pub fn store(&self, metadata: &mut std::collections::HashMap<String, String>) {
+        metadata.insert("x_mean".into(), serde_json::to_string(&self.mean).expect("serializable"));
+        metadata.insert("x_scale".into(), serde_json::to_string(&self.scale).expect("serializable"));
+    }
+    /// The scaling stored in a model's metadata, if any.
+    pub fn load(metadata: &std::collections::HashMap<String, String>) -> Result<Option<Self>> {
+        match (metadata.get("x_mean"), metadata.get("x_scale")) {
+            (Some(m), Some(s)) => {
+                let bad = |_| GonnError::InvalidParameter {
+                    name: "model_file",
+                    reason: "bad x_mean/x_scale metadata".into(),
+                };
+                Ok(Some(Self {
+                    mean: serde_json::from_str(m).map_err(bad)?,
+                    scale: serde_json::from_str(s).map_err(bad)?,
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
 /// What defines the problem: model, data, loss and lambda.
 #[derive(Args, Clone)]
 pub struct ProblemArgs {
-    /// Model family: `factor` (matrix, Y is m x n) or `cp` (3-way tensor, Y is m x n x k).
+    /// Model family: `factor` (matrix, Y is m x n), `cp` (3-way tensor, Y is m x n x k) or `relu` (one hidden
+    /// layer of ReLU units fitted to inputs X and targets Y).
     #[arg(long, default_value = "factor")]
     pub model: String,
-    /// Data file: `.npz` (array named by --key, optional 0/1 array --mask-key), `.npy` or `.csv`.
+    /// Data file: `.npz` (array named by --key, optional 0/1 array --mask-key; for relu also --x-key), `.npy` or
+    /// `.csv` (for relu: the inputs X, with the targets in --targets).
     #[arg(long)]
     pub data: PathBuf,
+    /// relu: the targets Y as a separate `.npy`/`.csv` file (n x C, or a vector of labels).
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
+    /// relu: name of the input array X (n x d) in an .npz.
+    #[arg(long, default_value = "X")]
+    pub x_key: String,
+    /// relu: no first-layer bias (by default a constant-1 input column, regularized with u, is added).
+    #[arg(long)]
+    pub no_bias: bool,
+    /// relu: output-layer norm in theta = ||u||_2 ||v||: l2 (weight decay) or l1 (several outputs become
+    /// separate scalar problems, so the polar stays exact).
+    #[arg(long, default_value = "l2")]
+    pub output_norm: String,
+    /// relu: standardize each input feature (subtract its mean, divide by its standard deviation, both from this
+    /// data); stored in the model file and applied again by predict and evaluate.
+    #[arg(long)]
+    pub standardize: bool,
+    /// relu: polar solver: exact (enumerate activation patterns; needs rank of [X, 1] <= 3), heuristic, or auto.
+    #[arg(long, default_value = "auto")]
+    pub polar: String,
     /// Regularization weight lambda > 0 in  loss + lambda * sum_i theta(w_i).
     #[arg(long, allow_negative_numbers = true)]
     pub lambda: f64,
@@ -60,8 +137,8 @@ pub struct FitArgs {
     /// Write the fitted model (safetensors: weights U, V or A, B, C plus metadata and certificate) here.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Start from this many random subnetworks (default: start empty).
-    #[arg(long, default_value_t = 0)]
+    /// Start from this many random subnetworks (hidden units for relu; default: start empty).
+    #[arg(long, default_value_t = 0, alias = "init-width")]
     pub init_rank: usize,
     /// Seed of every random choice (same seed and thread count, same result).
     #[arg(long, default_value_t = 0)]
@@ -84,10 +161,57 @@ pub struct FitArgs {
 pub struct CertifyArgs {
     #[command(flatten)]
     pub problem: ProblemArgs,
-    /// Weights to check: a gonn safetensors file, or an .npz/.safetensors with U (m x r) and V (n x r), or A, B, C
-    /// for cp.
+    /// Weights to check: a gonn safetensors file, or an .npz/.safetensors with U (m x r) and V (n x r), A, B, C
+    /// for cp, or W1 (d x r, or (d+1) x r with the bias row last; optional b1) and W2 (C x r) for relu.
     #[arg(long)]
     pub weights: PathBuf,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A relu model written by `gonn fit --model relu --out`.
+    #[arg(long)]
+    pub model_file: PathBuf,
+    /// Inputs X: an .npz (array --x-key), .npy or .csv.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, default_value = "X")]
+    pub x_key: String,
+    /// Write the predictions here (.npy, or .csv).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// What to write: scores (network outputs), proba (class probabilities) or labels. Default: labels for
+    /// classifiers, scores otherwise.
+    #[arg(long)]
+    pub output: Option<String>,
+    /// Worker threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    /// A relu model written by `gonn fit --model relu --out`.
+    #[arg(long)]
+    pub model_file: PathBuf,
+    /// Held-out data: an .npz with X and Y (see --x-key, --key), or X as .npy/.csv with --targets.
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub targets: Option<PathBuf>,
+    #[arg(long, default_value = "X")]
+    pub x_key: String,
+    #[arg(long, default_value = "Y")]
+    pub key: String,
+    /// Write the metrics as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Worker threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Print nothing but errors.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]
@@ -109,10 +233,32 @@ struct Loaded {
     obs: Observations,
     dims: Vec<usize>,
     loss: Loss,
+    /// relu: number of classes of a classifier.
+    classes: Option<usize>,
+    /// relu: per-feature mean and scale applied to the inputs (`--standardize`).
+    scaling: Option<Scaling>,
+}
+
+fn parse_spec(p: &ProblemArgs) -> Result<ModelSpec> {
+    let mut spec = ModelSpec::parse(&p.model, p.norms.as_deref(), p.nonneg.as_deref())?;
+    if let ModelSpec::Relu { bias, output_norm, polar } = &mut spec {
+        *bias = !p.no_bias;
+        *output_norm = match p.output_norm.parse::<Norm>()? {
+            n @ (Norm::L1 | Norm::L2) => n,
+            other => return Err(GonnError::param("output_norm", format!("`{other}` (expected l2 or l1)"))),
+        };
+        *polar = p.polar.parse()?;
+    } else if p.no_bias || p.targets.is_some() || p.output_norm != "l2" || p.polar != "auto" || p.standardize {
+        return Err(GonnError::param(
+            "model",
+            "--no-bias, --targets, --output-norm, --polar and --standardize apply to --model relu only",
+        ));
+    }
+    Ok(spec)
 }
 
 fn load(p: &ProblemArgs) -> Result<Loaded> {
-    let spec = ModelSpec::parse(&p.model, p.norms.as_deref(), p.nonneg.as_deref())?;
+    let spec = parse_spec(p)?;
     let loss: Loss = p.loss.parse()?;
     if !(p.lambda.is_finite() && p.lambda > 0.0) {
         return Err(GonnError::InvalidParameter {
@@ -123,10 +269,21 @@ fn load(p: &ProblemArgs) -> Result<Loaded> {
     if let Some(r) = &p.report {
         check_writable(r)?;
     }
+    if let ModelSpec::Relu { .. } = spec {
+        let mut data = load_supervised(&p.data, p.targets.as_deref(), &p.x_key, &p.key, loss, None)?;
+        let scaling = p.standardize.then(|| Scaling::fit(&data.x));
+        if let Some(s) = &scaling {
+            s.apply(&mut data.x);
+        }
+        let outputs = data.obs.ncols();
+        let net = spec.build_relu(data.x.as_ref(), outputs)?;
+        let dims = vec![data.x.nrows(), data.x.ncols(), outputs];
+        return Ok(Loaded { spec, net: Box::new(net), obs: data.obs, dims, loss, classes: data.classes, scaling });
+    }
     let (obs, dims) = spec.load_data(&p.data, &p.key, &p.mask_key)?;
     loss.validate(&obs)?;
     let net = spec.build(&dims)?;
-    Ok(Loaded { spec, net, obs, dims, loss })
+    Ok(Loaded { spec, net, obs, dims, loss, classes: None, scaling: None })
 }
 
 fn say(quiet: bool, s: &str) {
@@ -209,6 +366,12 @@ fn finish_fit(
         let mut metadata = l.spec.metadata(&l.dims);
         metadata.insert("lambda".into(), p.lambda.to_string());
         metadata.insert("loss".into(), l.loss.to_string());
+        if let Some(c) = l.classes {
+            metadata.insert("classes".into(), c.to_string());
+        }
+        if let Some(s) = &l.scaling {
+            s.store(&mut metadata);
+        }
         metadata.insert("certificate".into(), serde_json::to_string(&fitted.certificate).expect("serializable"));
         save_model(path, &ModelFile { kind: l.spec.kind().into(), weights: fitted.weights.clone(), metadata })?;
         rep.model_file = Some(path.display().to_string());
@@ -242,7 +405,10 @@ fn finish_fit(
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
     let l = load(p)?;
-    let model = load_weights(&a.weights, l.spec.kind())?;
+    let model = match l.spec {
+        ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,
+        _ => load_weights(&a.weights, l.spec.kind())?,
+    };
     let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &model.weights, p.tol, p.threads)?;
     let rep = report(p, &l, "certify", cert.clone());
     if let Some(path) = &p.report {
@@ -274,6 +440,12 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     let problem = ProblemArgs {
         model: "factor".into(),
         data: data_path.clone(),
+        targets: None,
+        x_key: "X".into(),
+        no_bias: false,
+        output_norm: "l2".into(),
+        polar: "auto".into(),
+        standardize: false,
         lambda,
         norms: Some("l2,l2".into()),
         nonneg: None,

@@ -1,16 +1,17 @@
 //! `gonn`: fit positively homogeneous models to a certified global optimum, or certify weights made elsewhere.
 
 mod commands;
+mod predict;
 mod progress;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Certified global optimality for matrix/tensor factorizations (and, later, homogeneous networks).
+/// Certified global optimality for matrix/tensor factorizations and ReLU networks.
 ///
 /// gonn minimizes loss(Y, sum_i phi(w_i)) + lambda * sum_i theta(w_i) over any number of subnetworks
-/// phi(w_i) (rank-one matrices u v^T or tensors a∘b∘c), grows and prunes them with the polar problem, and ends with
+/// phi(w_i) (rank-one matrices u v^T, tensors a∘b∘c, or hidden ReLU units (X u)_+ v^T), grows and prunes them with the polar problem, and ends with
 /// a certificate: a proven bound on the distance to the global optimum, or an honest statement that none exists.
 #[derive(Parser)]
 #[command(name = "gonn", version, about, long_about = None, propagate_version = true)]
@@ -27,6 +28,10 @@ enum Command {
     Fit(commands::FitArgs),
     /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
     Certify(commands::CertifyArgs),
+    /// Apply a fitted relu network to new inputs and write its predictions.
+    Predict(commands::PredictArgs),
+    /// Loss and accuracy (or mean squared error) of a fitted relu network on held-out data.
+    Evaluate(commands::EvaluateArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
         Command::Demo(a) => commands::demo(a),
         Command::Fit(a) => commands::fit(a),
         Command::Certify(a) => commands::certify(a),
+        Command::Predict(a) => predict::predict(a),
+        Command::Evaluate(a) => predict::evaluate(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

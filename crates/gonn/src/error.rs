@@ -27,10 +27,10 @@ pub enum GonnError {
 }
 
 impl GonnError {
-    pub(crate) fn param(name: &'static str, reason: impl Into<String>) -> Self {
+    pub fn param(name: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidParameter { name, reason: reason.into() }
     }
-    pub(crate) fn format(path: impl AsRef<std::path::Path>, reason: impl std::fmt::Display) -> Self {
+    pub fn format(path: impl AsRef<std::path::Path>, reason: impl std::fmt::Display) -> Self {
         Self::Format { path: path.as_ref().display().to_string(), reason: reason.to_string() }
     }
     pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {

@@ -8,7 +8,7 @@ use crate::error::{GonnError, Result};
 use crate::io::read_array_opt;
 use crate::loss::Observations;
 use crate::norms::{LayerNorm, Norm};
-use crate::subnetwork::{CpTensor, MatrixFactorization, Subnetwork};
+use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork, Subnetwork};
 
 /// A model family with its regularizer.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +17,8 @@ pub enum ModelSpec {
     Factor { norms: [LayerNorm; 2] },
     /// `a ∘ b ∘ c` with the product of `l2` norms.
     Cp,
+    /// One hidden ReLU unit `(X u)_+ v^T` with `theta = ||u||_2 ||v||_(output_norm)`.
+    Relu { bias: bool, output_norm: Norm, polar: PolarMode },
 }
 
 impl ModelSpec {
@@ -57,7 +59,16 @@ impl ModelSpec {
                 }
                 Ok(ModelSpec::Cp)
             }
-            other => Err(GonnError::param("model", format!("unknown model `{other}` (expected factor or cp)"))),
+            "relu" => {
+                if norms.is_some() || nonneg.is_some_and(|s| s != "none") {
+                    return Err(GonnError::param(
+                        "norms",
+                        "the relu model has theta = ||u||_2 ||v||; choose ||v|| with --output-norm",
+                    ));
+                }
+                Ok(ModelSpec::Relu { bias: true, output_norm: Norm::L2, polar: PolarMode::Auto })
+            }
+            other => Err(GonnError::param("model", format!("unknown model `{other}` (expected factor, cp or relu)"))),
         }
     }
 
@@ -66,6 +77,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Factor { .. } => "factor",
             ModelSpec::Cp => "cp",
+            ModelSpec::Relu { .. } => "relu",
         }
     }
 
@@ -74,6 +86,7 @@ impl ModelSpec {
         match self {
             ModelSpec::Factor { norms } => format!("{},{}", norms[0].norm, norms[1].norm),
             ModelSpec::Cp => "l2,l2,l2".into(),
+            ModelSpec::Relu { output_norm, .. } => format!("l2,{output_norm}"),
         }
     }
 
@@ -86,7 +99,7 @@ impl ModelSpec {
                 (false, true) => "v",
                 (true, true) => "both",
             },
-            ModelSpec::Cp => "none",
+            ModelSpec::Cp | ModelSpec::Relu { .. } => "none",
         }
     }
 
@@ -114,6 +127,9 @@ impl ModelSpec {
                 let (u, d) = y.to_unfolding(key)?;
                 (u, d.to_vec())
             }
+            ModelSpec::Relu { .. } => {
+                return Err(GonnError::param("model", "the relu model reads inputs and targets: use load_supervised"))
+            }
         };
         let mask = match mask {
             None => None,
@@ -121,8 +137,8 @@ impl ModelSpec {
                 return Err(GonnError::Shape(format!("mask has shape {:?} but Y has shape {:?}", m.shape, dims)))
             }
             Some(m) => Some(match self {
-                ModelSpec::Factor { .. } => m.to_mat(mask_key)?,
                 ModelSpec::Cp => m.to_unfolding(mask_key)?.0,
+                _ => m.to_mat(mask_key)?,
             }),
         };
         Ok((Observations::new(ym, mask)?, dims))
@@ -133,13 +149,28 @@ impl ModelSpec {
         match (self, dims) {
             (ModelSpec::Factor { norms }, [m, n]) => Ok(Box::new(MatrixFactorization::new(*m, *n, *norms))),
             (ModelSpec::Cp, [m, n, k]) => Ok(Box::new(CpTensor::new(*m, *n, *k))),
+            (ModelSpec::Relu { .. }, _) => {
+                Err(GonnError::param("model", "the relu model is built from its inputs: use build_relu"))
+            }
             _ => Err(GonnError::Shape(format!("data of shape {dims:?} does not fit the {} model", self.kind()))),
+        }
+    }
+
+    /// The ReLU family on inputs `x` (`n x d`, without the bias column) with `outputs` outputs.
+    pub fn build_relu(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<ReluNetwork> {
+        match self {
+            ModelSpec::Relu { bias, output_norm, polar } => ReluNetwork::new(x, outputs, *bias, *output_norm, *polar),
+            _ => Err(GonnError::param("model", format!("the {} model has no inputs", self.kind()))),
         }
     }
 
     /// Metadata stored with the weights.
     pub fn metadata(&self, dims: &[usize]) -> HashMap<String, String> {
         let mut m = HashMap::new();
+        if let ModelSpec::Relu { bias, output_norm, .. } = self {
+            m.insert("bias".into(), bias.to_string());
+            m.insert("output_norm".into(), output_norm.to_string());
+        }
         m.insert("norms".into(), self.norms_string());
         m.insert("nonneg".into(), self.nonneg_string().into());
         m.insert("shape".into(), format!("{dims:?}"));
@@ -161,6 +192,8 @@ mod tests {
         assert!(ModelSpec::parse("factor", None, Some("w")).is_err());
         assert!(ModelSpec::parse("cp", Some("l1,l2,l2"), None).is_err());
         assert!(ModelSpec::parse("mlp", None, None).is_err());
+        assert!(ModelSpec::parse("relu", Some("l2,l2"), None).is_err());
+        assert_eq!(ModelSpec::parse("relu", None, None).unwrap().kind(), "relu");
         assert_eq!(ModelSpec::parse("cp", None, None).unwrap().build(&[2, 3, 4]).unwrap().degree(), 3);
     }
 }

@@ -5,6 +5,7 @@
 pub mod arrays;
 pub mod model;
 pub mod report;
+pub mod supervised;
 
 use std::fs;
 use std::io::Write;
@@ -13,7 +14,8 @@ use std::path::Path;
 use crate::error::{GonnError, Result};
 
 pub use arrays::{read_array, read_array_opt, write_npy, write_npz, Array};
-pub use model::{load_weights, save_model, ModelFile};
+pub use model::{load_relu_weights, load_weights, save_model, ModelFile};
+pub use supervised::{load_supervised, Supervised};
 
 /// The folder that will hold `path`, which must exist.
 fn existing_parent(path: &Path) -> Result<&Path> {

@@ -16,6 +16,7 @@ use crate::subnetwork::Weights;
 pub fn layer_names(kind: &str) -> &'static [&'static str] {
     match kind {
         "cp" => &["A", "B", "C"],
+        "relu" => &["W1", "W2"],
         _ => &["U", "V"],
     }
 }
@@ -118,6 +119,69 @@ pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
         )));
     }
     Ok(ModelFile { kind: kind.to_string(), weights: Weights { layers }, metadata })
+}
+
+/// An optional extra tensor (e.g. a separate bias `b1`) from a safetensors file or an `.npz`.
+pub fn read_optional(path: impl AsRef<Path>, name: &str) -> Result<Option<Mat<f64>>> {
+    let path = path.as_ref();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "npz" {
+        return super::arrays::read_array_opt(path, name)?.map(|a| a.to_mat(name)).transpose();
+    }
+    let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| GonnError::format(path, format!("not a valid safetensors file ({e})")))?;
+    st.tensor(name).ok().map(|v| view_to_mat(path, name, &v)).transpose()
+}
+
+/// The layers of a two-layer ReLU network for inputs with `inputs` features and `outputs` outputs.
+///
+/// `W1` is `d x r` (no bias), or `(d + 1) x r` with the first-layer bias as its last row, or `d x r` plus a
+/// separate `b1` (`r`); `W2` is `C x r`. For PyTorch's `nn.Sequential(nn.Linear(d, r), nn.ReLU(),
+/// nn.Linear(r, C, bias=False))` this is `W1 = [l1.weight.T; l1.bias]` and `W2 = l2.weight`.
+pub fn load_relu_weights(path: impl AsRef<Path>, inputs: usize, outputs: usize, bias: bool) -> Result<ModelFile> {
+    let path = path.as_ref();
+    let mut model = load_weights(path, "relu")?;
+    let w1 = &model.weights.layers[0];
+    let (rows, r) = (w1.nrows(), w1.ncols());
+    let hint = "W1 must be d x r or (d+1) x r with the bias row last (PyTorch: W1 = first.weight.T)";
+    if rows == inputs && bias {
+        match read_optional(path, "b1")? {
+            Some(b) if b.nrows() * b.ncols() == r => {
+                let b: Vec<f64> =
+                    (0..b.nrows()).flat_map(|i| (0..b.ncols()).map(move |j| (i, j))).map(|ij| b[ij]).collect();
+                model.weights.layers[0] =
+                    Mat::from_fn(inputs + 1, r, |i, j| if i < inputs { w1[(i, j)] } else { b[j] });
+            }
+            Some(b) => {
+                return Err(GonnError::Shape(format!(
+                    "b1 has {} entries but W1 has {r} columns (hidden units)",
+                    b.nrows() * b.ncols()
+                )))
+            }
+            None => {
+                return Err(GonnError::Shape(format!(
+                    "W1 is {rows} x {r}: a network without first-layer bias for d = {inputs} features; pass \
+                     --no-bias, or give the bias as the last row of W1 or as b1"
+                )))
+            }
+        }
+    } else if rows == inputs + 1 && !bias {
+        return Err(GonnError::Shape(format!(
+            "W1 is {rows} x {r}, with a bias row, but the model has no bias (--no-bias); {hint}"
+        )));
+    } else if rows != inputs + usize::from(bias) {
+        return Err(GonnError::Shape(format!("W1 is {rows} x {r} but the data has d = {inputs} features; {hint}")));
+    }
+    let w2 = &model.weights.layers[1];
+    if w2.nrows() != outputs {
+        return Err(GonnError::Shape(format!(
+            "W2 is {} x {} but the targets have {outputs} outputs; W2 must be C x r (PyTorch: second.weight)",
+            w2.nrows(),
+            w2.ncols()
+        )));
+    }
+    Ok(model)
 }
 
 #[cfg(test)]

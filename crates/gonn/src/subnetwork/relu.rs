@@ -333,3 +333,14 @@ impl Subnetwork for ReluNetwork {
         }
     }
 }
+
+/// The outputs `([X, 1] W1)_+ W2^T` of a trained network on new inputs `x` (`n x d`).
+pub fn predict(x: MatRef<'_, f64>, w: &Weights, bias: bool, par: Par) -> Result<Mat<f64>> {
+    let d = w.layers[0].nrows() - usize::from(bias);
+    if x.ncols() != d {
+        return Err(GonnError::Shape(format!("the model expects {d} input features but X has {} columns", x.ncols())));
+    }
+    let xa = augment(x, bias);
+    let h = hidden(xa.as_ref(), w.layers[0].as_ref(), par);
+    Ok(mul_nt(h.as_ref(), w.layers[1].as_ref(), par))
+}

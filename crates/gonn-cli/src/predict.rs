@@ -1,0 +1,197 @@
+//! `predict` and `evaluate` for ReLU networks written by `gonn fit --model relu`.
+
+use std::path::Path;
+
+use gonn::faer::Mat;
+use gonn::io::supervised::{encode_targets, read_xy};
+use gonn::io::{check_writable, load_weights, read_array, write_npy, Array, ModelFile};
+use gonn::meta::parallelism;
+use gonn::prelude::*;
+use gonn::subnetwork::relu::predict as relu_predict;
+use gonn::{GonnError, Result};
+use serde::Serialize;
+
+use crate::commands::{EvaluateArgs, PredictArgs, Scaling};
+
+/// A relu model file with the settings it was trained with.
+struct Network {
+    file: ModelFile,
+    bias: bool,
+    loss: Loss,
+    classes: Option<usize>,
+    scaling: Option<Scaling>,
+}
+
+impl Network {
+    /// The network outputs on raw inputs `x` (standardized first if the model was fitted that way).
+    fn scores(&self, mut x: Mat<f64>, threads: usize) -> Result<Mat<f64>> {
+        if let Some(s) = &self.scaling {
+            if s.mean.len() != x.ncols() {
+                return Err(GonnError::Shape(format!(
+                    "the model expects {} input features but X has {} columns",
+                    s.mean.len(),
+                    x.ncols()
+                )));
+            }
+            s.apply(&mut x);
+        }
+        relu_predict(x.as_ref(), &self.file.weights, self.bias, parallelism(threads))
+    }
+}
+
+fn load_network(path: &Path) -> Result<Network> {
+    let file = load_weights(path, "relu")?;
+    if file.metadata.get("gonn_model").map(String::as_str) != Some("relu") {
+        return Err(GonnError::format(
+            path,
+            "not a relu model written by gonn (fit one with `gonn fit --model relu --out FILE`)",
+        ));
+    }
+    let bias = file.metadata.get("bias").map(String::as_str) != Some("false");
+    let loss: Loss = file.metadata.get("loss").map_or(Ok(Loss::Squared), |s| s.parse())?;
+    let classes = file.metadata.get("classes").and_then(|c| c.parse().ok());
+    let scaling = Scaling::load(&file.metadata)?;
+    Ok(Network { file, bias, loss, classes, scaling })
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Row-wise softmax of the scores.
+fn softmax(z: &Mat<f64>) -> Mat<f64> {
+    let mut p = z.clone();
+    for i in 0..z.nrows() {
+        let m = (0..z.ncols()).map(|c| z[(i, c)]).fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = (0..z.ncols()).map(|c| (z[(i, c)] - m).exp()).sum();
+        for c in 0..z.ncols() {
+            p[(i, c)] = (z[(i, c)] - m).exp() / s;
+        }
+    }
+    p
+}
+
+/// Predicted class of each row.
+fn labels(net: &Network, z: &Mat<f64>) -> Vec<usize> {
+    (0..z.nrows())
+        .map(|i| match net.loss {
+            Loss::Logistic => usize::from(z[(i, 0)] > 0.0),
+            _ => (0..z.ncols()).max_by(|&a, &b| z[(i, a)].total_cmp(&z[(i, b)])).unwrap_or(0),
+        })
+        .collect()
+}
+
+pub fn predict(a: PredictArgs) -> Result<()> {
+    check_writable(&a.out)?;
+    let net = load_network(&a.model_file)?;
+    let x = read_array(&a.data, &a.x_key)?.to_mat("X")?;
+    let z = net.scores(x, a.threads)?;
+    let classifier = net.loss != Loss::Squared;
+    let what = a.output.as_deref().unwrap_or(if classifier { "labels" } else { "scores" });
+    let out = match (what, net.loss) {
+        ("scores", _) => Array::from_mat(&z),
+        ("labels", Loss::Logistic | Loss::Softmax) => {
+            let l = labels(&net, &z);
+            Array { shape: vec![l.len()], data: l.iter().map(|v| *v as f64).collect() }
+        }
+        ("proba", Loss::Logistic) => Array::from_mat(&Mat::from_fn(z.nrows(), 1, |i, _| sigmoid(z[(i, 0)]))),
+        ("proba", Loss::Softmax) => Array::from_mat(&softmax(&z)),
+        ("labels" | "proba", Loss::Squared) => {
+            return Err(GonnError::param("output", format!("`{what}` needs a classifier; this model is a regressor")))
+        }
+        (other, _) => return Err(GonnError::param("output", format!("`{other}` (expected scores, proba or labels)"))),
+    };
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "csv" {
+        let cols = out.shape.get(1).copied().unwrap_or(1);
+        let text: String = out
+            .data
+            .chunks(cols)
+            .map(|r| r.iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(",") + "\n")
+            .collect();
+        gonn::io::write_atomic(&a.out, text.as_bytes())?;
+    } else {
+        write_npy(&a.out, &out)?;
+    }
+    eprintln!("{what} for {} samples written to {}", z.nrows(), a.out.display());
+    Ok(())
+}
+
+/// Metrics of a model on held-out data.
+#[derive(Serialize)]
+struct Evaluation {
+    model_file: String,
+    data: String,
+    samples: usize,
+    loss_function: String,
+    /// The training loss summed over the samples (as in the objective).
+    loss: f64,
+    /// `loss / samples`.
+    mean_loss: f64,
+    /// Fraction of correctly classified samples (classifiers only).
+    accuracy: Option<f64>,
+    /// Mean squared error per output entry (regression only).
+    mse: Option<f64>,
+}
+
+pub fn evaluate(a: EvaluateArgs) -> Result<()> {
+    if let Some(r) = &a.report {
+        check_writable(r)?;
+    }
+    let net = load_network(&a.model_file)?;
+    let (x, y) = read_xy(&a.data, a.targets.as_deref(), &a.x_key, &a.key)?;
+    let (ym, _) = encode_targets(&y, net.loss, net.classes)?;
+    let z = net.scores(x, a.threads)?;
+    if ym.ncols() != z.ncols() {
+        return Err(GonnError::Shape(format!("the model has {} outputs but Y has {} columns", z.ncols(), ym.ncols())));
+    }
+    let obs = Observations::new(ym.clone(), None)?;
+    net.loss.validate(&obs)?;
+    let loss = net.loss.value(&obs, z.as_ref());
+    let n = z.nrows();
+    let (accuracy, mse) = match net.loss {
+        Loss::Squared => {
+            let se: f64 =
+                (0..z.ncols()).flat_map(|c| (0..n).map(move |i| (i, c))).map(|ic| (z[ic] - ym[ic]).powi(2)).sum();
+            (None, Some(se / (n * z.ncols()) as f64))
+        }
+        _ => {
+            let pred = labels(&net, &z);
+            let truth: Vec<usize> = (0..n)
+                .map(|i| match net.loss {
+                    Loss::Logistic => usize::from(ym[(i, 0)] > 0.5),
+                    _ => (0..ym.ncols()).max_by(|&p, &q| ym[(i, p)].total_cmp(&ym[(i, q)])).unwrap_or(0),
+                })
+                .collect();
+            let correct = pred.iter().zip(&truth).filter(|(p, t)| p == t).count();
+            (Some(correct as f64 / n as f64), None)
+        }
+    };
+    let ev = Evaluation {
+        model_file: a.model_file.display().to_string(),
+        data: a.data.display().to_string(),
+        samples: n,
+        loss_function: net.loss.to_string(),
+        loss,
+        mean_loss: loss / n as f64,
+        accuracy,
+        mse,
+    };
+    if !a.quiet {
+        eprintln!("{n} samples, {} loss {:.6e} (mean {:.6e})", ev.loss_function, ev.loss, ev.mean_loss);
+        if let Some(acc) = accuracy {
+            eprintln!("accuracy {:.4}", acc);
+        }
+        if let Some(m) = mse {
+            eprintln!("mean squared error {:.6e}", m);
+        }
+    }
+    if let Some(r) = &a.report {
+        let text = serde_json::to_string_pretty(&ev).expect("serializable");
+        gonn::io::write_atomic(r, text.as_bytes())?;
+        if !a.quiet {
+            eprintln!("report written to {}", r.display());
+        }
+    }
+    Ok(())
+}
