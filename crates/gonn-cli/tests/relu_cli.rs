@@ -145,7 +145,7 @@ fn classification_on_shipped_data_sets() {
             lambda,
             "--standardize",
             "--max-seconds",
-            "30",
+            "8",
             "--out",
             s(&model),
             "--report",

@@ -9,6 +9,8 @@ pub struct Rows {
     pub n: usize,
     pub d: usize,
     data: Vec<f64>,
+    /// `||x_j||_2`.
+    norms: Vec<f64>,
 }
 
 impl Rows {
@@ -21,7 +23,13 @@ impl Rows {
                 data[i * d + j] = x[(i, j)];
             }
         }
-        Self { n, d, data }
+        let norms = data.chunks(d.max(1)).map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+        Self { n, d, data, norms: if d == 0 { vec![0.0; n] } else { norms } }
+    }
+
+    /// `||x_j||_2`.
+    pub fn norm(&self, j: usize) -> f64 {
+        self.norms[j]
     }
 
     /// `x_j`.
@@ -90,15 +98,24 @@ fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>> {
 /// time, so each step is a `k x k` solve with `k <= d`. Returns `None` if it does not reach a feasible point
 /// (degenerate geometry); callers then keep their previous iterate.
 pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
+    project_warm(rows, active, z, &mut Vec::new())
+}
+
+/// [`project`] warm-started from the constraints that were active in a previous, nearby projection (`set`, which
+/// is replaced by the constraints active at the result). Successive projections of slowly moving points (the
+/// iterates of a descent) then take one or two steps instead of one per active constraint.
+pub fn project_warm(rows: &Rows, active: &[bool], z: &[f64], set: &mut Vec<usize>) -> Option<Vec<f64>> {
     let d = rows.d;
     let sign = |j: usize| if active[j] { 1.0 } else { -1.0 };
-    let row_norm: Vec<f64> = (0..rows.n).map(|j| rows.row(j).iter().map(|v| v * v).sum::<f64>().sqrt()).collect();
+    let row_norm = &rows.norms;
     let zn = z.iter().map(|v| v * v).sum::<f64>().sqrt();
     let feas_tol = 1e-13 * zn;
-    let mut set: Vec<usize> = Vec::new();
-    let mut mu: Vec<f64> = Vec::new();
+    set.retain(|&j| j < rows.n && row_norm[j] > 0.0);
+    set.truncate(d);
+    let mut mu: Vec<f64> = vec![0.0; set.len()];
     let mut u = z.to_vec();
     let mut skip = vec![false; rows.n];
+    let mut warm = !set.is_empty();
     let compute_u = |set: &[usize], mu: &[f64]| {
         let mut u = z.to_vec();
         for (&j, &m) in set.iter().zip(mu) {
@@ -107,23 +124,33 @@ pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
         }
         u
     };
+    let mut in_set = vec![false; rows.n];
     for _ in 0..(10 * d + 50) {
-        // The most violated constraint, measured as a distance.
-        let mut worst = (usize::MAX, -feas_tol);
-        for j in 0..rows.n {
-            if skip[j] || row_norm[j] == 0.0 || set.contains(&j) {
-                continue;
+        let newest = if warm {
+            // First pass of a warm start: the least-squares step on the previous active set.
+            warm = false;
+            None
+        } else {
+            // The most violated constraint, measured as a distance.
+            in_set.iter_mut().for_each(|v| *v = false);
+            set.iter().for_each(|&j| in_set[j] = true);
+            let mut worst = (usize::MAX, -feas_tol);
+            for j in 0..rows.n {
+                if skip[j] || row_norm[j] == 0.0 || in_set[j] {
+                    continue;
+                }
+                let c = sign(j) * rows.dot(j, &u) / row_norm[j];
+                if c < worst.1 {
+                    worst = (j, c);
+                }
             }
-            let c = sign(j) * rows.dot(j, &u) / row_norm[j];
-            if c < worst.1 {
-                worst = (j, c);
+            if worst.0 == usize::MAX {
+                return Some(u);
             }
-        }
-        if worst.0 == usize::MAX {
-            return Some(u);
-        }
-        set.push(worst.0);
-        mu.push(0.0);
+            set.push(worst.0);
+            mu.push(0.0);
+            Some(worst.0)
+        };
         // Inner loop: least squares on the active set, stepping back to keep mu >= 0.
         loop {
             let k = set.len();
@@ -140,10 +167,19 @@ pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
                 rhs[a] = -sign(set[a]) * ra.iter().zip(z).map(|(p, q)| p * q).sum::<f64>();
             }
             let Some(zeta) = cholesky_solve(&gram, &rhs, k) else {
-                // The new constraint is (numerically) spanned by the others: drop it and do not pick it again.
-                let j = set.pop().expect("nonempty");
-                mu.pop();
-                skip[j] = true;
+                match newest {
+                    // The new constraint is (numerically) spanned by the others: drop it and do not pick it again.
+                    Some(_) => {
+                        let j = set.pop().expect("nonempty");
+                        mu.pop();
+                        skip[j] = true;
+                    }
+                    // A dependent warm start: start cold.
+                    None => {
+                        set.clear();
+                        mu.clear();
+                    }
+                }
                 break;
             };
             if zeta.iter().all(|v| *v > 0.0) {
@@ -163,18 +199,18 @@ pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
                 if v > 1e-300 {
                     keep_set.push(j);
                     keep_mu.push(v);
-                } else if *m == 0.0 {
+                } else if newest == Some(j) {
                     // The constraint just added left at once: degenerate, do not pick it again.
                     skip[j] = true;
                 }
             }
-            set = keep_set;
+            *set = keep_set;
             mu = keep_mu;
             if set.is_empty() {
                 break;
             }
         }
-        u = compute_u(&set, &mu);
+        u = compute_u(set, &mu);
     }
     let ok = (0..rows.n).all(|j| sign(j) * rows.dot(j, &u) >= -1e-9 * row_norm[j] * zn.max(1e-300));
     ok.then_some(u)

@@ -4,8 +4,12 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par, Side};
 
+/// Products with fewer multiply-adds than this run on one thread: waking workers costs more than it saves.
+const PARALLEL_MIN_FLOPS: usize = 1 << 18;
+
 /// `A B`.
 pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
+    let par = if a.nrows() * a.ncols() * b.ncols() < PARALLEL_MIN_FLOPS { Par::Seq } else { par };
     let mut out = Mat::zeros(a.nrows(), b.ncols());
     matmul(out.as_mut(), Accum::Replace, a, b, 1.0, par);
     out

@@ -18,7 +18,7 @@ use std::time::Instant;
 use faer::Mat;
 
 use super::{DescentInfo, DescentOptions};
-use crate::cone::{project, Rows};
+use crate::cone::{project_warm, Rows};
 use crate::linalg::{dot, mul, mul_nt, mul_tn};
 use crate::norms::{LayerNorm, Norm};
 use crate::objective::Problem;
@@ -121,6 +121,8 @@ struct FirstLayer<'a> {
     mask: Mat<f64>,
     /// `v_i / ||v_i||` (`C x r`).
     vhat: Mat<f64>,
+    /// Per column, the constraints active at its last projection (warm starts).
+    active_sets: std::cell::RefCell<Vec<Vec<usize>>>,
 }
 
 impl FirstLayer<'_> {
@@ -145,14 +147,20 @@ impl Block for FirstLayer<'_> {
     fn penalty(&self, wt: &Mat<f64>) -> f64 {
         self.p.lambda * (0..wt.ncols()).map(|i| L2.value(wt.col_as_slice(i))).sum::<f64>()
     }
-    /// Projection onto `K_{D_i}`, then group shrinkage.
+    /// Projection onto `K_{D_i}`, then group shrinkage. One product `X W` finds the columns already in their
+    /// cones; only the others go through the projection.
     fn prox(&self, xn: &mut Mat<f64>, prev: &Mat<f64>, step: f64) {
+        let pre = mul(self.x, xn.as_ref(), self.p.par);
+        let mut sets = self.active_sets.borrow_mut();
         for (i, gate) in self.gates.iter().enumerate() {
-            let z = xn.col_as_slice(i).to_vec();
-            let proj = project(self.rows, gate, &z).unwrap_or_else(|| prev.col_as_slice(i).to_vec());
-            let col = xn.col_as_slice_mut(i);
-            col.copy_from_slice(&proj);
-            L2.prox(col, self.p.lambda * step);
+            let inside = pre.col_as_slice(i).iter().zip(gate).all(|(v, on)| (*v >= 0.0) == *on || *v == 0.0);
+            if !inside {
+                let z = xn.col_as_slice(i).to_vec();
+                let proj =
+                    project_warm(self.rows, gate, &z, &mut sets[i]).unwrap_or_else(|| prev.col_as_slice(i).to_vec());
+                xn.col_as_slice_mut(i).copy_from_slice(&proj);
+            }
+            L2.prox(xn.col_as_slice_mut(i), self.p.lambda * step);
         }
     }
 }
@@ -209,7 +217,8 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         let vnorm: Vec<f64> = (0..r).map(|i| out_norm.value(w.layers[1].col_as_slice(i))).collect();
         let vhat = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] / vnorm[i]);
         let w0 = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] * vnorm[i]);
-        let block = FirstLayer { p, x, rows, gates, mask, vhat };
+        let active_sets = std::cell::RefCell::new(vec![Vec::new(); r]);
+        let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets };
         let res = fista(&block, w0, &FistaSettings { l0: lu, tol: inner_tol, max_iter, deadline: opts.deadline });
         let vhat = block.vhat;
         lu = res.lipschitz;

@@ -11,7 +11,7 @@
 
 use std::f64::consts::PI;
 
-use crate::cone::{project, Rows};
+use crate::cone::{project_warm, Rows};
 use crate::rng::Rng;
 
 const TAU: f64 = 2.0 * PI;
@@ -258,10 +258,11 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
 pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
     let mut u = u0;
     let mut val = rows.relu_value(c, &u);
+    let mut set = Vec::new();
     for _ in 0..100 {
         let active = rows.pattern(&u);
         let g = rows.masked_gradient(&active, c);
-        let Some(p) = project(rows, &active, &g) else { break };
+        let Some(p) = project_warm(rows, &active, &g, &mut set) else { break };
         let pn = norm(&p);
         if pn <= val * (1.0 + 1e-12) || pn == 0.0 {
             break;
@@ -307,7 +308,25 @@ pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usi
         e
     });
     best.0 = rows.relu_value(c, &best.1);
-    for s in starts {
+    // Cheap phase: a few unprojected fixed-point steps u <- g_D(u) / ||g_D(u)|| from every start, keeping the
+    // best point each visits; then the monotone projected ascent from the most promising ones.
+    let mut scored: Vec<(f64, Vec<f64>)> = starts
+        .into_iter()
+        .map(|mut u| {
+            let mut top = (rows.relu_value(c, &u), u.clone());
+            for _ in 0..5 {
+                let Some(next) = unit(rows.masked_gradient(&rows.pattern(&u), c)) else { break };
+                u = next;
+                let v = rows.relu_value(c, &u);
+                if v > top.0 {
+                    top = (v, u.clone());
+                }
+            }
+            top
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (_, s) in scored.into_iter().take(restarts.clamp(1, 4)) {
         let (v, u) = pattern_ascent(rows, c, s);
         if v > best.0 {
             best = (v, u);
