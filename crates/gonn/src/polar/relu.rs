@@ -204,8 +204,29 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
         }
         let mut g2 = [0.0; 2];
         let mut g3 = [0.0; 3];
+        // Necessary tests for a region's critical point g / ||g|| to lie inside it, from the hyperplanes that bound
+        // the arc: the sample switched just before it (`last`) and the first one switched after it (checked on the
+        // candidates left `pending`). Only survivors are evaluated.
+        let mut last: Option<(usize, bool)> = None;
+        let mut pending: Vec<(f64, [f64; 3])> = Vec::new();
+        let side_ok = |j: usize, active: bool, g: &[f64; 3], gn: f64| {
+            let xg: f64 = rows.row(j).iter().zip(g).map(|(p, q)| p * q).sum();
+            let tol = 1e-12 * gn * norms[j];
+            if active {
+                xg >= -tol
+            } else {
+                xg <= tol
+            }
+        };
         sweep(&alpha, &mut |step| match step {
             Step::Toggle(j, on) => {
+                // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
+                for (gn, g) in pending.drain(..) {
+                    if side_ok(j, !on, &g, gn) {
+                        regions.push((gn, g));
+                    }
+                }
+                last = Some((j, on));
                 let s = if on { c[j] } else { -c[j] };
                 let xj = rows.row(j);
                 for m in 0..3 {
@@ -220,15 +241,19 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
                     best_formula = v;
                     best_dir = (0..3).map(|m| phi.cos() * e1[m] + phi.sin() * e2[m]).collect();
                 }
-                for side in [&plus, &minus] {
+                // The region on the side where x_i is active (plus) has its critical point inside only if
+                // x_i^T g > 0, the other only if x_i^T g < 0.
+                for (side, active) in [(&plus, true), (&minus, false)] {
                     let g = [g3[0] + side[0], g3[1] + side[1], g3[2] + side[2]];
                     let gn = norm(&g);
-                    if gn > best_formula {
-                        regions.push((gn, g));
+                    if gn > best_formula && side_ok(i, active, &g, gn) && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
+                    {
+                        pending.push((gn, g));
                     }
                 }
             }
         });
+        regions.append(&mut pending);
     }
     let mut best = (rows.relu_value(c, &best_dir), best_dir);
     best_formula = best_formula.max(best.0);

@@ -42,6 +42,10 @@ impl std::str::FromStr for PolarMode {
 /// Largest rank of the (augmented) input for which the polar is solved by enumeration.
 pub const MAX_EXACT_RANK: usize = 3;
 
+/// In `auto` mode, rank-3 inputs (2-D plus bias) use enumeration up to this many samples: its cost grows like
+/// `n^2 log n` (about 1 s per polar at `n = 1000` on one core; see `examples/relu_polar_limits.rs`).
+pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 2000;
+
 /// The data-dependent family of hidden ReLU units on inputs `X` (`n x d`, plus a bias column if enabled).
 #[derive(Clone, Debug)]
 pub struct ReluNetwork {
@@ -101,6 +105,7 @@ impl ReluNetwork {
         let x_norm = (smax + 1e-12 * fro2).sqrt() * (1.0 + 1e-12);
         let rank = (0..d).filter(|&i| s[i] > 1e-10 * smax).count();
         let exact_ok = rank <= MAX_EXACT_RANK;
+        let affordable = rank < MAX_EXACT_RANK || xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK3;
         if mode == PolarMode::Exact && !exact_ok {
             return Err(GonnError::param(
                 "polar",
@@ -110,7 +115,12 @@ impl ReluNetwork {
                 ),
             ));
         }
-        let reduced = (exact_ok && mode != PolarMode::Heuristic).then(|| {
+        let enumerate = match mode {
+            PolarMode::Exact => true,
+            PolarMode::Heuristic => false,
+            PolarMode::Auto => exact_ok && affordable,
+        };
+        let reduced = enumerate.then(|| {
             let basis = Mat::from_fn(d, rank, |i, k| eig.U()[(i, d - rank + k)]);
             let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
             let rows = Rows::new(xr.as_ref());

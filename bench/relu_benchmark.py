@@ -1,0 +1,170 @@
+"""gonn against pyscnn (convex reformulation with sampled patterns) and PyTorch weight-decay training (L-BFGS,
+Adam) on one-hidden-layer ReLU networks, on the same objective
+
+    f(W) = 1/2 ||sum_j (X_aug u_j)_+ a_j - y||^2 + lambda * sum_j ||u_j||_2 |a_j|,   X_aug = [X, 1],
+
+which has the same minimum as weight decay 1/2 ||r||^2 + lambda/2 (||W1||^2 + ||b1||^2 + ||W2||^2).
+Conventions: pyscnn minimizes 1/(2n) ||r||^2 + lam_s * sum ||.||, so lam_s = lambda / n; its bias is passed as a
+constant input column (regularized like ours). Every method's final weights are scored with f above and
+certified by `gonn certify`, so the table shows how far each is from the optimum with a proven bound.
+
+Run from the repository root after `cargo build --release`:
+    pip install "pyscnn==0.0.10" "torch" "scikit-learn" numpy
+    python3 bench/relu_benchmark.py            # writes bench/relu_results.md
+All methods use one thread.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+for var in ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"]:
+    os.environ[var] = "1"
+
+import numpy as np  # noqa: E402
+
+GONN = os.path.join(os.path.dirname(__file__), "..", "target", "release", "gonn")
+TMP = tempfile.mkdtemp(prefix="gonn-relu-bench-")
+
+
+def objective(X, y, W1, W2, lam):
+    """f at weights W1 (d' x r, bias row last) and W2 (1 x r), product form."""
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+    r = np.maximum(Xa @ W1, 0) @ W2.T - y.reshape(-1, 1)
+    return 0.5 * float(np.sum(r**2)) + lam * float(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0])))
+
+
+def gonn_certify(data, lam, W1, W2):
+    w = os.path.join(TMP, "w.npz")
+    rep = os.path.join(TMP, "cert.json")
+    np.savez(w, W1=W1, W2=W2)
+    subprocess.run([GONN, "certify", "--model", "relu", "--data", data, "--lambda", str(lam), "--weights", w,
+                    "--threads", "1", "--report", rep, "--quiet"], check=True)
+    return json.load(open(rep))
+
+
+def run_gonn(data, lam, max_seconds):
+    rep = os.path.join(TMP, "fit.json")
+    t = time.perf_counter()
+    subprocess.run([GONN, "fit", "--model", "relu", "--data", data, "--lambda", str(lam), "--threads", "1",
+                    "--report", rep, "--max-seconds", str(max_seconds), "--quiet"], check=True)
+    wall = time.perf_counter() - t
+    return json.load(open(rep)), wall
+
+
+def run_pyscnn(X, y, lam, neurons):
+    from scnn.optimize import optimize
+    from scnn.regularizers import NeuronGL1
+
+    n = X.shape[0]
+    Xa = np.hstack([X, np.ones((n, 1))])
+    t = time.perf_counter()
+    model, _ = optimize("relu", neurons, Xa, y.reshape(-1, 1), regularizer=NeuronGL1(lam / n), bias=False,
+                        unitize_data=False, dtype="float64", seed=0)
+    wall = time.perf_counter() - t
+    W1, W2 = model.parameters[0], model.parameters[1]  # p x d', c x p
+    return W1.T.copy(), W2.copy(), wall
+
+
+def run_torch(X, y, lam, width, optimizer, seconds, seed=0):
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    Xt = torch.tensor(X, dtype=torch.float64)
+    yt = torch.tensor(y.reshape(-1, 1), dtype=torch.float64)
+    net = torch.nn.Sequential(torch.nn.Linear(X.shape[1], width), torch.nn.ReLU(),
+                              torch.nn.Linear(width, 1, bias=False)).double()
+
+    def wd_objective():
+        r = net(Xt) - yt
+        return 0.5 * (r**2).sum() + 0.5 * lam * sum((p**2).sum() for p in net.parameters())
+
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=20, history_size=20,
+                                line_search_fn="strong_wolfe")
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        def closure():
+            opt.zero_grad()
+            loss = wd_objective()
+            loss.backward()
+            return loss
+        if optimizer == "lbfgs":
+            opt.step(closure)
+        else:
+            for _ in range(50):
+                opt.step(closure)
+    wall = time.perf_counter() - t
+    l1, l2 = net[0], net[2]
+    W1 = np.vstack([l1.weight.detach().numpy().T, l1.bias.detach().numpy()[None, :]])
+    W2 = l2.weight.detach().numpy().copy()
+    return W1, W2, wall
+
+
+def problems():
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(-3, 3, 200))
+    yield "1-D sine, n=200", t.reshape(-1, 1), np.sin(2 * t) + 0.1 * rng.standard_normal(200), 0.05
+    X = rng.standard_normal((200, 2))
+    y = np.maximum(X[:, 0] - 0.5 * X[:, 1], 0) - np.maximum(X[:, 1] + 0.3, 0) + 0.1 * rng.standard_normal(200)
+    yield "2-D two ReLUs, n=200", X, y, 0.05
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    X = (d.data - d.data.mean(0)) / d.data.std(0)
+    y = (d.target - d.target.mean()) / d.target.std()
+    yield "diabetes 442x10 (standardized)", X, y, 5.0
+
+
+def main():
+    rows = []
+    for name, X, y, lam in problems():
+        data = os.path.join(TMP, "data.npz")
+        np.savez(data, X=X, Y=y)
+        rep, wall = run_gonn(data, lam, 120)
+        f_gonn = rep["objective"]
+        lower = rep.get("optimum_lower_bound")
+        rows.append((name, "gonn (grow + certify)", wall, f_gonn, rep["status"], rep.get("gap_bound"), rep["subnetworks"]))
+        print(rows[-1], file=sys.stderr)
+        budget = max(wall, 0.5)
+        for neurons in [50, 200]:
+            W1, W2, w = run_pyscnn(X, y, lam, neurons)
+            c = gonn_certify(data, lam, W1, W2)
+            units = int(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0]) > 0))
+            rows.append((name, f"pyscnn relu, {neurons} sampled patterns", w, objective(X, y, W1, W2, lam),
+                         c["status"], c.get("gap_bound"), units))
+            print(rows[-1], file=sys.stderr)
+        for opt in ["lbfgs", "adam"]:
+            for mult in [1, 10]:
+                W1, W2, w = run_torch(X, y, lam, 100, opt, budget * mult)
+                c = gonn_certify(data, lam, W1, W2)
+                units = int(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0]) > 1e-8))
+                rows.append((name, f"PyTorch {opt}, width 100, {mult}x gonn's time", w, objective(X, y, W1, W2, lam),
+                             c["status"], c.get("gap_bound"), units))
+                print(rows[-1], file=sys.stderr)
+        rows.append((name, "lower bound on the optimum (gonn certificate)", None, lower, None, None, None))
+    out = ["| problem | method | seconds | objective f | f - f(gonn) | status of its certificate | gap bound | units |",
+           "|---|---|---|---|---|---|---|---|"]
+    best = {}
+    for r in rows:
+        if r[1].startswith("gonn"):
+            best[r[0]] = r[3]
+    for name, method, sec, f, status, gap, units in rows:
+        sec_s = "" if sec is None else f"{sec:.2f}"
+        f_s = "" if f is None else f"{f:.6f}"
+        diff = "" if f is None or method.startswith("lower") else f"{f - best[name]:+.2e}"
+        gap_s = "" if gap is None else f"{gap:.2e}"
+        out.append(f"| {name} | {method} | {sec_s} | {f_s} | {diff} | {status or ''} | {gap_s} | {units if units is not None else ''} |")
+    text = "\n".join(out)
+    print(text)
+    with open(os.path.join(os.path.dirname(__file__), "relu_results.md"), "w") as fh:
+        fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+//! How long the exact ReLU polar (arrangement enumeration) takes as the number of samples grows, for 1-D and 2-D
+//! inputs plus bias, next to the heuristic polar. Run: `cargo run --release -p gonn --example relu_polar_limits`.
+
+use std::time::Instant;
+
+use gonn::faer::Par;
+use gonn::polar::PolarOptions;
+use gonn::prelude::*;
+
+fn main() {
+    println!("| inputs | n | exact polar (s) | heuristic polar (s) | heuristic / exact value |");
+    println!("|---|---|---|---|---|");
+    for d in [1usize, 2] {
+        for n in [100usize, 300, 1000, 3000] {
+            if d == 2 && n > 1000 {
+                continue;
+            }
+            let mut rng = Rng::new(n as u64);
+            let x = rng.normal_mat(n, d);
+            let q = rng.normal_mat(n, 1);
+            let mut opts = PolarOptions::new(true, Par::Seq);
+            opts.restarts = 8;
+            let exact = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+            let heur = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Heuristic).unwrap();
+            let t = Instant::now();
+            let pe = exact.polar(q.as_ref(), &opts, &mut rng);
+            let te = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let ph = heur.polar(q.as_ref(), &opts, &mut rng);
+            let th = t.elapsed().as_secs_f64();
+            println!("| {d}-D + bias | {n} | {te:.4} | {th:.4} | {:.6} |", ph.lower / pe.lower);
+        }
+    }
+}
