@@ -56,6 +56,9 @@ pub struct Certificate {
     /// Lower bound on the global optimum `F*` (weak duality).
     pub optimum_lower_bound: Option<f64>,
     pub status: Status,
+    /// The relative tolerance that separates `certified` from `bounded`.
+    #[serde(skip)]
+    pub tol: f64,
 }
 
 /// The gap bound `f(W) + loss*(t G)` with `t` optimal in `[0, 1 / rho_up]` (THEORY.md section 3). `None` without
@@ -67,7 +70,180 @@ pub fn gap_bound(p: &Problem<'_>, ev: &Evaluation, polar_upper: Option<f64>) -> 
     Some(((ev.objective - dual).max(0.0), dual))
 }
 
+/// `min_{c >= 0} 1/2 c^T M c - b^T c` for a small positive semidefinite `M` (row-major `k x k`) by the
+/// Lawson-Hanson active-set method, warm-started at `c` (which must be nonnegative).
+fn nonneg_qp(m: &[f64], b: &[f64], c: &mut [f64]) {
+    let k = b.len();
+    let mut passive: Vec<usize> = (0..k).filter(|&i| c[i] > 0.0).collect();
+    let mut skip = vec![false; k];
+    let scale = (0..k).map(|i| m[i * k + i]).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    for _ in 0..(4 * k + 20) {
+        // Solve on the passive set, stepping back to stay nonnegative.
+        loop {
+            if passive.is_empty() {
+                break;
+            }
+            let p = passive.len();
+            let sub: Vec<f64> = (0..p * p).map(|t| m[passive[t / p] * k + passive[t % p]]).collect();
+            let rhs: Vec<f64> = passive.iter().map(|&i| b[i]).collect();
+            let Some(z) = crate::cone::cholesky_solve(&sub, &rhs, p) else {
+                let j = passive.pop().expect("nonempty");
+                c[j] = 0.0;
+                skip[j] = true;
+                continue;
+            };
+            if z.iter().all(|v| *v > 0.0) {
+                for (&i, v) in passive.iter().zip(&z) {
+                    c[i] = *v;
+                }
+                break;
+            }
+            let mut alpha = 1.0f64;
+            for (&i, v) in passive.iter().zip(&z) {
+                if *v <= 0.0 {
+                    alpha = alpha.min(c[i] / (c[i] - v));
+                }
+            }
+            for (&i, v) in passive.iter().zip(&z) {
+                c[i] += alpha * (v - c[i]);
+            }
+            passive.retain(|&i| c[i] > 1e-300);
+            for (i, ci) in c.iter_mut().enumerate() {
+                if !passive.contains(&i) {
+                    *ci = 0.0;
+                }
+            }
+        }
+        let grad: Vec<f64> = (0..k).map(|i| b[i] - (0..k).map(|j| m[i * k + j] * c[j]).sum::<f64>()).collect();
+        let next = (0..k)
+            .filter(|i| !passive.contains(i) && !skip[*i])
+            .max_by(|&i, &j| grad[i].total_cmp(&grad[j]))
+            .filter(|&i| grad[i] > 1e-14 * scale.sqrt() * b.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-300));
+        match next {
+            Some(i) => passive.push(i),
+            None => break,
+        }
+    }
+}
+
+/// What [`refined_dual_bound`] found.
+#[derive(Clone, Debug, Default)]
+pub struct Refinement {
+    /// A proven lower bound on `F*`, when the polar's upper bound is proven.
+    pub dual: Option<f64>,
+    /// The best fully corrective model: subnetworks (at `theta = 1`) with their weights.
+    pub units: Vec<(crate::subnetwork::Weights, f64)>,
+    /// Its objective (`+inf` when none was computed).
+    pub primal: f64,
+}
+
+/// A tighter dual point for the squared loss (THEORY.md section 3, "tighter dual points"), with the matching
+/// primal step.
+///
+/// Scaling the residual by `1 / rho` is loose when `rho` is slightly above 1: that bound is first order in
+/// `rho - 1`. Instead, take as atoms the current subnetworks (each scaled to `theta = 1`) plus the polar's, solve the
+/// fully corrective problem over their weights, `P = min_{c >= 0} 1/2 ||y - M(sum_k c_k phi_k)||^2 + lambda sum_k
+/// c_k` (exact, active set), whose residual `Gamma` is the dual optimum over the cuts `<Gamma, M phi_k> <= lambda`;
+/// then compute the polar of `Gamma / lambda`, scale `Gamma` into the dual feasible set and evaluate the dual
+/// `<Gamma, y> - 1/2 ||Gamma||^2`, a proven lower bound on `F*` when the polar's upper bound is proven. The new polar
+/// subnetwork becomes the next atom (column generation). Returns the best lower bound, and the best restricted
+/// solution as `(subnetwork, weight)` pairs with its objective `P` (a model at least as good as the current one).
+pub fn refined_dual_bound(
+    p: &Problem<'_>,
+    w: &crate::subnetwork::Weights,
+    ev: &Evaluation,
+    first_atom: &crate::subnetwork::Weights,
+    opts: &crate::polar::PolarOptions,
+    rng: &mut crate::rng::Rng,
+    rounds: usize,
+) -> Refinement {
+    let mut out = Refinement { primal: f64::INFINITY, ..Default::default() };
+    if p.loss != crate::loss::Loss::Squared {
+        return out;
+    }
+    let (m, n) = (ev.g.nrows(), ev.g.ncols());
+    let masked =
+        |a: &faer::Mat<f64>| faer::Mat::from_fn(m, n, |i, j| if p.obs.is_observed(i, j) { a[(i, j)] } else { 0.0 });
+    let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::linalg::dot(a.as_ref(), b.as_ref());
+    let y = masked(&p.obs.y);
+    // Atoms: the current subnetworks at theta = 1 (their weights c = theta_i), then the polar's.
+    let kdeg = p.net.degree() as f64;
+    let thetas = crate::subnetwork::theta(p.net, w);
+    let mut atoms: Vec<crate::subnetwork::Weights> = Vec::new();
+    let mut c: Vec<f64> = Vec::new();
+    for (i, th) in thetas.iter().enumerate() {
+        if *th <= 0.0 {
+            continue;
+        }
+        let s = th.powf(-1.0 / kdeg);
+        let mut one = crate::subnetwork::Weights::empty(&p.net.layer_dims());
+        let single = crate::subnetwork::Weights {
+            layers: w.layers.iter().map(|l| faer::Mat::from_fn(l.nrows(), 1, |a, _| l[(a, i)])).collect(),
+        };
+        one.push(&single, &vec![s; p.net.degree()]);
+        atoms.push(one);
+        c.push(*th);
+    }
+    atoms.push(first_atom.clone());
+    c.push(0.0);
+    let mut outputs: Vec<faer::Mat<f64>> = atoms.iter().map(|a| masked(&p.net.forward(a, p.par))).collect();
+    for _ in 0..rounds {
+        let k = atoms.len();
+        let mut gram = vec![0.0; k * k];
+        for a in 0..k {
+            for b in 0..=a {
+                let v = dotm(&outputs[a], &outputs[b]);
+                gram[a * k + b] = v;
+                gram[b * k + a] = v;
+            }
+        }
+        let lin: Vec<f64> = outputs.iter().map(|o| dotm(o, &y) - p.lambda).collect();
+        nonneg_qp(&gram, &lin, &mut c);
+        let mut gamma = y.clone();
+        for (o, ck) in outputs.iter().zip(&c) {
+            if *ck > 0.0 {
+                gamma -= o * faer::Scale(*ck);
+            }
+        }
+        let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
+        let primal = 0.5 * gg + p.lambda * c.iter().sum::<f64>();
+        if primal < out.primal {
+            out.units = atoms.iter().zip(&c).filter(|(_, ck)| **ck > 0.0).map(|(a, ck)| (a.clone(), *ck)).collect();
+            out.primal = primal;
+        }
+        let q = faer::Mat::from_fn(m, n, |i, j| gamma[(i, j)] / p.lambda);
+        let polar = p.net.polar(q.as_ref(), opts, rng);
+        let Some(rho_up) = polar.upper else { break };
+        let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
+        let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
+        let dual = t * gy - 0.5 * t * t * gg;
+        out.dual = Some(out.dual.map_or(dual, |b: f64| b.max(dual)));
+        if rho_up <= 1.0 + 1e-14 {
+            break;
+        }
+        outputs.push(masked(&p.net.forward(&polar.atom, p.par)));
+        atoms.push(polar.atom);
+        c.push(0.0);
+    }
+    out
+}
+
 impl Certificate {
+    /// Replaces the gap bound by `f - dual` when `dual` (a proven lower bound on `F*`) is tighter.
+    pub fn tighten(&mut self, dual: f64) {
+        let tol = self.tol;
+        let gap = (self.objective - dual).max(0.0);
+        if self.gap_bound.is_some_and(|g| gap < g) {
+            self.gap_bound = Some(gap);
+            self.optimum_lower_bound = Some(dual);
+            let rel = gap / self.objective.abs().max(f64::MIN_POSITIVE);
+            self.relative_gap = Some(rel);
+            if rel <= tol {
+                self.status = Status::Certified;
+            }
+        }
+    }
+
     /// Assembles the certificate of weights evaluated as `ev`, given their polar, subnetwork count and the
     /// relative tolerance that separates `certified` from `bounded`.
     pub fn new(p: &Problem<'_>, ev: &Evaluation, polar: &Polar, subnetworks: usize, tol: f64) -> Self {
@@ -93,6 +269,7 @@ impl Certificate {
             relative_gap: rel,
             optimum_lower_bound: gb.map(|(_, d)| d),
             status,
+            tol,
         }
     }
 

@@ -64,7 +64,7 @@ impl Rows {
 
 /// Solves the small symmetric positive definite system `A x = b` (`A` row-major `k x k`) by Cholesky; `None` when
 /// a pivot is not clearly positive (the constraints are numerically dependent).
-fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>> {
+pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; k * k];
     let scale = (0..k).map(|i| a[i * k + i]).fold(0.0, f64::max);
     for i in 0..k {

@@ -85,7 +85,7 @@ impl Observations {
         self.y.ncols()
     }
     #[inline]
-    fn is_observed(&self, i: usize, j: usize) -> bool {
+    pub fn is_observed(&self, i: usize, j: usize) -> bool {
         self.mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0)
     }
     /// The observed `(row, column)` pairs and their targets, when there is a mask.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use faer::Par;
 use serde::Serialize;
 
-use crate::certificate::{Certificate, Status};
+use crate::certificate::{refined_dual_bound, Certificate, Status};
 use crate::descent::{local_descent, DescentOptions};
 use crate::error::{GonnError, Result};
 use crate::growth::{grow, ray_step};
@@ -235,6 +235,41 @@ fn random_start(p: &Problem<'_>, width: usize, rng: &mut Rng) -> Weights {
     w
 }
 
+/// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
+/// has a proven upper bound from an exact solver. Returns the fully corrective model over the cuts, when it is
+/// better than `w`.
+fn tighten(
+    p: &Problem<'_>,
+    w: &Weights,
+    polar: &crate::polar::Polar,
+    opts: &PolarOptions,
+    rng: &mut Rng,
+    cert: &mut Certificate,
+) -> Option<Weights> {
+    if cert.status == Status::Certified
+        || !p.net.refine_dual()
+        || !polar.exact
+        || polar.upper.is_none()
+        || polar.heuristic
+    {
+        return None;
+    }
+    let ev = p.evaluate(w);
+    let refined = refined_dual_bound(p, w, &ev, &polar.atom, opts, rng, 10);
+    if let Some(dual) = refined.dual {
+        cert.tighten(dual);
+    }
+    if refined.primal >= ev.objective {
+        return None;
+    }
+    let mut better = Weights::empty(&p.net.layer_dims());
+    let kdeg = p.net.degree() as f64;
+    for (atom, weight) in &refined.units {
+        better.push(atom, &vec![weight.powf(1.0 / kdeg); p.net.degree()]);
+    }
+    Some(better)
+}
+
 /// `Q = -G / lambda`, the argument of the polar.
 fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> {
     faer::Mat::from_fn(g.nrows(), g.ncols(), |i, j| -g[(i, j)] / lambda)
@@ -261,7 +296,9 @@ pub fn certify(
     opts.restarts = params.polar_restarts;
     let polar = net.polar(q.as_ref(), &opts, &mut rng);
     let nonzero = crate::subnetwork::zero_slices(w).iter().filter(|z| !**z).count();
-    Ok(Certificate::new(&p, &ev, &polar, nonzero, tol))
+    let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);
+    tighten(&p, w, &polar, &opts, &mut rng, &mut cert);
+    Ok(cert)
 }
 
 impl ValidFitParams {
@@ -323,7 +360,8 @@ impl ValidFitParams {
                 opts.extra_atoms = 0;
                 polar = net.polar(q.as_ref(), &opts, &mut rng);
             }
-            let cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
+            let mut cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
+            let corrected = if opts.prove { tighten(&p, &w, &polar, &opts, &mut rng, &mut cert) } else { None };
             let certified = cert.status == Status::Certified;
             if near_optimal {
                 let gap = cert.gap_bound.unwrap_or(f64::INFINITY);
@@ -382,6 +420,13 @@ impl ValidFitParams {
                 grow_threshold = (grow_threshold * 0.1).max(floor);
                 if polar.lower > 1.0 + grow_threshold {
                     grow(&p, &mut w, &polar.atom, Some(&ev.z));
+                }
+                // Single subnetworks may no longer improve f measurably while several together do: take the
+                // fully corrective model of the dual refinement when it is better, for descent to polish.
+                if let Some(better) = corrected {
+                    if p.objective(&better) < p.objective(&w) {
+                        w = better;
+                    }
                 }
             } else {
                 grow(&p, &mut w, &polar.atom, Some(&ev.z));

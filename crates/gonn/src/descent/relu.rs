@@ -39,8 +39,9 @@ trait Block {
 struct FistaSettings {
     /// First step constant.
     l0: f64,
-    /// Stop after 5 consecutive relative decreases below `tol`.
-    tol: f64,
+    /// Stop when the gradient mapping `L ||x+ - y||` (largest column) falls below `gtol`: the block's optimality
+    /// residual, in the units of `lambda`.
+    gtol: f64,
     max_iter: usize,
     deadline: Option<Instant>,
 }
@@ -78,6 +79,8 @@ fn fista(block: &dyn Block, x0: Mat<f64>, set: &FistaSettings) -> FistaResult {
             }
             l *= 2.0;
         };
+        let d = &xn - &y;
+        let mapping = l * (0..d.ncols()).map(|i| d.col(i).norm_l2()).fold(0.0, f64::max);
         let fxn = fxn_smooth + block.penalty(&xn);
         if fxn.is_nan() || fxn > fx {
             if !momentum {
@@ -102,8 +105,8 @@ fn fista(block: &dyn Block, x0: Mat<f64>, set: &FistaSettings) -> FistaResult {
         t = t_next;
         x = xn;
         fx = fxn;
-        small = if rel <= set.tol { small + 1 } else { 0 };
-        if small >= 5 {
+        small = if rel <= 1e-16 { small + 1 } else { 0 };
+        if small >= 10 || mapping <= set.gtol {
             break;
         }
         l *= 0.98;
@@ -190,6 +193,36 @@ impl Block for OutputLayer<'_> {
 
 const L2: LayerNorm = LayerNorm { norm: Norm::L2, nonneg: false };
 
+/// The activation pattern of each unit for the next restricted solve: `1[x_j^T u_i > 0]`, except for samples on
+/// the unit's kink (`x_j^T u_i = 0` up to rounding), which go to the side that the negative gradient points to.
+/// Optimal units sit on such kinks; a fixed tie-break (say, "active") would let a unit switch samples on but
+/// never off, and its kink could then move across the data in one direction only.
+fn choose_gates(p: &Problem<'_>, net: &ReluNetwork, w: &Weights) -> Vec<Vec<bool>> {
+    let x = net.x();
+    let rows = net.rows();
+    let pre = mul(x, w.layers[0].as_ref(), p.par);
+    let z = net.forward(w, p.par);
+    let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
+    // Gradient with every kink sample counted as inactive.
+    let grad = net.layer_gradient(w, 0, g.as_ref(), p.par);
+    (0..w.width())
+        .map(|i| {
+            let unorm = w.layers[0].col(i).norm_l2();
+            pre.col_as_slice(i)
+                .iter()
+                .enumerate()
+                .map(|(j, v)| {
+                    if v.abs() <= 1e-10 * rows.norm(j) * unorm {
+                        rows.dot(j, grad.col_as_slice(i)) < 0.0
+                    } else {
+                        *v > 0.0
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// The pattern-restricted descent; see the module documentation.
 pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     prune_zero(w);
@@ -201,8 +234,9 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     let (n, outputs) = (x.nrows(), net.outputs());
     let mut lu = 1.0;
     let mut lv = 1.0;
-    // Inner tolerance: a fraction of the sweep tolerance, so that sweeps measure real progress.
-    let inner_tol = (0.1 * opts.tol).max(1e-17);
+    // Inner tolerance on the optimality residual, in units of lambda: near an optimum a relative decrease `tol`
+    // per sweep corresponds to a residual of about `sqrt(tol) * lambda`.
+    let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-10);
     let max_iter = 4000;
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
         if opts.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -211,15 +245,14 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         info.sweeps += 1;
         let r = w.width();
         // First layer: w_i = ||v_i|| u_i on the frozen patterns.
-        let pre = mul(x, w.layers[0].as_ref(), p.par);
-        let gates: Vec<Vec<bool>> = (0..r).map(|i| pre.col_as_slice(i).iter().map(|v| *v >= 0.0).collect()).collect();
+        let gates = choose_gates(p, net, w);
         let mask = Mat::from_fn(n, r, |a, i| if gates[i][a] { 1.0 } else { 0.0 });
         let vnorm: Vec<f64> = (0..r).map(|i| out_norm.value(w.layers[1].col_as_slice(i))).collect();
         let vhat = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] / vnorm[i]);
         let w0 = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] * vnorm[i]);
         let active_sets = std::cell::RefCell::new(vec![Vec::new(); r]);
         let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets };
-        let res = fista(&block, w0, &FistaSettings { l0: lu, tol: inner_tol, max_iter, deadline: opts.deadline });
+        let res = fista(&block, w0, &FistaSettings { l0: lu, gtol, max_iter, deadline: opts.deadline });
         let vhat = block.vhat;
         lu = res.lipschitz;
         for i in 0..r {
@@ -242,7 +275,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
             let h = hidden(x, uhat.as_ref(), p.par);
             let v0 = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] * unorm[i]);
             let block = OutputLayer { p, h, norm: out_norm };
-            let res = fista(&block, v0, &FistaSettings { l0: lv, tol: inner_tol, max_iter, deadline: opts.deadline });
+            let res = fista(&block, v0, &FistaSettings { l0: lv, gtol, max_iter, deadline: opts.deadline });
             lv = res.lipschitz;
             for i in 0..r {
                 let t = out_norm.value(res.x.col_as_slice(i));

@@ -246,7 +246,9 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
                 for (side, active) in [(&plus, true), (&minus, false)] {
                     let g = [g3[0] + side[0], g3[1] + side[1], g3[2] + side[2]];
                     let gn = norm(&g);
-                    if gn > best_formula && side_ok(i, active, &g, gn) && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
+                    if gn > best_formula
+                        && side_ok(i, active, &g, gn)
+                        && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
                     {
                         pending.push((gn, g));
                     }

@@ -148,6 +148,14 @@ pub trait Subnetwork: Send + Sync {
         None
     }
 
+    /// Whether an uncertified fit should try the cutting-plane dual point and fully corrective step of
+    /// [`crate::certificate::refined_dual_bound`]. Worth it where the polar reacts strongly to small residual errors
+    /// (ReLU units, whose kinks sit on data points); the factorizations certify without it and keep their
+    /// smallest representation.
+    fn refine_dual(&self) -> bool {
+        false
+    }
+
     /// Gram matrix `<phi(w_i), phi(w_j)>` of the subnetwork outputs (used by the pruning move).
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64>;
 

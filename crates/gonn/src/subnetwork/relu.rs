@@ -261,6 +261,9 @@ impl Subnetwork for ReluNetwork {
         let vv = mul_tn(w.layers[1].as_ref(), w.layers[1].as_ref(), par);
         hadamard(hh.as_ref(), vv.as_ref())
     }
+    fn refine_dual(&self) -> bool {
+        true
+    }
     fn local_descent(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> Option<DescentInfo> {
         Some(crate::descent::relu::pattern_descent(p, self, w, opts))
     }
