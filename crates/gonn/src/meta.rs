@@ -245,6 +245,7 @@ fn tighten(
     opts: &PolarOptions,
     rng: &mut Rng,
     cert: &mut Certificate,
+    rounds: usize,
 ) -> Option<Weights> {
     if cert.status == Status::Certified
         || !p.net.refine_dual()
@@ -255,7 +256,7 @@ fn tighten(
         return None;
     }
     let ev = p.evaluate(w);
-    let refined = refined_dual_bound(p, w, &ev, &polar.atom, opts, rng, 10);
+    let refined = refined_dual_bound(p, w, &ev, &polar.atom, opts, rng, rounds);
     if let Some(dual) = refined.dual {
         cert.tighten(dual);
     }
@@ -297,7 +298,7 @@ pub fn certify(
     let polar = net.polar(q.as_ref(), &opts, &mut rng);
     let nonzero = crate::subnetwork::zero_slices(w).iter().filter(|z| !**z).count();
     let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);
-    tighten(&p, w, &polar, &opts, &mut rng, &mut cert);
+    tighten(&p, w, &polar, &opts, &mut rng, &mut cert, 10);
     Ok(cert)
 }
 
@@ -361,7 +362,12 @@ impl ValidFitParams {
                 polar = net.polar(q.as_ref(), &opts, &mut rng);
             }
             let mut cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
-            let corrected = if opts.prove { tighten(&p, &w, &polar, &opts, &mut rng, &mut cert) } else { None };
+            // Families that refine their dual also grow by the fully corrective step over several polar atoms.
+            let corrected = match (opts.prove, net.refine_dual()) {
+                (true, _) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 10),
+                (false, true) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 3),
+                _ => None,
+            };
             let certified = cert.status == Status::Certified;
             if near_optimal {
                 let gap = cert.gap_bound.unwrap_or(f64::INFINITY);
@@ -434,6 +440,11 @@ impl ValidFitParams {
                 for (value, atom) in &polar.extra {
                     if *value > 1.0 + grow_threshold {
                         grow(&p, &mut w, atom, None);
+                    }
+                }
+                if let Some(better) = corrected {
+                    if p.objective(&better) < p.objective(&w) {
+                        w = better;
                     }
                 }
             }

@@ -293,3 +293,51 @@ fn l1_output_norm_separates_over_outputs() {
     assert_eq!(c.status, Status::Certified, "{}", c.summary());
     assert!(((c.objective - fstar) / fstar).abs() <= 1e-6, "{} vs {fstar}", c.objective);
 }
+
+/// Several outputs with `||v||_2` (weight decay): the polar is hard; its bracket must contain the true value,
+/// estimated by a dense grid over the unit circle (1-D inputs plus bias).
+#[test]
+fn l2_output_polar_bracket_contains_grid_maximum() {
+    let mut rng = Rng::new(17);
+    let (x, _) = data_1d(20, 8);
+    let net = ReluNetwork::new(x.as_ref(), 3, true, Norm::L2, PolarMode::Exact).unwrap();
+    let xa = augment(x.as_ref(), true);
+    for _ in 0..5 {
+        let q = rng.normal_mat(20, 3);
+        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        let upper = polar.upper.unwrap();
+        assert!(!polar.exact);
+        let mut grid_max = 0.0f64;
+        for k in 0..20000 {
+            let t = std::f64::consts::TAU * k as f64 / 20000.0;
+            let u = [t.cos(), t.sin()];
+            let h: Vec<f64> = (0..20).map(|i| (xa[(i, 0)] * u[0] + xa[(i, 1)] * u[1]).max(0.0)).collect();
+            let v: f64 = (0..3).map(|c| (0..20).map(|i| q[(i, c)] * h[i]).sum::<f64>().powi(2)).sum::<f64>().sqrt();
+            grid_max = grid_max.max(v);
+        }
+        assert!(upper >= grid_max - 1e-9, "upper {upper} below grid {grid_max}");
+        assert!(polar.lower <= grid_max * (1.0 + 1e-3) + 1e-9, "lower {} above the maximum {grid_max}", polar.lower);
+        // Alternating over patterns with exact scalar polars gets the value, up to the grid resolution.
+        assert!(polar.lower >= 0.99 * grid_max, "lower {} far below {grid_max}", polar.lower);
+    }
+}
+
+/// The logistic loss with exact polars: the gap bound is a valid bound at every iterate.
+#[test]
+fn logistic_gap_bound_is_valid() {
+    let (x, y) = data_2d(16, 12);
+    let labels = Mat::from_fn(16, 1, |i, _| if y[i] > 0.0 { 1.0 } else { 0.0 });
+    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+    let obs = Observations::new(labels, None).unwrap();
+    let lambda = 0.5;
+    let m = FitParams::new(lambda).loss(Loss::Logistic).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
+    let best = m.certificate.objective;
+    let lower = m.certificate.optimum_lower_bound.unwrap();
+    assert!(lower <= best);
+    // Every recorded gap bound is at least the distance to the best objective found.
+    for r in &m.history {
+        if let Some(g) = r.gap_bound {
+            assert!(g >= r.objective - best - 1e-9, "gap bound {g} below {}", r.objective - best);
+        }
+    }
+}

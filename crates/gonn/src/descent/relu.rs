@@ -236,7 +236,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     let mut lv = 1.0;
     // Inner tolerance on the optimality residual, in units of lambda: near an optimum a relative decrease `tol`
     // per sweep corresponds to a residual of about `sqrt(tol) * lambda`.
-    let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-10);
+    let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-5);
     let max_iter = 4000;
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
         if opts.deadline.is_some_and(|d| Instant::now() >= d) {

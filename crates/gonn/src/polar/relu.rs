@@ -109,22 +109,27 @@ fn margin(rows: &Rows, c: &[f64]) -> f64 {
 
 /// Exact `max_{||u|| = 1} c^T (X u)_+` for rows of dimension `d <= 3` (the rows of a rank-reduced `X`).
 pub fn exact_scalar_polar(rows: &Rows, c: &[f64]) -> ScalarPolar {
+    let [plus, _] = exact_scalar_polar_pair(rows, c);
+    plus
+}
+
+/// The exact scalar polars of `c` and of `-c` from one enumeration (the sweeps visit the same patterns; the
+/// gradients of `-c` are the negated ones of `c`).
+pub fn exact_scalar_polar_pair(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
     let d = rows.d;
     assert!(d <= 3, "exact enumeration needs d <= 3");
-    // Candidate directions: (formula value, direction).
-    let mut best_formula = 0.0f64;
-    let mut cands: Vec<Vec<f64>> = Vec::new();
+    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+    let cs = [c, neg.as_slice()];
     match d {
-        0 => {}
-        1 => {
-            cands.push(vec![1.0]);
-            cands.push(vec![-1.0]);
+        0 | 1 => {
+            let cands: Vec<Vec<f64>> = if d == 1 { vec![vec![1.0], vec![-1.0]] } else { vec![] };
+            [finish(rows, cs[0], cands.clone(), 0.0), finish(rows, cs[1], cands, 0.0)]
         }
         2 => {
-            let scale = (0..rows.n).map(|j| norm(rows.row(j))).fold(0.0, f64::max);
+            let scale = (0..rows.n).map(|j| rows.norm(j)).fold(0.0, f64::max);
             let alpha: Vec<f64> = (0..rows.n).map(|j| switch_angle([rows.row(j)[0], rows.row(j)[1]], scale)).collect();
             let mut g = [0.0; 2];
-            let mut best = (f64::NEG_INFINITY, 0.0);
+            let mut best = [(f64::NEG_INFINITY, 0.0); 2];
             sweep(&alpha, &mut |step| match step {
                 Step::Toggle(j, on) => {
                     let s = if on { c[j] } else { -c[j] };
@@ -132,18 +137,19 @@ pub fn exact_scalar_polar(rows: &Rows, c: &[f64]) -> ScalarPolar {
                     g[1] += s * rows.row(j)[1];
                 }
                 Step::Arc(lo, hi) => {
-                    let (v, phi) = arc_max(g, lo, hi);
-                    if v > best.0 {
-                        best = (v, phi);
+                    for (k, sg) in [1.0, -1.0].into_iter().enumerate() {
+                        let (v, phi) = arc_max([sg * g[0], sg * g[1]], lo, hi);
+                        if v > best[k].0 {
+                            best[k] = (v, phi);
+                        }
                     }
                 }
             });
-            best_formula = best.0;
-            cands.push(vec![best.1.cos(), best.1.sin()]);
+            let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
+            [one(0), one(1)]
         }
-        _ => return exact_3d(rows, c),
+        _ => exact_3d(rows, c),
     }
-    finish(rows, c, cands, best_formula)
 }
 
 /// Evaluates the candidate directions directly and assembles the result.
@@ -167,14 +173,25 @@ fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
-/// The `R^3` case: one circle sweep per hyperplane (boundary maxima, exact), plus the interior critical points of
-/// the regions next to each arc, evaluated in decreasing order of `||g_D||` until none can beat the best value.
-fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
+/// The `R^3` case, for `c` and `-c` at once: one circle sweep per hyperplane (boundary maxima, exact), plus the
+/// interior critical points of the regions next to each arc, evaluated in decreasing order of `||g_D||` until
+/// none can beat the best value.
+fn exact_3d(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
+    const SIGNS: [f64; 2] = [1.0, -1.0];
     let n = rows.n;
-    let norms: Vec<f64> = (0..n).map(|j| norm(rows.row(j))).collect();
-    let mut best_formula = f64::NEG_INFINITY;
-    let mut best_dir = vec![1.0, 0.0, 0.0];
-    let mut regions: Vec<(f64, [f64; 3])> = Vec::new();
+    let norms: Vec<f64> = (0..n).map(|j| rows.norm(j)).collect();
+    let mut best_formula = [f64::NEG_INFINITY; 2];
+    let mut best_dir = [vec![1.0, 0.0, 0.0], vec![1.0, 0.0, 0.0]];
+    let mut regions: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
+    let side_ok = |j: usize, active: bool, g: &[f64; 3], gn: f64| {
+        let xg: f64 = rows.row(j).iter().zip(g).map(|(p, q)| p * q).sum();
+        let tol = 1e-12 * gn * norms[j];
+        if active {
+            xg >= -tol
+        } else {
+            xg <= tol
+        }
+    };
     for i in 0..n {
         if norms[i] == 0.0 {
             continue;
@@ -208,22 +225,15 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
         // the arc: the sample switched just before it (`last`) and the first one switched after it (checked on the
         // candidates left `pending`). Only survivors are evaluated.
         let mut last: Option<(usize, bool)> = None;
-        let mut pending: Vec<(f64, [f64; 3])> = Vec::new();
-        let side_ok = |j: usize, active: bool, g: &[f64; 3], gn: f64| {
-            let xg: f64 = rows.row(j).iter().zip(g).map(|(p, q)| p * q).sum();
-            let tol = 1e-12 * gn * norms[j];
-            if active {
-                xg >= -tol
-            } else {
-                xg <= tol
-            }
-        };
+        let mut pending: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
         sweep(&alpha, &mut |step| match step {
             Step::Toggle(j, on) => {
                 // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
-                for (gn, g) in pending.drain(..) {
-                    if side_ok(j, !on, &g, gn) {
-                        regions.push((gn, g));
+                for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
+                    for (gn, g) in pend.drain(..) {
+                        if side_ok(j, !on, &g, gn) {
+                            reg.push((gn, g));
+                        }
                     }
                 }
                 last = Some((j, on));
@@ -236,48 +246,62 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> ScalarPolar {
                 g2[1] = e2.iter().zip(&g3).map(|(p, q)| p * q).sum();
             }
             Step::Arc(lo, hi) => {
-                let (v, phi) = arc_max(g2, lo, hi);
-                if v > best_formula {
-                    best_formula = v;
-                    best_dir = (0..3).map(|m| phi.cos() * e1[m] + phi.sin() * e2[m]).collect();
-                }
-                // The region on the side where x_i is active (plus) has its critical point inside only if
-                // x_i^T g > 0, the other only if x_i^T g < 0.
-                for (side, active) in [(&plus, true), (&minus, false)] {
-                    let g = [g3[0] + side[0], g3[1] + side[1], g3[2] + side[2]];
-                    let gn = norm(&g);
-                    if gn > best_formula
-                        && side_ok(i, active, &g, gn)
-                        && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
-                    {
-                        pending.push((gn, g));
+                for (k, sg) in SIGNS.into_iter().enumerate() {
+                    let (v, phi) = arc_max([sg * g2[0], sg * g2[1]], lo, hi);
+                    if v > best_formula[k] {
+                        best_formula[k] = v;
+                        best_dir[k] = (0..3).map(|m| phi.cos() * e1[m] + phi.sin() * e2[m]).collect();
+                    }
+                    // The region on the side where x_i is active (plus) has its critical point inside only if
+                    // x_i^T g > 0, the other only if x_i^T g < 0.
+                    for (side, active) in [(&plus, true), (&minus, false)] {
+                        let g = [sg * (g3[0] + side[0]), sg * (g3[1] + side[1]), sg * (g3[2] + side[2])];
+                        let gn = norm(&g);
+                        if gn > best_formula[k]
+                            && side_ok(i, active, &g, gn)
+                            && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
+                        {
+                            pending[k].push((gn, g));
+                        }
                     }
                 }
             }
         });
-        regions.append(&mut pending);
-    }
-    let mut best = (rows.relu_value(c, &best_dir), best_dir);
-    best_formula = best_formula.max(best.0);
-    regions.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let mut last: Option<[f64; 3]> = None;
-    for (gn, g) in regions {
-        if gn <= best.0 {
-            break;
-        }
-        if last.is_some_and(|l| (0..3).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
-            continue;
-        }
-        last = Some(g);
-        let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
-        let v = rows.relu_value(c, &u);
-        if v > best.0 {
-            best = (v, u);
+        for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
+            reg.append(pend);
         }
     }
-    // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
-    let upper = best_formula.max(best.0).max(0.0) + margin(rows, c);
-    ScalarPolar { value: best.0, upper, u: best.1 }
+    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+    let cs = [c, neg.as_slice()];
+    let mut out = Vec::with_capacity(2);
+    for (k, mut reg) in regions.into_iter().enumerate() {
+        let ck = cs[k];
+        let dir = std::mem::take(&mut best_dir[k]);
+        let mut best = (rows.relu_value(ck, &dir), dir);
+        let formula = best_formula[k].max(best.0);
+        reg.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut last: Option<[f64; 3]> = None;
+        for (gn, g) in reg {
+            if gn <= best.0 {
+                break;
+            }
+            if last.is_some_and(|l| (0..3).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
+                continue;
+            }
+            last = Some(g);
+            let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
+            let v = rows.relu_value(ck, &u);
+            if v > best.0 {
+                best = (v, u);
+            }
+        }
+        // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
+        let upper = formula.max(best.0).max(0.0) + margin(rows, ck);
+        out.push(ScalarPolar { value: best.0, upper, u: best.1 });
+    }
+    let minus = out.pop().expect("two signs");
+    let plus = out.pop().expect("two signs");
+    [plus, minus]
 }
 
 /// Ascent over activation patterns from `u0`: `u <- Proj_{K_D}(g_D) / ||.||` with `D` the pattern of `u`. Each

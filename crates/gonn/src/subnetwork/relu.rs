@@ -12,7 +12,7 @@ use crate::error::{GonnError, Result};
 use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::norms::{LayerNorm, Norm};
 use crate::objective::Problem;
-use crate::polar::relu::{exact_scalar_polar, heuristic_scalar_polar, ScalarPolar};
+use crate::polar::relu::{exact_scalar_polar_pair, heuristic_scalar_polar, ScalarPolar};
 use crate::polar::{Polar, PolarOptions};
 use crate::rng::Rng;
 
@@ -155,18 +155,48 @@ impl ReluNetwork {
 
     /// The scalar polar `max_{||u||=1} c^T (X u)_+` in input coordinates.
     fn scalar(&self, c: &[f64], restarts: usize, rng: &mut Rng) -> ScalarPolar {
+        let [plus, _] = self.scalar_pair(c, restarts, rng, false);
+        plus
+    }
+
+    /// The scalar polars of `c` and (if `both`) of `-c`; one enumeration serves both signs.
+    fn scalar_pair(&self, c: &[f64], restarts: usize, rng: &mut Rng, both: bool) -> [ScalarPolar; 2] {
         match &self.reduced {
             Some((basis, rows)) => {
-                let mut p = exact_scalar_polar(rows, c);
-                p.u = (0..basis.nrows()).map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum()).collect();
-                // Re-evaluate on the full inputs so that `value` is attained exactly by the returned unit.
-                let nu = p.u.iter().map(|v| v * v).sum::<f64>().sqrt();
-                p.u.iter_mut().for_each(|v| *v /= nu);
-                p.value = self.rows.relu_value(c, &p.u);
-                p.upper = p.upper.max(p.value);
-                p
+                let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+                exact_scalar_polar_pair(rows, c)
+                    .map(|mut p| {
+                        p.u = (0..basis.nrows())
+                            .map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum())
+                            .collect();
+                        let nu = p.u.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        if nu > 0.0 {
+                            p.u.iter_mut().for_each(|v| *v /= nu);
+                        }
+                        p
+                    })
+                    .into_iter()
+                    .zip([c, neg.as_slice()])
+                    .map(|(mut p, ck)| {
+                        // Re-evaluate on the full inputs so that `value` is attained exactly by the returned unit.
+                        p.value = self.rows.relu_value(ck, &p.u);
+                        p.upper = p.upper.max(p.value);
+                        p
+                    })
+                    .collect::<Vec<_>>()
+                    .try_into()
+                    .expect("two signs")
             }
-            None => heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng),
+            None => {
+                let plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng);
+                let minus = if both {
+                    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+                    heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng)
+                } else {
+                    ScalarPolar { value: f64::NEG_INFINITY, upper: f64::INFINITY, u: Vec::new() }
+                };
+                [plus, minus]
+            }
         }
     }
 
@@ -184,9 +214,8 @@ impl ReluNetwork {
         for c in 0..self.outputs {
             let col: Vec<f64> = q.col(c).iter().copied().collect();
             let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
-            for s in [1.0, -1.0] {
-                let cs: Vec<f64> = col.iter().map(|v| s * v).collect();
-                let p = self.scalar(&cs, restarts, rng);
+            let pair = self.scalar_pair(&col, restarts, rng, true);
+            for (s, p) in [1.0, -1.0].into_iter().zip(pair) {
                 up = up.max(p.upper);
                 lo = lo.max(p.value);
                 if p.value > best {
