@@ -126,7 +126,7 @@ def main():
     for name, X, y, lam in problems():
         data = os.path.join(TMP, "data.npz")
         np.savez(data, X=X, Y=y)
-        rep, wall = run_gonn(data, lam, 120)
+        rep, wall = run_gonn(data, lam, 60)
         f_gonn = rep["objective"]
         lower = rep.get("optimum_lower_bound")
         rows.append((name, "gonn (grow + certify)", wall, f_gonn, rep["status"], rep.get("gap_bound"), rep["subnetworks"]))
@@ -140,8 +140,8 @@ def main():
                          c["status"], c.get("gap_bound"), units))
             print(rows[-1], file=sys.stderr)
         for opt in ["lbfgs", "adam"]:
-            for mult in [1, 10]:
-                W1, W2, w = run_torch(X, y, lam, 100, opt, budget * mult)
+            for mult in [1, 5]:
+                W1, W2, w = run_torch(X, y, lam, 100, opt, min(budget * mult, 120.0))
                 c = gonn_certify(data, lam, W1, W2)
                 units = int(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0]) > 1e-8))
                 rows.append((name, f"PyTorch {opt}, width 100, {mult}x gonn's time", w, objective(X, y, W1, W2, lam),

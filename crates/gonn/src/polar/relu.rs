@@ -377,7 +377,7 @@ pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usi
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, s) in scored.into_iter().take(restarts.clamp(1, 4)) {
+    for (_, s) in scored.into_iter().take(restarts.clamp(1, 8)) {
         let (v, u) = pattern_ascent(rows, c, s);
         if v > best.0 {
             best = (v, u);
