@@ -1,40 +1,14 @@
 //! Runs the real `gonn` binary: the user-facing commands and every kind of bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::{files, gonn, json, s, tmpdir};
 
 use gonn::faer::Mat;
 use gonn::io::{write_npy, write_npz, Array};
 
-fn gonn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gonn")).args(args).output().expect("binary runs")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gonn-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
 fn matrix(m: usize, n: usize, seed: u64) -> Mat<f64> {
     gonn::datasets::low_rank(m, n, 2, 0.1, 1.0, seed).y
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The folder holds exactly these file names (no temporaries, nothing half-written).
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-    v.sort();
-    v
 }
 
 #[test]

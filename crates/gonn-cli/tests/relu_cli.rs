@@ -1,30 +1,14 @@
 //! The `relu` model through the real binary: fit, certify, predict, evaluate, and bad input.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
+
+use common::{files, gonn, json, s, tmpdir};
 
 use gonn::faer::Mat;
 use gonn::io::{read_array, write_npy, write_npz, Array};
 use gonn::rng::Rng;
-
-fn gonn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gonn")).args(args).output().expect("binary runs")
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gonn-relu-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn shipped(name: &str) -> String {
     format!("{}/../../data/{name}.npz", env!("CARGO_MANIFEST_DIR"))
@@ -46,7 +30,7 @@ fn regression(n: usize, seed: u64) -> (Array, Array) {
 
 #[test]
 fn regression_fit_is_certified_and_predicts() {
-    let d = tmpdir("reg");
+    let d = tmpdir("relu-reg");
     let (x, y) = regression(40, 1);
     write_npz(d.join("train.npz"), &[("X", &x), ("Y", &y)]).unwrap();
     let (model, report, plot) = (d.join("net.safetensors"), d.join("report.json"), d.join("run.png"));
@@ -127,7 +111,7 @@ fn regression_fit_is_certified_and_predicts() {
 
 #[test]
 fn classification_on_shipped_data_sets() {
-    let d = tmpdir("cls");
+    let d = tmpdir("relu-cls");
     for (name, loss, lambda, min_acc, classes) in
         [("breast_cancer", "logistic", "1", 0.95, 2usize), ("iris", "softmax", "1", 0.95, 3)]
     {
@@ -178,7 +162,7 @@ fn classification_on_shipped_data_sets() {
 /// `W1 = l1.weight.T` with `b1 = l1.bias` (or the bias as the last row of W1), `W2 = l2.weight`.
 #[test]
 fn certify_weights_trained_elsewhere() {
-    let d = tmpdir("ext");
+    let d = tmpdir("relu-ext");
     let (x, y) = regression(30, 2);
     let train = d.join("train.npz");
     write_npz(&train, &[("X", &x), ("Y", &y)]).unwrap();
@@ -219,7 +203,7 @@ fn certify_weights_trained_elsewhere() {
 
 #[test]
 fn relu_bad_input_gives_one_line_error() {
-    let d = tmpdir("bad");
+    let d = tmpdir("relu-bad");
     let (x, y) = regression(10, 4);
     let good = d.join("good.npz");
     write_npz(&good, &[("X", &x), ("Y", &y)]).unwrap();
@@ -249,12 +233,7 @@ fn relu_bad_input_gives_one_line_error() {
     w("w2rows.npz", (2, 3), (2, 3));
     w("nobias.npz", (1, 3), (1, 3));
     w("cols.npz", (2, 3), (1, 4));
-    let before: Vec<String> = {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-        v.sort();
-        v
-    };
+    let before = files(&d);
     let p = |f: &str| d.join(f).to_str().unwrap().to_string();
     let (g, rows, neg, frac, two, widep) =
         (p("good.npz"), p("rows.npz"), p("neg.npz"), p("frac.npz"), p("two.npz"), p("wide.npz"));
@@ -312,10 +291,7 @@ fn relu_bad_input_gives_one_line_error() {
         assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line expected, got {err}");
         assert!(err.starts_with("error: ") && err.contains(expect), "{args:?}: `{expect}` not in {err}");
-        let mut now: Vec<String> =
-            std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
-        now.sort();
-        assert_eq!(now, before, "{args:?} left files behind");
+        assert_eq!(files(&d), before, "{args:?} left files behind");
     }
     // A model trained on 1 feature applied to 5 features is an error too.
     let model = p("m.safetensors");
