@@ -368,7 +368,7 @@ impl ValidFitParams {
             // Families that refine their dual also grow by the fully corrective step over several polar atoms.
             let corrected = match (opts.prove, net.refine_dual()) {
                 (true, _) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 10),
-                (false, true) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 3),
+                (false, true) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 5),
                 _ => None,
             };
             let certified = cert.status == Status::Certified;
