@@ -195,6 +195,11 @@ fn certify_weights_trained_elsewhere() {
         assert_ne!(r["status"], "certified");
         assert!(r["polar_lower"].as_f64().unwrap() > 1.0);
         assert!(r["gap_bound"].as_f64().unwrap() > 0.0);
+        // The unit that would improve the network: u (input plus bias) and v, each of unit norm.
+        let unit = r["improving_subnetwork"].as_array().unwrap();
+        assert_eq!(unit[0].as_array().unwrap().len(), 2);
+        let un: f64 = unit[0].as_array().unwrap().iter().map(|v| v.as_f64().unwrap().powi(2)).sum();
+        assert!((un - 1.0).abs() < 1e-9);
         objectives.push(r["objective"].as_f64().unwrap());
     }
     assert!((objectives[0] - objectives[1]).abs() <= 1e-12 * objectives[0]);

@@ -56,6 +56,10 @@ pub struct Certificate {
     /// Lower bound on the global optimum `F*` (weak duality).
     pub optimum_lower_bound: Option<f64>,
     pub status: Status,
+    /// When the polar exceeds 1: the subnetwork that improves the model (each layer of unit norm, `theta = 1`,
+    /// layer by layer; for a ReLU unit `[u (bias last), v]`). Adding it with a small positive weight decreases `f`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub improving_subnetwork: Option<Vec<Vec<f64>>>,
     /// The relative tolerance that separates `certified` from `bounded`.
     #[serde(skip)]
     pub tol: f64,
@@ -269,6 +273,8 @@ impl Certificate {
             relative_gap: rel,
             optimum_lower_bound: gb.map(|(_, d)| d),
             status,
+            improving_subnetwork: (polar.lower > 1.0)
+                .then(|| polar.atom.layers.iter().map(|l| l.col_as_slice(0).to_vec()).collect()),
             tol,
         }
     }
@@ -285,7 +291,7 @@ impl Certificate {
                 format!("CERTIFIED: within {g:.3e} (relative {:.1e}) of the global optimum", self.relative_gap.unwrap_or(0.0))
             }
             (_, Some(g)) if self.polar_lower > 1.0 => format!(
-                "not certified: the polar exceeds 1 (lower bound {:.8}), so adding a subnetwork still decreases f; proven gap bound {g:.3e} (relative {:.1e})",
+                "not certified: the polar exceeds 1 (lower bound {:.8}), so adding a subnetwork (the report's improving_subnetwork) still decreases f; proven gap bound {g:.3e} (relative {:.1e})",
                 self.polar_lower,
                 self.relative_gap.unwrap_or(0.0)
             ),

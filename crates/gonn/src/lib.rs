@@ -28,9 +28,10 @@
 //! # Ok::<(), gonn::GonnError>(())
 //! ```
 //!
-//! The modules follow `THEORY.md`: [`subnetwork`] (families `phi` with `theta`), [`norms`] (layer norms and their
-//! proxes), [`loss`], [`polar`] (polar solvers), [`descent`] (local descent), [`growth`] and [`pruning`] (the moves
-//! of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound), [`io`] (files).
+//! The modules follow `THEORY.md`: [`subnetwork`] (families `phi` with `theta`: factorizations, CP tensors,
+//! ReLU units), [`norms`] (layer norms and their proxes), [`loss`], [`polar`] (polar solvers), [`cone`]
+//! (activation-pattern cones of ReLU units), [`descent`] (local descent), [`growth`] and [`pruning`] (the moves of
+//! the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its refinement), [`io`] (files).
 
 pub mod certificate;
 pub mod cone;
