@@ -149,6 +149,9 @@ pub struct FitArgs {
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub max_seconds: f64,
+    /// Restarts of the heuristic polar searches (NP-hard factor polars, ReLU units in more than 2-D).
+    #[arg(long, default_value_t = 8)]
+    pub polar_restarts: usize,
     /// Draw objective, gap bound and number of subnetworks per iteration (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -326,6 +329,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         .init_width(a.init_rank)
         .seed(a.seed)
         .threads(p.threads)
+        .polar_restarts(a.polar_restarts)
         .validate()?;
     let log = match &a.log_json {
         Some(path) => {
@@ -464,6 +468,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         seed: a.seed,
         max_outer: 200,
         max_seconds: 60.0,
+        polar_restarts: 8,
         plot: Some(a.out_dir.join("run.svg")),
         log_json: None,
     };
