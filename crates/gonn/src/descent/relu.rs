@@ -198,13 +198,17 @@ const L2: LayerNorm = LayerNorm { norm: Norm::L2, nonneg: false };
 /// Optimal units sit on such kinks; a fixed tie-break (say, "active") would let a unit switch samples on but
 /// never off, and its kink could then move across the data in one direction only.
 fn choose_gates(p: &Problem<'_>, net: &ReluNetwork, w: &Weights) -> Vec<Vec<bool>> {
-    let x = net.x();
     let rows = net.rows();
-    let pre = mul(x, w.layers[0].as_ref(), p.par);
-    let z = net.forward(w, p.par);
+    // One product X U serves the output, the loss gradient and the first-layer gradient.
+    let pre = mul(net.x(), w.layers[0].as_ref(), p.par);
+    let mut h = pre.clone();
+    for j in 0..h.ncols() {
+        h.col_as_slice_mut(j).iter_mut().for_each(|v| *v = v.max(0.0));
+    }
+    let z = mul_nt(h.as_ref(), w.layers[1].as_ref(), p.par);
     let (_, g) = p.loss.value_and_gradient(p.obs, z.as_ref());
     // Gradient with every kink sample counted as inactive.
-    let grad = net.layer_gradient(w, 0, g.as_ref(), p.par);
+    let grad = net.first_layer_gradient(&pre, w.layers[1].as_ref(), g.as_ref(), p.par);
     (0..w.width())
         .map(|i| {
             let unorm = w.layers[0].col(i).norm_l2();
@@ -223,6 +227,20 @@ fn choose_gates(p: &Problem<'_>, net: &ReluNetwork, w: &Weights) -> Vec<Vec<bool
         .collect()
 }
 
+/// Stores unit `i` from a block solve in scaled variables: layer `solved` was found as `scaled` (whose norm `t` is
+/// the unit's `theta`), the other layer keeps the unit-norm direction `dir`. Both layers get norm `sqrt(t)`
+/// (balanced); `t = 0` zeroes the unit.
+fn store_balanced(w: &mut Weights, i: usize, solved: usize, scaled: &[f64], t: f64, dir: &[f64]) {
+    let s = t.sqrt();
+    let (solved_col, other_col): (Vec<f64>, Vec<f64>) = if t > 0.0 {
+        (scaled.iter().map(|v| v / s).collect(), dir.iter().map(|v| v * s).collect())
+    } else {
+        (vec![0.0; scaled.len()], vec![0.0; dir.len()])
+    };
+    w.layers[solved].col_as_slice_mut(i).copy_from_slice(&solved_col);
+    w.layers[1 - solved].col_as_slice_mut(i).copy_from_slice(&other_col);
+}
+
 /// The pattern-restricted descent; see the module documentation.
 pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     prune_zero(w);
@@ -235,7 +253,9 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     let mut lu = 1.0;
     let mut lv = 1.0;
     // Inner tolerance on the optimality residual, in units of lambda: near an optimum a relative decrease `tol`
-    // per sweep corresponds to a residual of about `sqrt(tol) * lambda`.
+    // per sweep corresponds to a residual of about `sqrt(tol) * lambda`. It is floored at `1e-5 lambda`: the last
+    // digits of a certified fit come from the exact fully corrective step of the certificate refinement
+    // (`certificate::refined_dual_bound`), not from FISTA, whose progress on ill-conditioned pattern sets is slow.
     let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-5);
     let max_iter = 4000;
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
@@ -256,14 +276,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         let vhat = block.vhat;
         lu = res.lipschitz;
         for i in 0..r {
-            let t = L2.value(res.x.col_as_slice(i));
-            let s = t.sqrt();
-            for a in 0..x.ncols() {
-                w.layers[0][(a, i)] = if t > 0.0 { res.x[(a, i)] / s } else { 0.0 };
-            }
-            for c in 0..outputs {
-                w.layers[1][(c, i)] = if t > 0.0 { vhat[(c, i)] * s } else { 0.0 };
-            }
+            store_balanced(w, i, 0, res.x.col_as_slice(i), L2.value(res.x.col_as_slice(i)), vhat.col_as_slice(i));
         }
         prune_zero(w);
         let mut f_new = res.objective;
@@ -279,13 +292,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
             lv = res.lipschitz;
             for i in 0..r {
                 let t = out_norm.value(res.x.col_as_slice(i));
-                let s = t.sqrt();
-                for a in 0..x.ncols() {
-                    w.layers[0][(a, i)] = if t > 0.0 { uhat[(a, i)] * s } else { 0.0 };
-                }
-                for c in 0..outputs {
-                    w.layers[1][(c, i)] = if t > 0.0 { res.x[(c, i)] / s } else { 0.0 };
-                }
+                store_balanced(w, i, 1, res.x.col_as_slice(i), t, uhat.col_as_slice(i));
             }
             prune_zero(w);
             f_new = res.objective;

@@ -164,28 +164,21 @@ impl ReluNetwork {
         match &self.reduced {
             Some((basis, rows)) => {
                 let neg: Vec<f64> = c.iter().map(|v| -v).collect();
-                exact_scalar_polar_pair(rows, c)
-                    .map(|mut p| {
-                        p.u = (0..basis.nrows())
-                            .map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum())
-                            .collect();
-                        let nu = p.u.iter().map(|v| v * v).sum::<f64>().sqrt();
-                        if nu > 0.0 {
-                            p.u.iter_mut().for_each(|v| *v /= nu);
-                        }
-                        p
-                    })
-                    .into_iter()
-                    .zip([c, neg.as_slice()])
-                    .map(|(mut p, ck)| {
-                        // Re-evaluate on the full inputs so that `value` is attained exactly by the returned unit.
-                        p.value = self.rows.relu_value(ck, &p.u);
-                        p.upper = p.upper.max(p.value);
-                        p
-                    })
-                    .collect::<Vec<_>>()
-                    .try_into()
-                    .expect("two signs")
+                let mut pair = exact_scalar_polar_pair(rows, c);
+                for (p, ck) in pair.iter_mut().zip([c, neg.as_slice()]) {
+                    // Back to input coordinates, then re-evaluate on the full inputs so that `value` is attained
+                    // exactly by the returned unit.
+                    let mut u: Vec<f64> =
+                        (0..basis.nrows()).map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum()).collect();
+                    let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    if nu > 0.0 {
+                        u.iter_mut().for_each(|v| *v /= nu);
+                    }
+                    p.value = self.rows.relu_value(ck, &u);
+                    p.upper = p.upper.max(p.value);
+                    p.u = u;
+                }
+                pair
             }
             None => {
                 let plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng);
@@ -198,6 +191,25 @@ impl ReluNetwork {
                 [plus, minus]
             }
         }
+    }
+
+    /// `d/dU <G, (XU)_+ V^T> = X^T ((G V) ⊙ 1[XU > 0])`, from the pre-activations `pre = X U`.
+    pub(crate) fn first_layer_gradient(
+        &self,
+        pre: &Mat<f64>,
+        v: MatRef<'_, f64>,
+        g: MatRef<'_, f64>,
+        par: Par,
+    ) -> Mat<f64> {
+        let mut a = mul(g, v, par);
+        for j in 0..a.ncols() {
+            for (av, pv) in a.col_as_slice_mut(j).iter_mut().zip(pre.col_as_slice(j)) {
+                if *pv <= 0.0 {
+                    *av = 0.0;
+                }
+            }
+        }
+        mul_tn(self.x.as_ref(), a.as_ref(), par)
     }
 
     /// The unit `(u, v)` as a width-1 [`Weights`].
@@ -250,19 +262,10 @@ impl Subnetwork for ReluNetwork {
         mul_nt(h.as_ref(), w.layers[1].as_ref(), par)
     }
     fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
-        let pre = mul(self.x.as_ref(), w.layers[0].as_ref(), par);
         match k {
             0 => {
-                // d/dU <G, (XU)_+ V^T> = X^T ((G V) ⊙ 1[XU > 0]).
-                let mut a = mul(g, w.layers[1].as_ref(), par);
-                for j in 0..a.ncols() {
-                    for (av, pv) in a.col_as_slice_mut(j).iter_mut().zip(pre.col_as_slice(j)) {
-                        if *pv <= 0.0 {
-                            *av = 0.0;
-                        }
-                    }
-                }
-                mul_tn(self.x.as_ref(), a.as_ref(), par)
+                let pre = mul(self.x.as_ref(), w.layers[0].as_ref(), par);
+                self.first_layer_gradient(&pre, w.layers[1].as_ref(), g, par)
             }
             _ => {
                 let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
@@ -321,7 +324,7 @@ impl Subnetwork for ReluNetwork {
         }
         // Output l2: alternate v <- Q^T h / ||.||, u <- scalar polar of Q v.
         let mut best_val = f64::NEG_INFINITY;
-        let mut best_atom = atom.clone();
+        let mut best_atom = atom;
         let mut starts: Vec<Vec<f64>> = Vec::new();
         let mut order: Vec<usize> = (0..self.outputs).collect();
         order.sort_by(|&a, &b| lowers[b].total_cmp(&lowers[a]));
