@@ -8,7 +8,7 @@ use std::path::Path;
 use faer::Mat;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use super::arrays::{read_array, Array};
+use super::arrays::Array;
 use crate::error::{GonnError, Result};
 use crate::subnetwork::Weights;
 
@@ -81,57 +81,77 @@ fn view_to_mat(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Mat<f64>> 
     Ok(Mat::from_fn(rows, cols, |i, j| data[i * cols + j]))
 }
 
-/// Reads the layers of a `kind` model from a safetensors file (written by gonn or another tool) or an `.npz`.
-pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
-    let path = path.as_ref();
-    let names = layer_names(kind);
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let (layers, metadata) = if ext == "npz" {
-        let layers = names.iter().map(|n| read_array(path, n)?.to_mat(n)).collect::<Result<Vec<_>>>()?;
-        (layers, HashMap::new())
-    } else {
+/// A weights file opened once: an `.npz` (arrays read by name) or the bytes of a safetensors file.
+enum WeightSource<'a> {
+    Npz(&'a Path),
+    Safetensors(&'a Path, Vec<u8>),
+}
+
+impl<'a> WeightSource<'a> {
+    fn open(path: &'a Path) -> Result<Self> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if ext == "npz" {
+            return Ok(WeightSource::Npz(path));
+        }
         let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes)
+        SafeTensors::deserialize(&bytes)
             .map_err(|e| GonnError::format(path, format!("not a valid safetensors file ({e})")))?;
-        let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(|e| GonnError::format(path, e))?;
-        let metadata = meta.metadata().clone().unwrap_or_default();
+        Ok(WeightSource::Safetensors(path, bytes))
+    }
+
+    /// The tensor `name` as a matrix, if the file has it.
+    fn tensor(&self, name: &str) -> Result<Option<Mat<f64>>> {
+        match self {
+            WeightSource::Npz(path) => super::arrays::read_array_opt(path, name)?.map(|a| a.to_mat(name)).transpose(),
+            WeightSource::Safetensors(path, bytes) => {
+                let st = SafeTensors::deserialize(bytes).map_err(|e| GonnError::format(path, e))?;
+                st.tensor(name).ok().map(|v| view_to_mat(path, name, &v)).transpose()
+            }
+        }
+    }
+
+    /// The string metadata of a safetensors header (none for an `.npz`).
+    fn metadata(&self) -> Result<HashMap<String, String>> {
+        match self {
+            WeightSource::Npz(_) => Ok(HashMap::new()),
+            WeightSource::Safetensors(path, bytes) => {
+                let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| GonnError::format(path, e))?;
+                Ok(meta.metadata().clone().unwrap_or_default())
+            }
+        }
+    }
+
+    /// The layers of a `kind` model, with the file's metadata.
+    fn model(&self, path: &Path, kind: &str) -> Result<ModelFile> {
+        let names = layer_names(kind);
+        let metadata = self.metadata()?;
         if let Some(k) = metadata.get("gonn_model") {
             if k != kind {
                 return Err(GonnError::format(path, format!("holds a `{k}` model, not `{kind}`")));
             }
         }
-        let layers = names
-            .iter()
-            .map(|n| {
-                let v = st.tensor(n).map_err(|_| GonnError::format(path, format!("no tensor named `{n}`")))?;
-                view_to_mat(path, n, &v)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        (layers, metadata)
-    };
-    let r = layers[0].ncols();
-    if let Some((i, l)) = layers.iter().enumerate().find(|(_, l)| l.ncols() != r) {
-        return Err(GonnError::Shape(format!(
-            "`{}` has {} columns but `{}` has {r}: every layer needs one column per subnetwork",
-            names[i],
-            l.ncols(),
-            names[0]
-        )));
+        let missing = |n: &str| match self {
+            WeightSource::Npz(_) => GonnError::format(path, format!("the archive has no array named `{n}`")),
+            WeightSource::Safetensors(..) => GonnError::format(path, format!("no tensor named `{n}`")),
+        };
+        let layers = names.iter().map(|n| self.tensor(n)?.ok_or_else(|| missing(n))).collect::<Result<Vec<_>>>()?;
+        let r = layers[0].ncols();
+        if let Some((i, l)) = layers.iter().enumerate().find(|(_, l)| l.ncols() != r) {
+            return Err(GonnError::Shape(format!(
+                "`{}` has {} columns but `{}` has {r}: every layer needs one column per subnetwork",
+                names[i],
+                l.ncols(),
+                names[0]
+            )));
+        }
+        Ok(ModelFile { kind: kind.to_string(), weights: Weights { layers }, metadata })
     }
-    Ok(ModelFile { kind: kind.to_string(), weights: Weights { layers }, metadata })
 }
 
-/// An optional extra tensor (e.g. a separate bias `b1`) from a safetensors file or an `.npz`.
-pub fn read_optional(path: impl AsRef<Path>, name: &str) -> Result<Option<Mat<f64>>> {
+/// Reads the layers of a `kind` model from a safetensors file (written by gonn or another tool) or an `.npz`.
+pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
     let path = path.as_ref();
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext == "npz" {
-        return super::arrays::read_array_opt(path, name)?.map(|a| a.to_mat(name)).transpose();
-    }
-    let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| GonnError::format(path, format!("not a valid safetensors file ({e})")))?;
-    st.tensor(name).ok().map(|v| view_to_mat(path, name, &v)).transpose()
+    WeightSource::open(path)?.model(path, kind)
 }
 
 /// The layers of a two-layer ReLU network for inputs with `inputs` features and `outputs` outputs.
@@ -141,12 +161,13 @@ pub fn read_optional(path: impl AsRef<Path>, name: &str) -> Result<Option<Mat<f6
 /// nn.Linear(r, C, bias=False))` this is `W1 = [l1.weight.T; l1.bias]` and `W2 = l2.weight`.
 pub fn load_relu_weights(path: impl AsRef<Path>, inputs: usize, outputs: usize, bias: bool) -> Result<ModelFile> {
     let path = path.as_ref();
-    let mut model = load_weights(path, "relu")?;
+    let source = WeightSource::open(path)?;
+    let mut model = source.model(path, "relu")?;
     let w1 = &model.weights.layers[0];
     let (rows, r) = (w1.nrows(), w1.ncols());
     let hint = "W1 must be d x r or (d+1) x r with the bias row last (PyTorch: W1 = first.weight.T)";
     if rows == inputs && bias {
-        match read_optional(path, "b1")? {
+        match source.tensor("b1")? {
             Some(b) if b.nrows() * b.ncols() == r => {
                 let b: Vec<f64> =
                     (0..b.nrows()).flat_map(|i| (0..b.ncols()).map(move |j| (i, j))).map(|ij| b[ij]).collect();
