@@ -141,6 +141,29 @@ pub struct Refinement {
     pub primal: f64,
 }
 
+/// The (masked) outputs `M phi_k` of the atoms of [`refined_dual_bound`], their Gram matrix (by rows) and the
+/// linear terms `<M phi_k, y> - lambda`, grown one atom at a time.
+#[derive(Default)]
+struct Cuts {
+    outputs: Vec<faer::Mat<f64>>,
+    gram_rows: Vec<Vec<f64>>,
+    lin: Vec<f64>,
+}
+
+impl Cuts {
+    fn add(&mut self, o: faer::Mat<f64>, y: &faer::Mat<f64>, lambda: f64) {
+        let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::linalg::dot(a.as_ref(), b.as_ref());
+        let mut row: Vec<f64> = self.outputs.iter().map(|prev| dotm(prev, &o)).collect();
+        for (prev_row, v) in self.gram_rows.iter_mut().zip(&row) {
+            prev_row.push(*v);
+        }
+        row.push(dotm(&o, &o));
+        self.gram_rows.push(row);
+        self.lin.push(dotm(&o, y) - lambda);
+        self.outputs.push(o);
+    }
+}
+
 /// A tighter dual point for the squared loss (THEORY.md section 3, "tighter dual points"), with the matching
 /// primal step.
 ///
@@ -155,7 +178,6 @@ pub struct Refinement {
 pub fn refined_dual_bound(
     p: &Problem<'_>,
     w: &crate::subnetwork::Weights,
-    ev: &Evaluation,
     first_atom: &crate::subnetwork::Weights,
     opts: &crate::polar::PolarOptions,
     rng: &mut crate::rng::Rng,
@@ -165,7 +187,7 @@ pub fn refined_dual_bound(
     if p.loss != crate::loss::Loss::Squared {
         return out;
     }
-    let (m, n) = (ev.g.nrows(), ev.g.ncols());
+    let (m, n) = p.net.output_shape();
     let masked =
         |a: &faer::Mat<f64>| faer::Mat::from_fn(m, n, |i, j| if p.obs.is_observed(i, j) { a[(i, j)] } else { 0.0 });
     let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::linalg::dot(a.as_ref(), b.as_ref());
@@ -180,31 +202,20 @@ pub fn refined_dual_bound(
             continue;
         }
         let s = th.powf(-1.0 / kdeg);
-        let mut one = crate::subnetwork::Weights::empty(&p.net.layer_dims());
-        let single = crate::subnetwork::Weights {
-            layers: w.layers.iter().map(|l| faer::Mat::from_fn(l.nrows(), 1, |a, _| l[(a, i)])).collect(),
-        };
-        one.push(&single, &vec![s; p.net.degree()]);
-        atoms.push(one);
+        let layers = w.layers.iter().map(|l| faer::Mat::from_fn(l.nrows(), 1, |a, _| s * l[(a, i)])).collect();
+        atoms.push(crate::subnetwork::Weights { layers });
         c.push(*th);
     }
     atoms.push(first_atom.clone());
     c.push(0.0);
-    let mut outputs: Vec<faer::Mat<f64>> = atoms.iter().map(|a| masked(&p.net.forward(a, p.par))).collect();
+    let mut cuts = Cuts::default();
+    for a in &atoms {
+        cuts.add(masked(&p.net.forward(a, p.par)), &y, p.lambda);
+    }
     for _ in 0..rounds {
-        let k = atoms.len();
-        let mut gram = vec![0.0; k * k];
-        for a in 0..k {
-            for b in 0..=a {
-                let v = dotm(&outputs[a], &outputs[b]);
-                gram[a * k + b] = v;
-                gram[b * k + a] = v;
-            }
-        }
-        let lin: Vec<f64> = outputs.iter().map(|o| dotm(o, &y) - p.lambda).collect();
-        nonneg_qp(&gram, &lin, &mut c);
+        nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
         let mut gamma = y.clone();
-        for (o, ck) in outputs.iter().zip(&c) {
+        for (o, ck) in cuts.outputs.iter().zip(&c) {
             if *ck > 0.0 {
                 gamma -= o * faer::Scale(*ck);
             }
@@ -225,7 +236,7 @@ pub fn refined_dual_bound(
         if rho_up <= 1.0 + 1e-14 {
             break;
         }
-        outputs.push(masked(&p.net.forward(&polar.atom, p.par)));
+        cuts.add(masked(&p.net.forward(&polar.atom, p.par)), &y, p.lambda);
         atoms.push(polar.atom);
         c.push(0.0);
     }

@@ -255,12 +255,12 @@ fn tighten(
     {
         return None;
     }
-    let ev = p.evaluate(w);
-    let refined = refined_dual_bound(p, w, &ev, &polar.atom, opts, rng, rounds);
+    let objective = cert.objective;
+    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, rounds);
     if let Some(dual) = refined.dual {
         cert.tighten(dual);
     }
-    if refined.primal >= ev.objective {
+    if refined.primal >= objective {
         return None;
     }
     let mut better = Weights::empty(&p.net.layer_dims());
