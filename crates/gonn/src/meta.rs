@@ -366,11 +366,7 @@ impl ValidFitParams {
             }
             let mut cert = Certificate::new(&p, &ev, &polar, w.width(), self.tol);
             // Families that refine their dual also grow by the fully corrective step over several polar atoms.
-            let corrected = match (opts.prove, net.refine_dual()) {
-                (true, _) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 10),
-                (false, true) => tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, 5),
-                _ => None,
-            };
+            let corrected = tighten(&p, &w, &polar, &opts, &mut rng, &mut cert, if opts.prove { 10 } else { 5 });
             let certified = cert.status == Status::Certified;
             if near_optimal {
                 let gap = cert.gap_bound.unwrap_or(f64::INFINITY);
@@ -430,13 +426,6 @@ impl ValidFitParams {
                 if polar.lower > 1.0 + grow_threshold {
                     grow(&p, &mut w, &polar.atom, Some(&ev.z));
                 }
-                // Single subnetworks may no longer improve f measurably while several together do: take the
-                // fully corrective model of the dual refinement when it is better, for descent to polish.
-                if let Some(better) = corrected {
-                    if p.objective(&better) < p.objective(&w) {
-                        w = better;
-                    }
-                }
             } else {
                 grow(&p, &mut w, &polar.atom, Some(&ev.z));
                 // Further candidates found at no cost (Ritz pairs): each corrective step can only decrease f.
@@ -445,10 +434,12 @@ impl ValidFitParams {
                         grow(&p, &mut w, atom, None);
                     }
                 }
-                if let Some(better) = corrected {
-                    if p.objective(&better) < p.objective(&w) {
-                        w = better;
-                    }
+            }
+            // Single subnetworks may no longer improve f measurably while several together do: take the fully
+            // corrective model of the dual refinement when it is better, for descent to polish.
+            if let Some(better) = corrected {
+                if p.objective(&better) < p.objective(&w) {
+                    w = better;
                 }
             }
         }
