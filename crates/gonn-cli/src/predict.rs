@@ -54,23 +54,6 @@ fn load_network(path: &Path) -> Result<Network> {
     Ok(Network { file, bias, loss, classes, scaling })
 }
 
-fn sigmoid(z: f64) -> f64 {
-    1.0 / (1.0 + (-z).exp())
-}
-
-/// Row-wise softmax of the scores.
-fn softmax(z: &Mat<f64>) -> Mat<f64> {
-    let mut p = z.clone();
-    for i in 0..z.nrows() {
-        let m = (0..z.ncols()).map(|c| z[(i, c)]).fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = (0..z.ncols()).map(|c| (z[(i, c)] - m).exp()).sum();
-        for c in 0..z.ncols() {
-            p[(i, c)] = (z[(i, c)] - m).exp() / s;
-        }
-    }
-    p
-}
-
 /// Predicted class of each row.
 fn labels(net: &Network, z: &Mat<f64>) -> Vec<usize> {
     (0..z.nrows())
@@ -94,8 +77,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             let l = labels(&net, &z);
             Array { shape: vec![l.len()], data: l.iter().map(|v| *v as f64).collect() }
         }
-        ("proba", Loss::Logistic) => Array::from_mat(&Mat::from_fn(z.nrows(), 1, |i, _| sigmoid(z[(i, 0)]))),
-        ("proba", Loss::Softmax) => Array::from_mat(&softmax(&z)),
+        ("proba", Loss::Logistic | Loss::Softmax) => {
+            Array::from_mat(&net.loss.probabilities(z.as_ref()).expect("a classifier's loss"))
+        }
         ("labels" | "proba", Loss::Squared) => {
             return Err(GonnError::param("output", format!("`{what}` needs a classifier; this model is a regressor")))
         }

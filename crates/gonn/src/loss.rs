@@ -154,6 +154,12 @@ fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// `log sum_j exp(z_ij)` of row `i`, shifted by the row maximum for stability.
+fn row_log_sum_exp(z: MatRef<'_, f64>, i: usize) -> f64 {
+    let mx = (0..z.ncols()).map(|j| z[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
+    mx + (0..z.ncols()).map(|j| (z[(i, j)] - mx).exp()).sum::<f64>().ln()
+}
+
 /// `x log x` with `0 log 0 = 0`.
 fn xlogx(x: f64) -> f64 {
     if x <= 0.0 {
@@ -206,6 +212,19 @@ impl Loss {
             Loss::Squared => 1.0,
             Loss::Logistic => 0.25,
             Loss::Softmax => 0.5,
+        }
+    }
+
+    /// Class probabilities predicted by scores `Z`: `sigma(Z)` (logistic, the probability of label 1) or the
+    /// row-wise softmax; `None` for the squared loss, which has no classes.
+    pub fn probabilities(&self, z: MatRef<'_, f64>) -> Option<Mat<f64>> {
+        match self {
+            Loss::Squared => None,
+            Loss::Logistic => Some(Mat::from_fn(z.nrows(), z.ncols(), |i, j| sigmoid(z[(i, j)]))),
+            Loss::Softmax => {
+                let lse: Vec<f64> = (0..z.nrows()).map(|i| row_log_sum_exp(z, i)).collect();
+                Some(Mat::from_fn(z.nrows(), z.ncols(), |i, j| (z[(i, j)] - lse[i]).exp()))
+            }
         }
     }
 
@@ -271,9 +290,7 @@ impl Loss {
             }
             Loss::Softmax => {
                 for i in 0..m {
-                    let mx = (0..n).map(|j| z[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
-                    let se: f64 = (0..n).map(|j| (z[(i, j)] - mx).exp()).sum();
-                    let lse = mx + se.ln();
+                    let lse = row_log_sum_exp(z, i);
                     for j in 0..n {
                         total -= obs.y[(i, j)] * z[(i, j)];
                         if let Some(g) = g.as_mut() {
