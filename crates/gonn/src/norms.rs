@@ -57,6 +57,11 @@ pub struct LayerNorm {
     pub nonneg: bool,
 }
 
+/// Euclidean norm `||x||_2`.
+pub fn l2(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
 impl LayerNorm {
     pub fn new(norm: Norm, nonneg: bool) -> Self {
         Self { norm, nonneg }

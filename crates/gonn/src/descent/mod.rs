@@ -9,6 +9,7 @@
 //! are nearly orthogonal and `d_i ~ M_k[i, i]`, so each subnetwork gets its own step `1 / d_i`; this removes the
 //! ill-conditioning between large and small subnetworks that slows a single global step.
 
+pub mod deep;
 pub mod relu;
 
 use std::time::Instant;
@@ -29,11 +30,15 @@ pub struct DescentOptions {
     pub tol: f64,
     /// Stop at this instant, if given.
     pub deadline: Option<Instant>,
+    /// Minibatch size for families with a stochastic descent (a sweep is then one epoch); `None`: full batch.
+    pub batch_size: Option<usize>,
+    /// Seed of the minibatch order.
+    pub seed: u64,
 }
 
 impl Default for DescentOptions {
     fn default() -> Self {
-        Self { max_sweeps: 5000, tol: 1e-7, deadline: None }
+        Self { max_sweeps: 5000, tol: 1e-7, deadline: None, batch_size: None, seed: 0 }
     }
 }
 

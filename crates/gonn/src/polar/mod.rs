@@ -5,6 +5,7 @@
 //! bracket is closed up to rounding).
 
 pub mod cp;
+pub mod deep;
 pub mod factor;
 pub mod relu;
 pub mod spectral;

@@ -6,6 +6,7 @@
 //! (vectorized) weights, so that every forward and backward pass works on whole blocks.
 
 pub mod cp;
+pub mod deep;
 pub mod factor;
 pub mod relu;
 
@@ -16,6 +17,7 @@ use crate::polar::{Polar, PolarOptions};
 use crate::rng::Rng;
 
 pub use cp::CpTensor;
+pub use deep::{Architecture, DeepNetwork};
 pub use factor::MatrixFactorization;
 pub use relu::{PolarMode, ReluNetwork};
 
@@ -83,6 +85,62 @@ impl Weights {
     }
 }
 
+/// How the layer norms `n_k = ||W^k_i||` of one subnetwork combine into `theta(w_i)` (THEORY.md section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regularizer {
+    /// `prod_k n_k`: degree `K`, matched to a network with `K` weight layers.
+    Product,
+    /// `(1/K) sum_k n_k^K`: degree `K`. By AM-GM it is at least the product, with equality when the layers are
+    /// balanced, so both induce the same convex problem.
+    Powers,
+    /// `1/2 sum_k n_k^2` (weight decay): degree 2, so it is matched only when `K = 2`.
+    WeightDecay,
+}
+
+impl Regularizer {
+    /// `theta` from the layer norms.
+    pub fn combine(&self, norms: &[f64]) -> f64 {
+        let k = norms.len() as i32;
+        match self {
+            Regularizer::Product => norms.iter().product(),
+            Regularizer::Powers => norms.iter().map(|n| n.powi(k)).sum::<f64>() / k as f64,
+            Regularizer::WeightDecay => 0.5 * norms.iter().map(|n| n * n).sum::<f64>(),
+        }
+    }
+
+    /// Degree of positive homogeneity of `theta` for `layers` weight layers, computed from the formula: the
+    /// exponent `p` with `theta(a w) = a^p theta(w)`, read off at `a = 2` on unit layer norms.
+    pub fn degree(&self, layers: usize) -> usize {
+        let ones = vec![1.0; layers];
+        let twos = vec![2.0; layers];
+        (self.combine(&twos) / self.combine(&ones)).log2().round() as usize
+    }
+
+    /// Name as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Regularizer::Product => "product",
+            Regularizer::Powers => "powers",
+            Regularizer::WeightDecay => "weight-decay",
+        }
+    }
+}
+
+impl std::str::FromStr for Regularizer {
+    type Err = crate::error::GonnError;
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "product" => Ok(Regularizer::Product),
+            "powers" => Ok(Regularizer::Powers),
+            "weight-decay" | "weight_decay" | "wd" => Ok(Regularizer::WeightDecay),
+            other => Err(crate::error::GonnError::param(
+                "reg",
+                format!("`{other}` (expected product, powers or weight-decay)"),
+            )),
+        }
+    }
+}
+
 /// A family of positively homogeneous subnetworks with its regularizer and polar solver.
 pub trait Subnetwork: Send + Sync {
     /// Short name (`factor`, `cp`, ...), stored in model files.
@@ -94,6 +152,11 @@ pub trait Subnetwork: Send + Sync {
     /// Degree of positive homogeneity `p` of `phi` (and of `theta`): one per weight layer.
     fn degree(&self) -> usize {
         self.layer_norms().len()
+    }
+
+    /// How the layer norms combine into `theta` (the product unless the family offers a choice).
+    fn theta_form(&self) -> Regularizer {
+        Regularizer::Product
     }
 
     /// Row count of each layer block.
@@ -164,10 +227,16 @@ pub trait Subnetwork: Send + Sync {
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar;
 }
 
-/// `theta(w_i) = prod_k ||W^k_i||` for each subnetwork `i` (THEORY.md section 1).
+/// `theta(w_i)` for each subnetwork `i`, by default `prod_k ||W^k_i||` (THEORY.md section 1).
 pub fn theta(net: &dyn Subnetwork, w: &Weights) -> Vec<f64> {
     let norms = net.layer_norms();
-    (0..w.width()).map(|i| w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).product()).collect()
+    let form = net.theta_form();
+    (0..w.width())
+        .map(|i| {
+            let ns: Vec<f64> = w.layers.iter().zip(norms).map(|(l, n)| n.value(l.col_as_slice(i))).collect();
+            form.combine(&ns)
+        })
+        .collect()
 }
 
 /// `Theta(W) = sum_i theta(w_i)`.
