@@ -70,10 +70,23 @@ impl Scaling {
 /// What defines the problem: model, data, loss and lambda.
 #[derive(Args, Clone)]
 pub struct ProblemArgs {
-    /// Model family: `factor` (matrix, Y is m x n), `cp` (3-way tensor, Y is m x n x k) or `relu` (one hidden
-    /// layer of ReLU units fitted to inputs X and targets Y).
+    /// Model family: `factor` (matrix, Y is m x n), `cp` (3-way tensor, Y is m x n x k), `relu` (one hidden
+    /// layer of ReLU units fitted to inputs X and targets Y), or parallel deep subnetworks fitted to X and Y:
+    /// `mlp:W1,W2,..` (fully connected widths) or `cnn:TOKENS` with cCkK (C channels, KxK convolution), poolS,
+    /// meanpoolS, fcN (e.g. cnn:c8k3,pool2,c16k3,pool2); a final linear layer to the outputs is always added.
     #[arg(long, default_value = "factor")]
     pub model: String,
+    /// mlp/cnn: nonlinearity after each hidden weight layer: relu, leaky:ALPHA (0 <= ALPHA < 1) or maxout:M.
+    #[arg(long, default_value = "relu")]
+    pub activation: String,
+    /// mlp/cnn: regularizer from the layers' Frobenius norms: product (prod_k ||W^k||), powers
+    /// ((1/K) sum_k ||W^k||^K), both of the network's degree K, or weight-decay (1/2 sum_k ||W^k||^2, degree 2:
+    /// mismatched unless K = 2, trained at a fixed width without certificate).
+    #[arg(long, default_value = "product")]
+    pub reg: String,
+    /// cnn: image shape HxW or HxWxC of each row of X (stored height, width, channel; default: square, 1 channel).
+    #[arg(long)]
+    pub image: Option<String>,
     /// Data file: `.npz` (array named by --key, optional 0/1 array --mask-key; for relu also --x-key), `.npy` or
     /// `.csv` (for relu: the inputs X, with the targets in --targets).
     #[arg(long)]
@@ -149,9 +162,14 @@ pub struct FitArgs {
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub max_seconds: f64,
-    /// Restarts of the heuristic polar searches (NP-hard factor polars, ReLU units in more than 2-D).
+    /// Restarts of the heuristic polar searches (NP-hard factor polars, ReLU units in more than 2-D, deep
+    /// subnetworks).
     #[arg(long, default_value_t = 8)]
     pub polar_restarts: usize,
+    /// mlp/cnn: minibatch size of the local descent (default: full batch). The polar and the report always use
+    /// a full pass over the data.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Draw objective, gap bound and number of subnetworks per iteration (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -244,7 +262,19 @@ struct Loaded {
 
 fn parse_spec(p: &ProblemArgs) -> Result<ModelSpec> {
     let mut spec = ModelSpec::parse(&p.model, p.norms.as_deref(), p.nonneg.as_deref())?;
-    if let ModelSpec::Relu { bias, output_norm, polar } = &mut spec {
+    let deep = matches!(spec, ModelSpec::Deep { .. });
+    if !deep && (p.activation != "relu" || p.reg != "product" || p.image.is_some()) {
+        return Err(GonnError::param("model", "--activation, --reg and --image apply to mlp:... and cnn:... models"));
+    }
+    if let ModelSpec::Deep { arch, image, bias, reg } = &mut spec {
+        arch.activation = gonn::subnetwork::deep::Activation::parse(&p.activation)?;
+        *reg = p.reg.parse()?;
+        *bias = !p.no_bias;
+        *image = p.image.as_deref().map(gonn::spec::parse_image).transpose()?;
+        if p.output_norm != "l2" || p.polar != "auto" {
+            return Err(GonnError::param("model", "--output-norm and --polar apply to --model relu only"));
+        }
+    } else if let ModelSpec::Relu { bias, output_norm, polar } = &mut spec {
         *bias = !p.no_bias;
         *output_norm = match p.output_norm.parse::<Norm>()? {
             n @ (Norm::L1 | Norm::L2) => n,
@@ -272,16 +302,31 @@ fn load(p: &ProblemArgs) -> Result<Loaded> {
     if let Some(r) = &p.report {
         check_writable(r)?;
     }
-    if let ModelSpec::Relu { .. } = spec {
+    if spec.supervised() {
+        let mut spec = spec;
         let mut data = load_supervised(&p.data, p.targets.as_deref(), &p.x_key, &p.key, loss, None)?;
         let scaling = p.standardize.then(|| Scaling::fit(&data.x));
         if let Some(s) = &scaling {
             s.apply(&mut data.x);
         }
+        // A cnn on square single-channel images needs no --image.
+        if let ModelSpec::Deep { arch, image: image @ None, .. } = &mut spec {
+            let d = data.x.ncols();
+            let side = (d as f64).sqrt().round() as usize;
+            if arch.kind() == "cnn" {
+                if side * side != d {
+                    return Err(GonnError::param(
+                        "image",
+                        format!("the rows of X have {d} features, not a square image: give --image HxW or HxWxC"),
+                    ));
+                }
+                *image = Some((side, side, 1));
+            }
+        }
         let outputs = data.obs.ncols();
-        let net = spec.build_relu(data.x.as_ref(), outputs)?;
+        let net = spec.build_supervised(data.x.as_ref(), outputs)?;
         let dims = vec![data.x.nrows(), data.x.ncols(), outputs];
-        return Ok(Loaded { spec, net: Box::new(net), obs: data.obs, dims, loss, classes: data.classes, scaling });
+        return Ok(Loaded { spec, net, obs: data.obs, dims, loss, classes: data.classes, scaling });
     }
     let (obs, dims) = spec.load_data(&p.data, &p.key, &p.mask_key)?;
     loss.validate(&obs)?;
@@ -330,6 +375,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         .seed(a.seed)
         .threads(p.threads)
         .polar_restarts(a.polar_restarts)
+        .batch_size(a.batch_size)
         .validate()?;
     let log = match &a.log_json {
         Some(path) => {
@@ -348,6 +394,22 @@ pub fn fit(a: FitArgs) -> Result<()> {
             l.dims
         ),
     );
+    if let ModelSpec::Deep { arch, reg, .. } = &l.spec {
+        let k = l.net.degree();
+        say(
+            p.quiet,
+            &format!(
+                "subnetwork {arch} ({} activation): {k} weight layers, degree of homogeneity {k}; {} regularizer of \
+                 degree {}",
+                arch.activation,
+                reg.name(),
+                reg.degree(k)
+            ),
+        );
+        if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
+            eprintln!("warning: {w}");
+        }
+    }
     let mut progress = Progress::new(p.quiet, log);
     let fitted = params.fit_from(l.net.as_ref(), &l.obs, None, &mut progress)?;
     progress.finish();
@@ -377,6 +439,9 @@ fn finish_fit(
             s.store(&mut metadata);
         }
         metadata.insert("certificate".into(), serde_json::to_string(&fitted.certificate).expect("serializable"));
+        if let Some(shapes) = deep_shapes(l) {
+            metadata.insert("layer_shapes".into(), shapes);
+        }
         save_model(path, &ModelFile { kind: l.spec.kind().into(), weights: fitted.weights.clone(), metadata })?;
         rep.model_file = Some(path.display().to_string());
     }
@@ -406,6 +471,14 @@ fn finish_fit(
     Ok(())
 }
 
+/// `[[fan_in, fan_out], ...]` of a deep model's layers, as JSON.
+fn deep_shapes(l: &Loaded) -> Option<String> {
+    let ModelSpec::Deep { .. } = &l.spec else { return None };
+    let x = gonn::faer::Mat::<f64>::zeros(1, l.dims[1]);
+    let net = l.spec.build_deep(x.as_ref(), l.dims[2]).ok()?;
+    Some(serde_json::to_string(&net.layer_shapes()).expect("serializable"))
+}
+
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
     let l = load(p)?;
@@ -413,6 +486,12 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
         ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,
         _ => load_weights(&a.weights, l.spec.kind())?,
     };
+    if let Some(shapes) = deep_shapes(&l) {
+        check_deep_layers(&model.weights, &shapes)?;
+    }
+    if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
+        return Err(GonnError::param("reg", format!("no optimality test applies: {w}")));
+    }
     let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &model.weights, p.tol, p.threads)?;
     let rep = report(p, &l, "certify", cert.clone());
     if let Some(path) = &p.report {
@@ -422,6 +501,30 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
     say(p.quiet, &cert.summary());
     if let Some(r) = &p.report {
         say(p.quiet, &format!("report written to {}", r.display()));
+    }
+    Ok(())
+}
+
+/// Names the first deep layer whose size does not match the architecture, with the expected shape.
+fn check_deep_layers(w: &Weights, shapes_json: &str) -> Result<()> {
+    let shapes: Vec<(usize, usize)> = serde_json::from_str(shapes_json).expect("written by deep_shapes");
+    if w.layers.len() != shapes.len() {
+        return Err(GonnError::Shape(format!(
+            "the weights have {} layers (W1..W{}) but the architecture has {}",
+            w.layers.len(),
+            w.layers.len(),
+            shapes.len()
+        )));
+    }
+    for (k, (l, (fi, fo))) in w.layers.iter().zip(&shapes).enumerate() {
+        if l.nrows() != fi * fo {
+            return Err(GonnError::Shape(format!(
+                "W{} holds {} entries per subnetwork, but the architecture needs [r, {fi}, {fo}] (fan_in {fi}, \
+                 fan_out {fo})",
+                k + 1,
+                l.nrows()
+            )));
+        }
     }
     Ok(())
 }
@@ -443,6 +546,9 @@ pub fn demo(a: DemoArgs) -> Result<()> {
     ));
     let problem = ProblemArgs {
         model: "factor".into(),
+        activation: "relu".into(),
+        reg: "product".into(),
+        image: None,
         data: data_path.clone(),
         targets: None,
         x_key: "X".into(),
@@ -469,6 +575,7 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         max_outer: 200,
         max_seconds: 60.0,
         polar_restarts: 8,
+        batch_size: None,
         plot: Some(a.out_dir.join("run.svg")),
         log_json: None,
     };

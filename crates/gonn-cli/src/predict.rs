@@ -1,10 +1,10 @@
-//! `predict` and `evaluate` for ReLU networks written by `gonn fit --model relu`.
+//! `predict` and `evaluate` for networks written by `gonn fit` (`--model relu`, `mlp:...` or `cnn:...`).
 
 use std::path::Path;
 
 use gonn::faer::Mat;
 use gonn::io::supervised::{encode_targets, read_xy};
-use gonn::io::{check_writable, load_weights, read_array, write_npy, Array, ModelFile};
+use gonn::io::{check_writable, load_model, read_array, write_npy, Array, ModelFile};
 use gonn::meta::parallelism;
 use gonn::prelude::*;
 use gonn::subnetwork::relu::predict as relu_predict;
@@ -13,9 +13,11 @@ use serde::Serialize;
 
 use crate::commands::{EvaluateArgs, PredictArgs, Scaling};
 
-/// A relu model file with the settings it was trained with.
+/// A network model file with the settings it was trained with.
 struct Network {
     file: ModelFile,
+    /// For deep models: the architecture (rebuilt on the new inputs).
+    deep: Option<ModelSpec>,
     bias: bool,
     loss: Loss,
     classes: Option<usize>,
@@ -35,23 +37,52 @@ impl Network {
             }
             s.apply(&mut x);
         }
-        relu_predict(x.as_ref(), &self.file.weights, self.bias, parallelism(threads))
+        match &self.deep {
+            Some(spec) => {
+                let outputs = self.file.weights.layers.last().map_or(0, |l| l.nrows()) / self.last_fan_in()?;
+                let net = spec.build_deep(x.as_ref(), outputs)?;
+                if net.layer_dims() != self.file.weights.dims() {
+                    return Err(GonnError::Shape(format!(
+                        "the model's layers {:?} do not fit inputs with {} features",
+                        self.file.weights.dims(),
+                        x.ncols()
+                    )));
+                }
+                Ok(net.forward(&self.file.weights, parallelism(threads)))
+            }
+            None => relu_predict(x.as_ref(), &self.file.weights, self.bias, parallelism(threads)),
+        }
+    }
+
+    /// `fan_in` of a deep model's output layer (from the stored layer shapes).
+    fn last_fan_in(&self) -> Result<usize> {
+        let shapes: Vec<(usize, usize)> = self
+            .file
+            .metadata
+            .get("layer_shapes")
+            .and_then(|s| serde_json::from_str(s).ok())
+            .ok_or_else(|| GonnError::param("model_file", "the model's metadata lacks layer_shapes"))?;
+        shapes.last().map(|s| s.0).ok_or_else(|| GonnError::param("model_file", "empty layer_shapes"))
     }
 }
 
 fn load_network(path: &Path) -> Result<Network> {
-    let file = load_weights(path, "relu")?;
-    if file.metadata.get("gonn_model").map(String::as_str) != Some("relu") {
-        return Err(GonnError::format(
-            path,
-            "not a relu model written by gonn (fit one with `gonn fit --model relu --out FILE`)",
-        ));
-    }
+    let file = load_model(path)?;
+    let deep = match file.kind.as_str() {
+        "relu" => None,
+        "mlp" | "cnn" => Some(ModelSpec::deep_from_metadata(&file.metadata)?),
+        other => {
+            return Err(GonnError::format(
+                path,
+                format!("holds a `{other}` model; predict and evaluate take networks (relu, mlp, cnn)"),
+            ))
+        }
+    };
     let bias = file.metadata.get("bias").map(String::as_str) != Some("false");
     let loss: Loss = file.metadata.get("loss").map_or(Ok(Loss::Squared), |s| s.parse())?;
     let classes = file.metadata.get("classes").and_then(|c| c.parse().ok());
     let scaling = Scaling::load(&file.metadata)?;
-    Ok(Network { file, bias, loss, classes, scaling })
+    Ok(Network { file, deep, bias, loss, classes, scaling })
 }
 
 /// Predicted class of each row.

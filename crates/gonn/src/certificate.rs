@@ -60,6 +60,9 @@ pub struct Certificate {
     /// layer by layer; for a ReLU unit `[u (bias last), v]`). Adding it with a small positive weight decreases `f`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub improving_subnetwork: Option<Vec<Vec<f64>>>,
+    /// Why no optimality test applies (e.g. a regularizer whose degree does not match the network's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The relative tolerance that separates `certified` from `bounded`.
     #[serde(skip)]
     pub tol: f64,
@@ -286,12 +289,38 @@ impl Certificate {
             status,
             improving_subnetwork: (polar.lower > 1.0)
                 .then(|| polar.atom.layers.iter().map(|l| l.col_as_slice(0).to_vec()).collect()),
+            note: None,
+            tol,
+        }
+    }
+
+    /// The record of weights for which no optimality test applies (`note` says why): objective only.
+    pub fn untested(p: &Problem<'_>, ev: &Evaluation, subnetworks: usize, tol: f64, note: String) -> Self {
+        Self {
+            objective: ev.objective,
+            loss: ev.loss,
+            regularizer: ev.regularizer,
+            lambda: p.lambda,
+            subnetworks,
+            polar_lower: 0.0,
+            polar_upper: None,
+            polar_exact: false,
+            polar_method: "none (no optimality test applies)".into(),
+            gap_bound: None,
+            relative_gap: None,
+            optimum_lower_bound: None,
+            status: Status::Heuristic,
+            improving_subnetwork: None,
+            note: Some(note),
             tol,
         }
     }
 
     /// A one-paragraph human reading of the certificate.
     pub fn summary(&self) -> String {
+        if let Some(note) = &self.note {
+            return format!("objective {:.8e} with {} subnetworks\n{note}", self.objective, self.subnetworks);
+        }
         let upper = self.polar_upper.map_or("none proven".to_string(), |u| format!("{u:.6}"));
         let head = format!(
             "objective {:.8e} with {} subnetworks; polar in [{:.6}, {}] (1 is the optimality threshold)",
@@ -304,6 +333,12 @@ impl Certificate {
             (_, Some(g)) if self.polar_lower > 1.0 => format!(
                 "not certified: the polar exceeds 1 (lower bound {:.8}), so adding a subnetwork (the report's improving_subnetwork) still decreases f; proven gap bound {g:.3e} (relative {:.1e})",
                 self.polar_lower,
+                self.relative_gap.unwrap_or(0.0)
+            ),
+            (Status::Heuristic, Some(g)) => format!(
+                "no better subnetwork found by the heuristic polar search; for this family no exact polar is known \
+                 and the only proven bound on it is loose, so no certificate is possible: proven gap bound {g:.3e} \
+                 (relative {:.1e})",
                 self.relative_gap.unwrap_or(0.0)
             ),
             (_, Some(g)) => format!(

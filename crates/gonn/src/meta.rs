@@ -37,6 +37,9 @@ pub struct FitParams {
     pub threads: usize,
     /// Random restarts of the heuristic polar solvers.
     pub polar_restarts: usize,
+    /// Minibatch size of the local descent, for families that support it (`None`: full batch). The polar and the
+    /// certificate always use a full pass.
+    pub batch_size: Option<usize>,
 }
 
 impl FitParams {
@@ -52,6 +55,7 @@ impl FitParams {
             seed: 0,
             threads: 0,
             polar_restarts: 8,
+            batch_size: None,
         }
     }
     pub fn loss(mut self, loss: Loss) -> Self {
@@ -86,6 +90,10 @@ impl FitParams {
         self.polar_restarts = n;
         self
     }
+    pub fn batch_size(mut self, b: Option<usize>) -> Self {
+        self.batch_size = b;
+        self
+    }
 
     /// Checks every parameter once, naming the bad value.
     pub fn validate(self) -> Result<ValidFitParams> {
@@ -100,6 +108,9 @@ impl FitParams {
         }
         if self.max_outer == 0 {
             return Err(GonnError::param("max_outer", "0 (must be at least 1)"));
+        }
+        if self.batch_size == Some(0) {
+            return Err(GonnError::param("batch_size", "0 (must be at least 1)"));
         }
         Ok(ValidFitParams(self))
     }
@@ -230,9 +241,35 @@ fn random_start(p: &Problem<'_>, width: usize, rng: &mut Rng) -> Weights {
         }
     }
     balance(p.net, &mut w);
-    ray_step(p, &mut w);
+    // The optimal scale along the ray assumes theta and phi of the same degree.
+    if degree_mismatch(p.net).is_none() {
+        ray_step(p, &mut w);
+    }
     prune_zero(&mut w);
     w
+}
+
+/// When `theta`'s degree differs from the network's, what that implies (THEORY.md, degree mismatch proposition).
+pub fn degree_mismatch(net: &dyn Subnetwork) -> Option<String> {
+    let p = net.degree();
+    let q = net.theta_form().degree(p);
+    match q.cmp(&p) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less => Some(format!(
+            "degree mismatch: the network is homogeneous of degree {p} but the {} regularizer has degree {q}. Near \
+             zero the regularizer (~t^{q}) beats any loss decrease (~t^{p}), so the zero network is a local minimum \
+             even when it is not optimal, and other non-global local minima can exist. gonn trains the given width \
+             by local descent only: no growth, no polar test, no certificate. Use --reg product or --reg powers for \
+             a certifiable problem.",
+            net.theta_form().name()
+        )),
+        std::cmp::Ordering::Greater => Some(format!(
+            "degree mismatch: the network is homogeneous of degree {p} but the {} regularizer has degree {q} > {p}: \
+             splitting a subnetwork into many small copies drives the regularizer to zero, so it does not control \
+             the network size. gonn trains the given width by local descent only, without a certificate.",
+            net.theta_form().name()
+        )),
+    }
 }
 
 /// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
@@ -303,6 +340,43 @@ pub fn certify(
 }
 
 impl ValidFitParams {
+    /// Local descent at the width of `w` only (no polar, no growth), as for a regularizer whose degree does not
+    /// match the network's: the result carries `note` instead of an optimality test.
+    fn fixed_width(
+        &self,
+        p: &Problem<'_>,
+        mut w: Weights,
+        descent: &DescentOptions,
+        note: String,
+        start: Instant,
+        observer: &mut dyn Observer,
+    ) -> FittedModel {
+        let info = local_descent(p, &mut w, descent);
+        let ev = p.evaluate(&w);
+        let nonzero = crate::subnetwork::zero_slices(&w).iter().filter(|z| !**z).count();
+        let certificate = Certificate::untested(p, &ev, nonzero, self.tol, note);
+        let rec = IterationRecord {
+            outer: 1,
+            subnetworks: w.width(),
+            objective: ev.objective,
+            polar_lower: 0.0,
+            polar_upper: None,
+            gap_bound: None,
+            descent_sweeps: info.sweeps,
+            seconds: start.elapsed().as_secs_f64(),
+            action: "stop",
+        };
+        observer.observe(&rec);
+        FittedModel {
+            weights: w,
+            certificate,
+            history: vec![rec],
+            stop_reason: if info.converged { StopReason::NoBetterSubnetwork } else { StopReason::MaxSeconds },
+            outer_iterations: 1,
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+
     /// Runs the meta-algorithm from an empty or random start.
     pub fn fit(&self, net: &dyn Subnetwork, obs: &Observations) -> Result<FittedModel> {
         self.fit_from(net, obs, None, &mut Silent)
@@ -330,8 +404,22 @@ impl ValidFitParams {
             None => random_start(&p, self.init_width, &mut rng),
         };
         prune_zero(&mut w);
-        let mut descent =
-            DescentOptions { tol: 1e-6_f64.min(self.tol * 1e-1), deadline: Some(deadline), ..Default::default() };
+        let mut descent = DescentOptions {
+            tol: 1e-6_f64.min(self.tol * 1e-1),
+            deadline: Some(deadline),
+            batch_size: self.batch_size,
+            seed: self.seed,
+            ..Default::default()
+        };
+        if let Some(note) = degree_mismatch(net) {
+            if w.width() == 0 {
+                return Err(GonnError::param(
+                    "init_width",
+                    "0: with a mismatched regularizer gonn only trains a given width (use --init-width N)",
+                ));
+            }
+            return Ok(self.fixed_width(&p, w, &descent, note, start, observer));
+        }
         // A polar value above 1 + grow_threshold triggers growth; below it, descent is refined first. Once the
         // threshold reaches tol / 2, a polar below it means the gap is already about tol * lambda * Theta <= tol * f
         // up to the descent error, so refining descent (not growing) is what closes the certificate.

@@ -1,4 +1,5 @@
-//! A model described by name, as on the command line: `factor` with a norm pair and sign constraints, or `cp`.
+//! A model described by name, as on the command line: `factor` with a norm pair and sign constraints, `cp`,
+//! `relu` (one hidden layer of units), or a deep/convolutional stack such as `mlp:32,16` or `cnn:c8k3,pool2`.
 //! It knows which data it needs and builds the matching [`Subnetwork`] family.
 
 use std::collections::HashMap;
@@ -8,7 +9,8 @@ use crate::error::{GonnError, Result};
 use crate::io::read_array_opt;
 use crate::loss::Observations;
 use crate::norms::{LayerNorm, Norm};
-use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork, Subnetwork};
+use crate::subnetwork::deep::{Activation, Architecture, DeepNetwork, ImageShape};
+use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, Regularizer, ReluNetwork, Subnetwork};
 
 /// A model family with its regularizer.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,6 +21,19 @@ pub enum ModelSpec {
     Cp,
     /// One hidden ReLU unit `(X u)_+ v^T` with `theta = ||u||_2 ||v||_(output_norm)`.
     Relu { bias: bool, output_norm: Norm, polar: PolarMode },
+    /// A stack of homogeneous layers per subnetwork, with `theta` built from the layers' Frobenius norms.
+    Deep { arch: Architecture, image: Option<ImageShape>, bias: bool, reg: Regularizer },
+}
+
+/// Parses `HxW` or `HxWxC` (image height, width and channels).
+pub fn parse_image(s: &str) -> Result<ImageShape> {
+    let parts: Vec<&str> = s.trim().split(['x', 'X']).collect();
+    let nums: Option<Vec<usize>> = parts.iter().map(|p| p.trim().parse().ok().filter(|v| *v > 0)).collect();
+    match nums.as_deref() {
+        Some(&[h, w]) => Ok((h, w, 1)),
+        Some(&[h, w, c]) => Ok((h, w, c)),
+        _ => Err(GonnError::param("image", format!("`{s}` (expected HxW or HxWxC, e.g. 8x8)"))),
+    }
 }
 
 impl ModelSpec {
@@ -68,7 +83,24 @@ impl ModelSpec {
                 }
                 Ok(ModelSpec::Relu { bias: true, output_norm: Norm::L2, polar: PolarMode::Auto })
             }
-            other => Err(GonnError::param("model", format!("unknown model `{other}` (expected factor, cp or relu)"))),
+            m if m.starts_with("mlp:") || m.starts_with("cnn:") => {
+                if norms.is_some() || nonneg.is_some_and(|s| s != "none") {
+                    return Err(GonnError::param(
+                        "norms",
+                        "deep models use the Frobenius norm of each layer; choose the form with --reg",
+                    ));
+                }
+                Ok(ModelSpec::Deep {
+                    arch: Architecture::parse(m, Activation::Relu)?,
+                    image: None,
+                    bias: true,
+                    reg: Regularizer::Product,
+                })
+            }
+            other => Err(GonnError::param(
+                "model",
+                format!("unknown model `{other}` (expected factor, cp, relu, mlp:W1,.. or cnn:c8k3,pool2,..)"),
+            )),
         }
     }
 
@@ -78,7 +110,13 @@ impl ModelSpec {
             ModelSpec::Factor { .. } => "factor",
             ModelSpec::Cp => "cp",
             ModelSpec::Relu { .. } => "relu",
+            ModelSpec::Deep { arch, .. } => arch.kind(),
         }
+    }
+
+    /// Whether the model maps inputs `X` to targets `Y` (relu and deep models).
+    pub fn supervised(&self) -> bool {
+        matches!(self, ModelSpec::Relu { .. } | ModelSpec::Deep { .. })
     }
 
     /// The norms as written on the command line (`l2,l2`).
@@ -87,6 +125,7 @@ impl ModelSpec {
             ModelSpec::Factor { norms } => format!("{},{}", norms[0].norm, norms[1].norm),
             ModelSpec::Cp => "l2,l2,l2".into(),
             ModelSpec::Relu { output_norm, .. } => format!("l2,{output_norm}"),
+            ModelSpec::Deep { arch, .. } => vec!["l2"; arch.degree()].join(","),
         }
     }
 
@@ -99,7 +138,7 @@ impl ModelSpec {
                 (false, true) => "v",
                 (true, true) => "both",
             },
-            ModelSpec::Cp | ModelSpec::Relu { .. } => "none",
+            ModelSpec::Cp | ModelSpec::Relu { .. } | ModelSpec::Deep { .. } => "none",
         }
     }
 
@@ -127,8 +166,8 @@ impl ModelSpec {
                 let (u, d) = y.to_unfolding(key)?;
                 (u, d.to_vec())
             }
-            ModelSpec::Relu { .. } => {
-                return Err(GonnError::param("model", "the relu model reads inputs and targets: use load_supervised"))
+            ModelSpec::Relu { .. } | ModelSpec::Deep { .. } => {
+                return Err(GonnError::param("model", "this model reads inputs and targets: use io::load_supervised"))
             }
         };
         let mask = match mask {
@@ -149,8 +188,8 @@ impl ModelSpec {
         match (self, dims) {
             (ModelSpec::Factor { norms }, [m, n]) => Ok(Box::new(MatrixFactorization::new(*m, *n, *norms))),
             (ModelSpec::Cp, [m, n, k]) => Ok(Box::new(CpTensor::new(*m, *n, *k))),
-            (ModelSpec::Relu { .. }, _) => {
-                Err(GonnError::param("model", "the relu model is built from its inputs: use build_relu"))
+            (ModelSpec::Relu { .. } | ModelSpec::Deep { .. }, _) => {
+                Err(GonnError::param("model", "this model is built from its inputs: use build_supervised"))
             }
             _ => Err(GonnError::Shape(format!("data of shape {dims:?} does not fit the {} model", self.kind()))),
         }
@@ -164,12 +203,54 @@ impl ModelSpec {
         }
     }
 
+    /// The family of a supervised model (relu or deep) on inputs `x` (`n x d`, without the bias column) with
+    /// `outputs` outputs.
+    pub fn build_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Subnetwork>> {
+        match self {
+            ModelSpec::Deep { .. } => Ok(Box::new(self.build_deep(x, outputs)?)),
+            _ => Ok(Box::new(self.build_relu(x, outputs)?)),
+        }
+    }
+
+    /// The deep family on inputs `x` with `outputs` outputs.
+    pub fn build_deep(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<DeepNetwork> {
+        match self {
+            ModelSpec::Deep { arch, image, bias, reg } => {
+                DeepNetwork::new(x, outputs, arch.clone(), *image, *bias, *reg)
+            }
+            _ => Err(GonnError::param("model", format!("the {} model is not a deep stack", self.kind()))),
+        }
+    }
+
+    /// The deep model described by a model file's metadata (as written by [`ModelSpec::metadata`]).
+    pub fn deep_from_metadata(meta: &HashMap<String, String>) -> Result<Self> {
+        let get = |k: &str| {
+            meta.get(k).ok_or_else(|| GonnError::param("model_file", format!("the model's metadata lacks `{k}`")))
+        };
+        let act = Activation::parse(get("activation")?)?;
+        let arch = Architecture::parse(get("architecture")?, act)?;
+        let image = meta.get("image").map(|s| parse_image(s)).transpose()?;
+        let bias = get("bias")? != "false";
+        let reg: Regularizer = get("reg")?.parse()?;
+        Ok(ModelSpec::Deep { arch, image, bias, reg })
+    }
+
     /// Metadata stored with the weights.
     pub fn metadata(&self, dims: &[usize]) -> HashMap<String, String> {
         let mut m = HashMap::new();
         if let ModelSpec::Relu { bias, output_norm, .. } = self {
             m.insert("bias".into(), bias.to_string());
             m.insert("output_norm".into(), output_norm.to_string());
+        }
+        if let ModelSpec::Deep { arch, image, bias, reg } = self {
+            m.insert("architecture".into(), arch.to_string());
+            m.insert("activation".into(), arch.activation.to_string());
+            m.insert("bias".into(), bias.to_string());
+            m.insert("reg".into(), reg.name().into());
+            m.insert("degree".into(), arch.degree().to_string());
+            if let Some((h, w, c)) = image {
+                m.insert("image".into(), format!("{h}x{w}x{c}"));
+            }
         }
         m.insert("norms".into(), self.norms_string());
         m.insert("nonneg".into(), self.nonneg_string().into());
@@ -192,6 +273,11 @@ mod tests {
         assert!(ModelSpec::parse("factor", None, Some("w")).is_err());
         assert!(ModelSpec::parse("cp", Some("l1,l2,l2"), None).is_err());
         assert!(ModelSpec::parse("mlp", None, None).is_err());
+        assert_eq!(ModelSpec::parse("mlp:8,4", None, None).unwrap().norms_string(), "l2,l2,l2");
+        assert!(ModelSpec::parse("mlp:8", Some("l1,l1"), None).is_err());
+        assert_eq!(parse_image("8x8").unwrap(), (8, 8, 1));
+        assert_eq!(parse_image("4x5x3").unwrap(), (4, 5, 3));
+        assert!(parse_image("8").is_err() && parse_image("0x3").is_err());
         assert!(ModelSpec::parse("relu", Some("l2,l2"), None).is_err());
         assert_eq!(ModelSpec::parse("relu", None, None).unwrap().kind(), "relu");
         assert_eq!(ModelSpec::parse("cp", None, None).unwrap().build(&[2, 3, 4]).unwrap().degree(), 3);

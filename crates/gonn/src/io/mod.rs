@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::error::{GonnError, Result};
 
 pub use arrays::{read_array, read_array_opt, write_npy, write_npz, Array};
-pub use model::{load_relu_weights, load_weights, save_model, ModelFile};
+pub use model::{load_model, load_relu_weights, load_weights, save_model, ModelFile};
 pub use supervised::{load_supervised, Supervised};
 
 /// The folder that will hold `path`, which must exist.

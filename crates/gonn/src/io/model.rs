@@ -1,6 +1,12 @@
 //! Model files: the weights of each layer as named tensors (`U`, `V` for a factorization, `A`, `B`, `C` for a CP
-//! tensor), each `dim x r` in C order, plus metadata (model kind, norms, lambda, loss, shape and the certificate
-//! as JSON) in the safetensors header. Weights made elsewhere can also come from an `.npz` with the same names.
+//! tensor, `W1`, `W2` for ReLU units), each `dim x r` in C order, plus metadata (model kind, norms, lambda, loss,
+//! shape and the certificate as JSON) in the safetensors header. Weights made elsewhere can also come from an
+//! `.npz` with the same names.
+//!
+//! Deep and convolutional models (`mlp`, `cnn`) store layer `k` as `Wk` (`W1`, `W2`, ...) with shape
+//! `[r, fan_in, fan_out]`: `Wk[i]` is subnetwork `i`'s matrix, applied as `input @ Wk[i]` (the first layer's last
+//! input row is the bias; a convolution's input index is `(dy * kernel + dx) * c_in + c`). The metadata key
+//! `layer_shapes` (JSON `[[fan_in, fan_out], ...]`) selects this layout when writing.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,13 +18,20 @@ use super::arrays::Array;
 use crate::error::{GonnError, Result};
 use crate::subnetwork::Weights;
 
-/// Tensor names of each model kind's layers.
-pub fn layer_names(kind: &str) -> &'static [&'static str] {
-    match kind {
+/// Tensor names of each model kind's layers (`layers` is the count for deep models, `W1..WK`).
+pub fn layer_names(kind: &str, layers: usize) -> Vec<String> {
+    let fixed: &[&str] = match kind {
         "cp" => &["A", "B", "C"],
         "relu" => &["W1", "W2"],
+        "mlp" | "cnn" => return (1..=layers).map(|k| format!("W{k}")).collect(),
         _ => &["U", "V"],
-    }
+    };
+    fixed.iter().map(|s| s.to_string()).collect()
+}
+
+/// The `[[fan_in, fan_out], ...]` of a deep model's metadata.
+fn layer_shapes(meta: &HashMap<String, String>) -> Option<Vec<(usize, usize)>> {
+    serde_json::from_str(meta.get("layer_shapes")?).ok()
 }
 
 /// A model as stored on disk.
@@ -37,15 +50,27 @@ fn layer_array(l: &Mat<f64>) -> Array {
 /// Writes `model` as safetensors, atomically.
 pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
     let path = path.as_ref();
-    let names = layer_names(&model.kind);
+    let names = layer_names(&model.kind, model.weights.layers.len());
+    let shapes = layer_shapes(&model.metadata);
     let bufs: Vec<(String, Vec<usize>, Vec<u8>)> = model
         .weights
         .layers
         .iter()
         .zip(names)
-        .map(|(l, name)| {
-            let a = layer_array(l);
-            (name.to_string(), a.shape.clone(), a.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .enumerate()
+        .map(|(k, (l, name))| match shapes.as_ref().and_then(|s| s.get(k)) {
+            Some(&(fi, fo)) if fi * fo == l.nrows() => {
+                let r = l.ncols();
+                let data: Vec<u8> = (0..r)
+                    .flat_map(|i| (0..fi).flat_map(move |a| (0..fo).map(move |b| (a + b * fi, i))))
+                    .flat_map(|ij| l[ij].to_le_bytes())
+                    .collect();
+                (name, vec![r, fi, fo], data)
+            }
+            _ => {
+                let a = layer_array(l);
+                (name, a.shape.clone(), a.data.iter().flat_map(|v| v.to_le_bytes()).collect())
+            }
         })
         .collect();
     let views: Vec<(String, TensorView<'_>)> = bufs
@@ -61,22 +86,31 @@ pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
     super::write_atomic(path, &bytes)
 }
 
+/// A `[r, fan_in, fan_out]` C-order tensor as the `(fan_in * fan_out) x r` layer block (column-major matrices).
+fn deep_layer(data: &[f64], r: usize, fi: usize, fo: usize) -> Mat<f64> {
+    Mat::from_fn(fi * fo, r, |ab, i| data[i * fi * fo + (ab % fi) * fo + ab / fi])
+}
+
 fn view_to_mat(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Mat<f64>> {
     let shape = v.shape();
-    let (rows, cols) = match shape {
-        [r, c] => (*r, *c),
-        [r] => (*r, 1),
-        s => {
-            return Err(GonnError::Shape(format!(
-                "tensor `{name}` in {} has shape {s:?}; expected a matrix",
-                path.display()
-            )))
-        }
-    };
     let data: Vec<f64> = match v.dtype() {
         Dtype::F64 => v.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
         Dtype::F32 => v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
         d => return Err(GonnError::format(path, format!("tensor `{name}` has dtype {d:?}; expected F64 or F32"))),
+    };
+    let (rows, cols) = match shape {
+        [r, c] => (*r, *c),
+        [r] => (*r, 1),
+        // A deep layer `[r, fan_in, fan_out]`: column i is subnetwork i's matrix in column-major order.
+        [r, fi, fo] => {
+            return Ok(deep_layer(&data, *r, *fi, *fo));
+        }
+        s => {
+            return Err(GonnError::Shape(format!(
+                "tensor `{name}` in {} has shape {s:?}; expected a matrix (or [r, fan_in, fan_out])",
+                path.display()
+            )))
+        }
     };
     Ok(Mat::from_fn(rows, cols, |i, j| data[i * cols + j]))
 }
@@ -102,7 +136,12 @@ impl<'a> WeightSource<'a> {
     /// The tensor `name` as a matrix, if the file has it.
     fn tensor(&self, name: &str) -> Result<Option<Mat<f64>>> {
         match self {
-            WeightSource::Npz(path) => super::arrays::read_array_opt(path, name)?.map(|a| a.to_mat(name)).transpose(),
+            WeightSource::Npz(path) => super::arrays::read_array_opt(path, name)?
+                .map(|a| match a.shape.as_slice() {
+                    &[r, fi, fo] => Ok(deep_layer(&a.data, r, fi, fo)),
+                    _ => a.to_mat(name),
+                })
+                .transpose(),
             WeightSource::Safetensors(path, bytes) => {
                 let st = SafeTensors::deserialize(bytes).map_err(|e| GonnError::format(path, e))?;
                 st.tensor(name).ok().map(|v| view_to_mat(path, name, &v)).transpose()
@@ -123,8 +162,18 @@ impl<'a> WeightSource<'a> {
 
     /// The layers of a `kind` model, with the file's metadata.
     fn model(&self, path: &Path, kind: &str) -> Result<ModelFile> {
-        let names = layer_names(kind);
         let metadata = self.metadata()?;
+        let names = match kind {
+            // Deep models: W1, W2, ... as far as the file goes.
+            "mlp" | "cnn" => {
+                let mut k = 0;
+                while self.tensor(&format!("W{}", k + 1))?.is_some() {
+                    k += 1;
+                }
+                layer_names(kind, k.max(1))
+            }
+            _ => layer_names(kind, 0),
+        };
         if let Some(k) = metadata.get("gonn_model") {
             if k != kind {
                 return Err(GonnError::format(path, format!("holds a `{k}` model, not `{kind}`")));
@@ -152,6 +201,18 @@ impl<'a> WeightSource<'a> {
 pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
     let path = path.as_ref();
     WeightSource::open(path)?.model(path, kind)
+}
+
+/// Reads a model written by gonn, whatever its kind (stored in the metadata).
+pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
+    let path = path.as_ref();
+    let source = WeightSource::open(path)?;
+    let kind = source
+        .metadata()?
+        .get("gonn_model")
+        .cloned()
+        .ok_or_else(|| GonnError::format(path, "not a model written by gonn (no gonn_model in its metadata)"))?;
+    source.model(path, &kind)
 }
 
 /// The layers of a two-layer ReLU network for inputs with `inputs` features and `outputs` outputs.

@@ -888,8 +888,8 @@ pub fn polar_upper_bound(net: &DeepNetwork, q: MatRef<'_, f64>) -> f64 {
     sigma_max_upper(&gram, q.nrows().max(q.ncols()), 0.5 * fro / (gram.nrows().max(1) as f64).sqrt()) * net.lipschitz
 }
 
-/// Forward pass on a subset of samples: the network output for `rows` and the per-layer gradients of
-/// `<G, Phi>` for a `G` on those rows (used by minibatch descent).
+/// The per-layer gradients of `<G, Phi>` on the samples `rows` only, with `G = grad_of(Phi(W) on rows)`
+/// (minibatch descent).
 pub(crate) fn batch_pass(
     net: &DeepNetwork,
     w: &Weights,
@@ -902,17 +902,16 @@ pub(crate) fn batch_pass(
     net.backward(w, &cache, g.as_ref(), Some(rows), par)
 }
 
-/// Forward and backward on all samples: `(Phi(W), gradient function)`.
+/// The per-layer gradients of `<G, Phi>` on all samples, with `G = grad_of(Phi(W))`.
 pub(crate) fn full_pass(
     net: &DeepNetwork,
     w: &Weights,
     grad_of: impl FnOnce(MatRef<'_, f64>) -> Mat<f64>,
     par: Par,
-) -> (Mat<f64>, Mat<f64>, Vec<Mat<f64>>) {
+) -> Vec<Mat<f64>> {
     let cache = net.run(w, None, par);
     let g = grad_of(cache.out.as_ref());
-    let grads = net.backward(w, &cache, g.as_ref(), None, par);
-    (cache.out, g, grads)
+    net.backward(w, &cache, g.as_ref(), None, par)
 }
 
 #[cfg(test)]
