@@ -1,6 +1,7 @@
 //! `gonn`: fit positively homogeneous models to a certified global optimum, or certify weights made elsewhere.
 
 mod commands;
+mod experiment;
 mod predict;
 mod progress;
 
@@ -8,11 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Certified global optimality for matrix/tensor factorizations and ReLU networks.
+/// Certified global optimality for matrix/tensor factorizations and homogeneous neural networks.
 ///
-/// gonn minimizes loss(Y, sum_i phi(w_i)) + lambda * sum_i theta(w_i) over any number of subnetworks
-/// phi(w_i) (rank-one matrices u v^T, tensors a∘b∘c, or hidden ReLU units (X u)_+ v^T), grows and prunes them with the polar problem, and ends with
-/// a certificate: a proven bound on the distance to the global optimum, or an honest statement that none exists.
+/// gonn minimizes loss(Y, sum_i phi(w_i)) + lambda * sum_i theta(w_i) over any number of subnetworks phi(w_i)
+/// (rank-one matrices u v^T, tensors a∘b∘c, hidden ReLU units (X u)_+ v^T, or deep and convolutional stacks),
+/// grows and prunes them with the polar problem, and ends with a certificate: a proven bound on the distance to
+/// the global optimum, or an honest statement that none exists.
 #[derive(Parser)]
 #[command(name = "gonn", version, about, long_about = None, propagate_version = true)]
 struct Cli {
@@ -28,10 +30,13 @@ enum Command {
     Fit(commands::FitArgs),
     /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
     Certify(commands::CertifyArgs),
-    /// Apply a fitted relu network to new inputs and write its predictions.
+    /// Apply a fitted network (relu, mlp or cnn) to new inputs and write its predictions.
     Predict(commands::PredictArgs),
-    /// Loss and accuracy (or mean squared error) of a fitted relu network on held-out data.
+    /// Loss and accuracy (or mean squared error) of a fitted network on held-out data.
     Evaluate(commands::EvaluateArgs),
+    /// Rerun a result of the talk (homogeneity, growth, zero-subnetwork, mismatch, lambda-path, or all) with
+    /// figures and a markdown summary.
+    Experiment(experiment::ExperimentArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +47,7 @@ fn main() -> ExitCode {
         Command::Certify(a) => commands::certify(a),
         Command::Predict(a) => predict::predict(a),
         Command::Evaluate(a) => predict::evaluate(a),
+        Command::Experiment(a) => experiment::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

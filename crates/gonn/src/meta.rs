@@ -340,28 +340,36 @@ pub fn certify(
 }
 
 impl ValidFitParams {
-    /// Local descent at the width of `w` only (no polar, no growth), as for a regularizer whose degree does not
-    /// match the network's: the result carries `note` instead of an optimality test.
+    /// Local descent at the width of `w` only (no growth). With a matched regularizer the result is checked by the
+    /// polar as usual; with a mismatched one (`note`) no optimality test applies and the result says so.
     fn fixed_width(
         &self,
         p: &Problem<'_>,
         mut w: Weights,
         descent: &DescentOptions,
-        note: String,
+        note: Option<String>,
         start: Instant,
         observer: &mut dyn Observer,
     ) -> FittedModel {
         let info = local_descent(p, &mut w, descent);
         let ev = p.evaluate(&w);
         let nonzero = crate::subnetwork::zero_slices(&w).iter().filter(|z| !**z).count();
-        let certificate = Certificate::untested(p, &ev, nonzero, self.tol, note);
+        let (certificate, polar_lower, polar_upper) = match note {
+            Some(note) => (Certificate::untested(p, &ev, nonzero, self.tol, note), 0.0, None),
+            None => {
+                let mut opts = PolarOptions::new(true, p.par);
+                opts.restarts = self.polar_restarts;
+                let polar = p.net.polar(dual_direction(&ev.g, self.lambda).as_ref(), &opts, &mut Rng::new(self.seed));
+                (Certificate::new(p, &ev, &polar, nonzero, self.tol), polar.lower, polar.upper)
+            }
+        };
         let rec = IterationRecord {
             outer: 1,
             subnetworks: w.width(),
             objective: ev.objective,
-            polar_lower: 0.0,
-            polar_upper: None,
-            gap_bound: None,
+            polar_lower,
+            polar_upper,
+            gap_bound: certificate.gap_bound,
             descent_sweeps: info.sweeps,
             seconds: start.elapsed().as_secs_f64(),
             action: "stop",
@@ -375,6 +383,35 @@ impl ValidFitParams {
             outer_iterations: 1,
             seconds: start.elapsed().as_secs_f64(),
         }
+    }
+
+    /// Trains `init` (or `init_width` random subnetworks) by local descent only, at that width: no polar-driven
+    /// growth. The polar still checks the result (for comparisons with [`ValidFitParams::fit_from`]).
+    pub fn fit_fixed_width(
+        &self,
+        net: &dyn Subnetwork,
+        obs: &Observations,
+        init: Option<Weights>,
+    ) -> Result<FittedModel> {
+        check_problem(net, obs, self.loss)?;
+        let start = Instant::now();
+        let p = Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) };
+        let mut rng = Rng::new(self.seed);
+        let w = match init {
+            Some(w) => {
+                check_weights(net, &w)?;
+                w
+            }
+            None => random_start(&p, self.init_width, &mut rng),
+        };
+        let descent = DescentOptions {
+            tol: 1e-6_f64.min(self.tol * 1e-1),
+            deadline: Some(start + Duration::from_secs_f64(self.max_seconds)),
+            batch_size: self.batch_size,
+            seed: self.seed,
+            ..Default::default()
+        };
+        Ok(self.fixed_width(&p, w, &descent, degree_mismatch(net), start, &mut Silent))
     }
 
     /// Runs the meta-algorithm from an empty or random start.
@@ -418,7 +455,7 @@ impl ValidFitParams {
                     "0: with a mismatched regularizer gonn only trains a given width (use --init-width N)",
                 ));
             }
-            return Ok(self.fixed_width(&p, w, &descent, note, start, observer));
+            return Ok(self.fixed_width(&p, w, &descent, Some(note), start, observer));
         }
         // A polar value above 1 + grow_threshold triggers growth; below it, descent is refined first. Once the
         // threshold reaches tol / 2, a polar below it means the gap is already about tol * lambda * Theta <= tol * f

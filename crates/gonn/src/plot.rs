@@ -176,6 +176,16 @@ fn glyph(c: char) -> [u8; 5] {
         '(' => [1, 2, 2, 2, 1],
         ')' => [4, 2, 2, 2, 4],
         ',' => [0, 0, 0, 2, 4],
+        ':' => [0, 2, 0, 2, 0],
+        '=' => [0, 7, 0, 7, 0],
+        '_' => [0, 0, 0, 0, 7],
+        '/' => [1, 1, 2, 4, 4],
+        '%' => [5, 1, 2, 4, 5],
+        '<' => [1, 2, 4, 2, 1],
+        '>' => [4, 2, 1, 2, 4],
+        '^' => [2, 5, 0, 0, 0],
+        '[' => [3, 2, 2, 2, 3],
+        ']' => [6, 2, 2, 2, 6],
         'A' => [2, 5, 7, 5, 5],
         'B' => [6, 5, 6, 5, 6],
         'C' => [7, 4, 4, 4, 7],
@@ -347,4 +357,199 @@ pub fn write_plot(path: impl AsRef<Path>, history: &[IterationRecord]) -> Result
         _ => return Err(GonnError::format(path, "plot files must end in .svg or .png")),
     };
     crate::io::write_atomic(path, &bytes)
+}
+
+/// A line chart of several labelled series (used by `gonn experiment`), drawn as SVG or PNG.
+#[derive(Clone, Debug, Default)]
+pub struct Chart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Logarithmic axes (positive values only; others are skipped).
+    pub log_x: bool,
+    pub log_y: bool,
+    pub series: Vec<Series>,
+}
+
+/// One line of a [`Chart`].
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+const PALETTE: [(u8, u8, u8); 8] = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (255, 127, 14),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (23, 190, 207),
+];
+const CW: f64 = 760.0;
+const CH: f64 = 440.0;
+const CL: f64 = 90.0;
+const CR: f64 = 560.0;
+const CT: f64 = 40.0;
+const CB: f64 = 380.0;
+
+impl Chart {
+    /// Plot coordinates of a value (log10 on log axes), or `None` when it cannot be drawn.
+    fn coord(v: f64, log: bool) -> Option<f64> {
+        let c = if log { (v > 0.0).then(|| v.log10())? } else { v };
+        c.is_finite().then_some(c)
+    }
+
+    /// The axis ranges `((x0, x1), (y0, y1))` in plot coordinates, padded.
+    fn ranges(&self) -> Option<((f64, f64), (f64, f64))> {
+        let pts = || {
+            self.series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter_map(|&(x, y)| Some((Self::coord(x, self.log_x)?, Self::coord(y, self.log_y)?)))
+        };
+        let fold = |it: &mut dyn Iterator<Item = f64>| {
+            it.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
+        };
+        let (x0, x1) = fold(&mut pts().map(|p| p.0));
+        let (y0, y1) = fold(&mut pts().map(|p| p.1));
+        if !x0.is_finite() {
+            return None;
+        }
+        let pad = |lo: f64, hi: f64| {
+            let d = if hi > lo { 0.05 * (hi - lo) } else { lo.abs().max(1.0) * 0.1 };
+            (lo - d, hi + d)
+        };
+        Some((pad(x0, x1), pad(y0, y1)))
+    }
+
+    /// Pixel polylines of each series.
+    fn lines(&self) -> Vec<Vec<(f64, f64)>> {
+        let Some(((x0, x1), (y0, y1))) = self.ranges() else { return vec![] };
+        self.series
+            .iter()
+            .map(|s| {
+                s.points
+                    .iter()
+                    .filter_map(|&(x, y)| {
+                        let (cx, cy) = (Self::coord(x, self.log_x)?, Self::coord(y, self.log_y)?);
+                        Some((CL + (CR - CL) * (cx - x0) / (x1 - x0), CB - (CB - CT) * (cy - y0) / (y1 - y0)))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Tick labels: `(text, pixel)` at both ends of each axis.
+    fn ticks(&self) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+        let Some(((x0, x1), (y0, y1))) = self.ranges() else { return (vec![], vec![]) };
+        let label = |c: f64, log: bool| if log { fmt_tick(10f64.powf(c), false) } else { fmt_tick(c, false) };
+        let xs = [0.05, 0.95].map(|f| (label(x0 + f * (x1 - x0), self.log_x), CL + f * (CR - CL)));
+        let ys = [0.05, 0.95].map(|f| (label(y0 + f * (y1 - y0), self.log_y), CB - f * (CB - CT)));
+        (xs.to_vec(), ys.to_vec())
+    }
+
+    /// SVG document.
+    pub fn svg(&self) -> String {
+        let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+        let mut s = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{CW}\" height=\"{CH}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        );
+        s += &format!("<text x=\"{CL}\" y=\"24\" font-weight=\"bold\" font-size=\"14\">{}</text>\n", esc(&self.title));
+        s += &format!(
+            "<rect x=\"{CL}\" y=\"{CT}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n",
+            CR - CL,
+            CB - CT
+        );
+        let (xt, yt) = self.ticks();
+        for (t, x) in &xt {
+            s += &format!("<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", CB + 16.0, esc(t));
+        }
+        for (t, y) in &yt {
+            s += &format!("<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>\n", CL - 6.0, y + 4.0, esc(t));
+        }
+        let log = |b: bool| if b { " (log scale)" } else { "" };
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#444\">{}{}</text>\n",
+            0.5 * (CL + CR),
+            CB + 36.0,
+            esc(&self.x_label),
+            log(self.log_x)
+        );
+        s += &format!(
+            "<text transform=\"translate(22,{}) rotate(-90)\" text-anchor=\"middle\" fill=\"#444\">{}{}</text>\n",
+            0.5 * (CT + CB),
+            esc(&self.y_label),
+            log(self.log_y)
+        );
+        for (i, (line, series)) in self.lines().iter().zip(&self.series).enumerate() {
+            let (r, g, b) = PALETTE[i % PALETTE.len()];
+            let path: String = line
+                .iter()
+                .enumerate()
+                .map(|(j, (x, y))| format!("{}{x:.1},{y:.1} ", if j == 0 { "M" } else { "L" }))
+                .collect();
+            s += &format!("<path d=\"{path}\" fill=\"none\" stroke=\"rgb({r},{g},{b})\" stroke-width=\"2\"/>\n");
+            for (x, y) in line {
+                s += &format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"rgb({r},{g},{b})\"/>\n");
+            }
+            let ly = CT + 10.0 + 18.0 * i as f64;
+            s += &format!(
+                "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"rgb({r},{g},{b})\"/><text x=\"{}\" y=\"{}\">{}</text>\n",
+                CR + 14.0,
+                ly - 2.0,
+                CR + 34.0,
+                ly + 4.0,
+                esc(&series.label)
+            );
+        }
+        s += "</svg>\n";
+        s
+    }
+
+    /// PNG image (labels in the built-in bitmap font, upper case).
+    pub fn png(&self) -> Vec<u8> {
+        let (w, h) = (CW as usize, CH as usize);
+        let mut cv = Canvas { w, h, px: vec![255; 3 * w * h] };
+        let grey = (90, 90, 90);
+        cv.text(CL, 12.0, &self.title, 2);
+        cv.line((CL, CT), (CR, CT), grey, 1);
+        cv.line((CL, CB), (CR, CB), grey, 1);
+        cv.line((CL, CT), (CL, CB), grey, 1);
+        cv.line((CR, CT), (CR, CB), grey, 1);
+        let (xt, yt) = self.ticks();
+        for (t, x) in &xt {
+            cv.text(x - (4 * t.len()) as f64, CB + 8.0, t, 2);
+        }
+        for (t, y) in &yt {
+            cv.text(CL - 6.0 - (8 * t.len()) as f64, y - 5.0, t, 2);
+        }
+        let log = |b: bool| if b { " (LOG)" } else { "" };
+        cv.text(CL, CB + 30.0, &format!("X: {}{}", self.x_label, log(self.log_x)), 2);
+        cv.text(CL, CB + 46.0, &format!("Y: {}{}", self.y_label, log(self.log_y)), 2);
+        for (i, (line, series)) in self.lines().iter().zip(&self.series).enumerate() {
+            let c = PALETTE[i % PALETTE.len()];
+            for seg in line.windows(2) {
+                cv.line(seg[0], seg[1], c, 2);
+            }
+            for &(x, y) in line {
+                cv.line((x - 2.0, y), (x + 2.0, y), c, 3);
+            }
+            let ly = CT + 10.0 + 18.0 * i as f64;
+            cv.line((CR + 14.0, ly), (CR + 28.0, ly), c, 4);
+            cv.text(CR + 34.0, ly - 5.0, &series.label, 2);
+        }
+        encode_png(w, h, &cv.px)
+    }
+
+    /// Writes `stem.svg` and `stem.png` into `dir`, atomically; returns the two paths.
+    pub fn write(&self, dir: &Path, stem: &str) -> Result<[std::path::PathBuf; 2]> {
+        let svg_path = dir.join(format!("{stem}.svg"));
+        let png_path = dir.join(format!("{stem}.png"));
+        crate::io::write_atomic(&svg_path, self.svg().as_bytes())?;
+        crate::io::write_atomic(&png_path, &self.png())?;
+        Ok([svg_path, png_path])
+    }
 }
