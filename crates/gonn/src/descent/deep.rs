@@ -5,7 +5,7 @@
 //! `prox(W^k_i - t grad)` with threshold `t lambda prod_{j != k} ||W^j_i||` (the per-layer scheme of section 5,
 //! the other layers' norms taken at the current point). It gives exact zeros, so whole subnetworks leave the
 //! model. The step `t` is found by backtracking on the true objective (a step is kept only if `f` decreases;
-//! then `t` grows by 1.25). After each step the layers are balanced (`Phi` and the product unchanged; the sum of
+//! `t` starts small and doubles until the first cut, then grows by 1.25 per step). After each step the layers are balanced (`Phi` and the product unchanged; the sum of
 //! powers, equal to the product at balanced points, can only decrease). Weight decay uses its own prox
 //! `x / (1 + t lambda)`.
 //!
@@ -91,7 +91,9 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
         return info;
     }
     let n = p.obs.nrows();
-    let mut t = 1.0 / p.loss.curvature();
+    // Start with a small step and let it grow: a long first step may jump to a worse basin (e.g. next to zero).
+    let mut t = 1e-4 / p.loss.curvature();
+    let mut growth = 2.0;
     if let Some(b) = opts.batch_size.filter(|&b| b > 0 && b < n) {
         return minibatch(net, p, w, opts, b, f, t);
     }
@@ -101,15 +103,19 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
             break;
         }
         info.sweeps += 1;
+        let t_tried = t;
         let Some((cand, fc)) = backtrack(net, p, w, f, &mut t) else {
             info.converged = true;
             break;
         };
+        if t < t_tried {
+            growth = 1.25;
+        }
         let decrease = f - fc;
         *w = cand;
         tidy(net, w);
         f = fc;
-        t *= 1.25;
+        t *= growth;
         if w.width() == 0 {
             info.converged = true;
             break;
