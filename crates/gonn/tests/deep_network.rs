@@ -128,3 +128,133 @@ fn parallel_output_is_the_sum_of_the_subnetworks() {
         assert!((&z - &sum).norm_max() <= 1e-10 * (1.0 + z.norm_max()), "{spec}");
     }
 }
+
+/// THEORY.md section 2, degree mismatch proposition: 3-layer subnetworks (degree 3) with weight decay (degree 2)
+/// have a local minimum at zero although zero is not optimal; with the degree-matched product regularizer zero is
+/// not a local minimum (the polar's subnetwork is a descent direction).
+#[test]
+fn degree_mismatch_makes_zero_a_local_minimum() {
+    let mut rng = Rng::new(21);
+    let (n, d, c) = (30, 4, 2);
+    let x = rng.normal_mat(n, d);
+    let arch = Architecture::parse("mlp:5,4", Activation::Relu).unwrap();
+    // Targets from a planted network of the same architecture, plus noise.
+    let teacher = DeepNetwork::new(x.as_ref(), c, arch.clone(), None, true, Regularizer::Product).unwrap();
+    let planted = random_weights(&teacher, 2, &mut rng);
+    let z = teacher.forward(&planted, Par::Seq);
+    let y = Mat::from_fn(n, c, |i, j| z[(i, j)] + 0.1 * rng.normal());
+    let obs = Observations::new(y, None).unwrap();
+    let lambda = 0.5;
+    let wd = DeepNetwork::new(x.as_ref(), c, arch.clone(), None, true, Regularizer::WeightDecay).unwrap();
+    let matched = DeepNetwork::new(x.as_ref(), c, arch, None, true, Regularizer::Product).unwrap();
+    assert_eq!(wd.degree(), 3);
+    assert!(gonn::meta::degree_mismatch(&wd).is_some());
+    assert!(gonn::meta::degree_mismatch(&matched).is_none());
+    let p_wd = gonn::objective::Problem { net: &wd, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+    let p_m = gonn::objective::Problem { net: &matched, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+    let zero = Weights::empty(&wd.layer_dims());
+    let f0 = p_wd.objective(&zero);
+    let along = |p: &gonn::objective::Problem<'_>, dir: &Weights, t: f64| {
+        let mut w = dir.clone();
+        w.scale_all(t);
+        p.objective(&w) - f0
+    };
+    // Weight decay: every sampled direction (two subnetworks, unit-norm layers) increases f near zero.
+    for _ in 0..200 {
+        let mut dir = Weights { layers: wd.layer_dims().iter().map(|&k| rng.normal_mat(k, 2)).collect() };
+        for l in dir.layers.iter_mut() {
+            *l = &*l * (1.0 / l.norm_l2());
+        }
+        for t in [1e-3, 1e-2] {
+            assert!(along(&p_wd, &dir, t) > 0.0, "weight decay: f decreased along a direction at t = {t}");
+        }
+    }
+    // ... yet zero is not optimal: training at a fixed width (the only thing gonn does here) gets below f(0).
+    let fit = FitParams::new(lambda).init_width(3).seed(1).threads(1).validate().unwrap().fit(&wd, &obs).unwrap();
+    assert!(fit.certificate.objective < f0 - 1e-3, "{} vs f(0) = {f0}", fit.certificate.objective);
+    assert!(fit.certificate.note.is_some() && fit.certificate.gap_bound.is_none());
+    // Matched regularizer: the polar at zero exceeds 1 and its subnetwork decreases f for small t.
+    let ev = p_m.evaluate(&zero);
+    let q = Mat::from_fn(n, c, |i, j| -ev.g[(i, j)] / lambda);
+    let polar = matched.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+    assert!(polar.lower > 1.0, "polar at zero {}", polar.lower);
+    // Near zero, f(t w) - f(0) is about lambda (t^3 (1 - rho)) for the product and lambda (3/2 t^2 - rho t^3) for
+    // weight decay: with t = 0.1 / rho or 0.3 / rho the first decreases and the second increases.
+    for t in [0.1, 0.3].map(|t| t / polar.lower) {
+        assert!(along(&p_m, &polar.atom, t) < 0.0, "matched: the polar subnetwork must decrease f at t = {t}");
+        // The same direction with weight decay still increases f: the mismatch, not the direction, decides.
+        assert!(along(&p_wd, &polar.atom, t) > 0.0, "weight decay along the polar subnetwork at t = {t}");
+    }
+}
+
+/// The heuristic polar's bracket: the lower bound is attained by its subnetwork (unit layer norms) and no random
+/// subnetwork beats the proven upper bound `||Q||_2` times the stack's Lipschitz constant.
+#[test]
+fn heuristic_polar_bracket_is_consistent() {
+    let mut rng = Rng::new(5);
+    for (spec, act, image, d) in cases() {
+        let (n, c) = (12, 2);
+        let net = build(spec, act, image, d, n, c, &mut rng);
+        let q = rng.normal_mat(n, c);
+        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        assert!(polar.heuristic && !polar.exact);
+        let upper = polar.upper.unwrap();
+        assert!(polar.lower <= upper * (1.0 + 1e-12), "{spec}: {} > {upper}", polar.lower);
+        for l in &polar.atom.layers {
+            assert!((l.norm_l2() - 1.0).abs() < 1e-9, "{spec}: atom layers must have unit norm");
+        }
+        let attained = functional(&net, &polar.atom, q.as_ref());
+        assert!(
+            (attained - polar.lower).abs() <= 1e-8 * (1.0 + polar.lower.abs()),
+            "{spec}: {attained} vs {}",
+            polar.lower
+        );
+        for _ in 0..50 {
+            let mut w = random_weights(&net, 1, &mut rng);
+            for l in w.layers.iter_mut() {
+                *l = &*l * (1.0 / l.norm_l2());
+            }
+            let v = functional(&net, &w, q.as_ref());
+            assert!(v <= upper, "{spec}: a random subnetwork reaches {v} > proven upper {upper}");
+        }
+    }
+}
+
+/// Minibatch descent decreases the full objective, and full-batch descent reaches exact zeros (whole subnetworks
+/// pruned) when lambda is large.
+#[test]
+fn descent_decreases_and_prunes() {
+    let mut rng = Rng::new(8);
+    let (n, d, c) = (60, 5, 2);
+    let x = rng.normal_mat(n, d);
+    let y = rng.normal_mat(n, c);
+    let obs = Observations::new(y, None).unwrap();
+    let net = DeepNetwork::new(
+        x.as_ref(),
+        c,
+        Architecture::parse("mlp:4", Activation::Relu).unwrap(),
+        None,
+        true,
+        Regularizer::Powers,
+    )
+    .unwrap();
+    for (lambda, batch) in [(0.5, None), (0.5, Some(16)), (40.0, None)] {
+        let p = gonn::objective::Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+        let mut w = random_weights(&net, 6, &mut rng);
+        w.scale_all(0.2);
+        let f0 = p.objective(&w);
+        let mut opts = gonn::descent::DescentOptions::default();
+        opts.batch_size = batch;
+        opts.max_sweeps = 200;
+        let info = gonn::descent::local_descent(&p, &mut w, &opts);
+        assert!(info.objective < f0 && (p.objective(&w) - info.objective).abs() <= 1e-9 * f0.abs());
+        if lambda > 10.0 {
+            assert!(w.width() < 6, "a large lambda must zero out whole subnetworks");
+        }
+        // Balanced at the end: for the sum of powers, equal layer norms in each subnetwork.
+        for i in 0..w.width() {
+            let ns: Vec<f64> = w.layers.iter().map(|l| gonn::norms::l2(l.col_as_slice(i))).collect();
+            assert!(ns.iter().all(|v| (v - ns[0]).abs() <= 1e-9 * ns[0]), "{ns:?}");
+        }
+    }
+}

@@ -341,3 +341,69 @@ fn logistic_gap_bound_is_valid() {
         }
     }
 }
+
+/// Theorem 1 with the exact polar: appending an all-zero unit to a local minimum W gives a local minimum exactly
+/// when the exact polar is at most 1, and every such local minimum has the optimal value of the convex program
+/// (Clarabel). Local minima of plain descent (no growth) fail the test, and growing their zero unit along the
+/// polar's unit decreases f.
+#[test]
+fn theorem_1_local_minima_with_a_zero_unit_are_global() {
+    use gonn::descent::{local_descent, DescentOptions};
+    use gonn::objective::Problem;
+    use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
+    use gonn::subnetwork::Regularizer;
+    let (x, y) = data_1d(20, 11);
+    let lambda = 0.05;
+    let fstar = convex_optimum(&augment(x.as_ref(), true), &y, lambda);
+    let (net, obs) = problem(&x, &y);
+    let p = Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par: faer::Par::Seq };
+    // The same units as a deep family, for plain proximal-gradient descent from random starts.
+    let deep = DeepNetwork::new(
+        x.as_ref(),
+        1,
+        Architecture::parse("mlp:1", Activation::Relu).unwrap(),
+        None,
+        true,
+        Regularizer::Product,
+    )
+    .unwrap();
+    let pd = Problem { net: &deep, ..p };
+    let mut rng = Rng::new(3);
+    let mut minima = Vec::new();
+    for r in [1, 2, 3] {
+        let mut w = Weights { layers: vec![rng.normal_mat(2, r), rng.normal_mat(1, r)] };
+        w.scale_all(0.3);
+        for _ in 0..4 {
+            local_descent(&pd, &mut w, &DescentOptions::default());
+            if w.width() > 0 {
+                local_descent(&p, &mut w, &DescentOptions::default());
+            }
+        }
+        minima.push(w);
+    }
+    for init in [0, 4] {
+        minima.push(
+            FitParams::new(lambda).tol(1e-9).init_width(init).validate().unwrap().fit(&net, &obs).unwrap().weights,
+        );
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for w in &minima {
+        let ev = p.evaluate(w);
+        let q = Mat::from_fn(y.len(), 1, |i, _| -ev.g[(i, 0)] / lambda);
+        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        assert!(polar.exact);
+        let rho = polar.upper.unwrap();
+        if rho <= 1.0 + 1e-5 {
+            passed += 1;
+            let rel = (ev.objective - fstar) / fstar;
+            assert!(rel.abs() <= 1e-6, "a local minimum with a zero unit is {rel:e} above the optimum");
+        } else {
+            failed += 1;
+            assert!(ev.objective > fstar * (1.0 + 1e-6));
+            let mut grown = w.clone();
+            grown.push(&polar.atom, &[1e-3, 1e-3]);
+            assert!(p.objective(&grown) < ev.objective, "the zero unit must be able to grow");
+        }
+    }
+    assert!(passed >= 2 && failed >= 1, "both kinds of local minima must occur: {passed} passed, {failed} failed");
+}
