@@ -87,7 +87,7 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
             if a.small { " --small" } else { "" },
             a.seed
         );
-        gonn::io::write_atomic(&dir.join("summary.md"), md.as_bytes())?;
+        gonn::io::write_atomic(dir.join("summary.md"), md.as_bytes())?;
         let results = json!({
             "experiment": name,
             "claim": o.claim,
@@ -99,7 +99,7 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
             "figures": figures,
         });
         gonn::io::write_atomic(
-            &dir.join("results.json"),
+            dir.join("results.json"),
             serde_json::to_string_pretty(&results).expect("json").as_bytes(),
         )?;
         eprintln!("  {verdict}: {}", o.claim);

@@ -371,6 +371,9 @@ pub struct Chart {
     pub series: Vec<Series>,
 }
 
+/// Tick labels with their pixel positions.
+type Ticks = Vec<(String, f64)>;
+
 /// One line of a [`Chart`].
 #[derive(Clone, Debug)]
 pub struct Series {
@@ -443,7 +446,7 @@ impl Chart {
     }
 
     /// Tick labels: `(text, pixel)` at both ends of each axis.
-    fn ticks(&self) -> (Vec<(String, f64)>, Vec<(String, f64)>) {
+    fn ticks(&self) -> (Ticks, Ticks) {
         let Some(((x0, x1), (y0, y1))) = self.ranges() else { return (vec![], vec![]) };
         let label = |c: f64, log: bool| if log { fmt_tick(10f64.powf(c), false) } else { fmt_tick(c, false) };
         let xs = [0.05, 0.95].map(|f| (label(x0 + f * (x1 - x0), self.log_x), CL + f * (CR - CL)));

@@ -8,8 +8,11 @@ use gonn::prelude::*;
 use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
 use gonn::subnetwork::Regularizer;
 
+/// An architecture, its activation, the image shape (convolutions) and the input dimension.
+type Case = (&'static str, Activation, Option<(usize, usize, usize)>, usize);
+
 /// Architectures covering every layer type: dense, convolution, ReLU, leaky ReLU, max-out, max and mean pooling.
-fn cases() -> Vec<(&'static str, Activation, Option<(usize, usize, usize)>, usize)> {
+fn cases() -> Vec<Case> {
     vec![
         ("mlp:5", Activation::Relu, None, 4),
         ("mlp:4,3", Activation::Relu, None, 4),
@@ -53,7 +56,7 @@ fn gradients_match_finite_differences_for_every_layer_type() {
         let g = rng.normal_mat(n, c);
         let grads = net.gradients(&w, g.as_ref(), Par::Seq);
         assert_eq!(grads.len(), net.degree());
-        for k in 0..net.degree() {
+        for (k, grad) in grads.iter().enumerate() {
             // Directional derivative along a random direction of layer k, by central differences. The network is
             // piecewise linear, so away from kinks the difference quotient is exact up to rounding.
             let dir = rng.normal_mat(w.layers[k].nrows(), r);
@@ -66,7 +69,7 @@ fn gradients_match_finite_differences_for_every_layer_type() {
                 }
             }
             let fd = (functional(&net, &plus, g.as_ref()) - functional(&net, &minus, g.as_ref())) / (2.0 * h);
-            let an = dot(grads[k].as_ref(), dir.as_ref());
+            let an = dot(grad.as_ref(), dir.as_ref());
             assert!((fd - an).abs() <= 1e-6 * (1.0 + an.abs()), "{spec} {act} layer {k}: fd {fd} vs {an}");
         }
     }
@@ -85,8 +88,8 @@ fn euler_identity_and_homogeneity_hold_for_every_layer_type() {
         let grads = net.gradients(&w, g.as_ref(), Par::Seq);
         // <grad_{W^k}, W^k> = f for each layer (degree 1 in each layer), hence <grad, W> = K f.
         let mut total = 0.0;
-        for k in 0..kdeg {
-            let e = dot(grads[k].as_ref(), w.layers[k].as_ref());
+        for (k, (grad, layer)) in grads.iter().zip(&w.layers).enumerate() {
+            let e = dot(grad.as_ref(), layer.as_ref());
             assert!((e - f).abs() <= 1e-9 * (1.0 + f.abs()), "{spec} {act} layer {k}: {e} vs {f}");
             total += e;
         }

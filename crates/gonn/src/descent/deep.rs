@@ -32,21 +32,22 @@ const MAX_STEPS: usize = 500;
 
 /// The proximal step from `y` along `grads` with step `t`.
 fn prox_step(reg: Regularizer, y: &Weights, grads: &[Mat<f64>], t: f64, lambda: f64) -> Weights {
-    let kdeg = y.layers.len();
+    // The product of the other layers' norms, per layer and subnetwork (the group weight of THEORY.md section 5).
     let norms: Vec<Vec<f64>> =
         y.layers.iter().map(|l| (0..l.ncols()).map(|i| crate::norms::l2(l.col_as_slice(i))).collect()).collect();
+    let others =
+        |k: usize, i: usize| -> f64 { norms.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, n)| n[i]).product() };
     let mut out = y.clone();
-    for k in 0..kdeg {
-        for i in 0..y.width() {
-            let x = out.layers[k].col_as_slice_mut(i);
-            for (xv, gv) in x.iter_mut().zip(grads[k].col_as_slice(i)) {
+    for (k, (layer, grad)) in out.layers.iter_mut().zip(grads).enumerate() {
+        for i in 0..layer.ncols() {
+            let x = layer.col_as_slice_mut(i);
+            for (xv, gv) in x.iter_mut().zip(grad.col_as_slice(i)) {
                 *xv -= t * gv;
             }
             let s = match reg {
                 Regularizer::WeightDecay => 1.0 / (1.0 + t * lambda),
                 Regularizer::Product | Regularizer::Powers => {
-                    let others: f64 = (0..kdeg).filter(|&j| j != k).map(|j| norms[j][i]).product();
-                    let mu = t * lambda * others;
+                    let mu = t * lambda * others(k, i);
                     let nx = crate::norms::l2(x);
                     if nx > mu {
                         1.0 - mu / nx
@@ -188,7 +189,7 @@ fn minibatch(
             }
         }
         let fc = p.objective(w);
-        if !(fc < f) {
+        if fc.partial_cmp(&f) != Some(std::cmp::Ordering::Less) {
             // The epoch raised the full objective: undo it and halve the step.
             *w = before;
             t *= 0.5;

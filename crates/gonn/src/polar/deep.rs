@@ -36,8 +36,8 @@ fn ascend(net: &DeepNetwork, q: MatRef<'_, f64>, w: &mut Weights, iters: usize, 
             break;
         }
         let mut cand = w.clone();
-        for k in 0..kdeg - 1 {
-            let (x, g) = (w.layers[k].col_as_slice(0), grads[k].col_as_slice(0));
+        for (k, grad) in grads.iter().enumerate().take(kdeg - 1) {
+            let (x, g) = (w.layers[k].col_as_slice(0), grad.col_as_slice(0));
             let radial: f64 = x.iter().zip(g).map(|(a, b)| a * b).sum();
             let c = cand.layers[k].col_as_slice_mut(0);
             for ((ci, xi), gi) in c.iter_mut().zip(x).zip(g) {
