@@ -207,11 +207,13 @@ pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
 pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
     let path = path.as_ref();
     let source = WeightSource::open(path)?;
-    let kind = source
-        .metadata()?
-        .get("gonn_model")
-        .cloned()
-        .ok_or_else(|| GonnError::format(path, "not a model written by gonn (no gonn_model in its metadata)"))?;
+    let kind = source.metadata()?.get("gonn_model").cloned().ok_or_else(|| {
+        GonnError::format(
+            path,
+            "not a model written by gonn (no gonn_model in its metadata); fit a relu model or an mlp:/cnn: \
+                 model with `gonn fit ... --out FILE`",
+        )
+    })?;
     source.model(path, &kind)
 }
 
