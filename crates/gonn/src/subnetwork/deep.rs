@@ -229,19 +229,31 @@ pub struct DeepNetwork {
     lipschitz: f64,
 }
 
-/// What a forward pass keeps for the backward pass.
+/// What a forward pass keeps for the backward pass: the output of every op but the last (ReLU and leaky ReLU
+/// act in place: their output's sign is their pattern), and the winners of max-out and max pooling.
 struct Cache {
-    /// The input of each weight layer after the first (wide), in order.
-    inputs: Vec<Mat<f64>>,
-    /// The pre-activation of each `Act` op (wide).
-    pre: Vec<Mat<f64>>,
-    /// For max pooling and max-out: the input index that won, per output entry (column-major over the wide
+    mats: Vec<Mat<f64>>,
+    /// For each op, the index in `mats` of its output.
+    slot: Vec<usize>,
+    /// For max pooling and max-out ops: the input index that won, per output entry (column-major over the wide
     /// output).
-    argmax: Vec<Vec<u32>>,
+    argmax: Vec<Option<Vec<u32>>>,
     /// Network output `Phi(W)` (`n x C`).
     out: Mat<f64>,
     /// Samples in this pass.
     n: usize,
+}
+
+impl Cache {
+    /// The output of op `idx`.
+    fn output(&self, idx: usize) -> &Mat<f64> {
+        &self.mats[self.slot[idx]]
+    }
+
+    /// The input of the output layer (`[H_1 .. H_r]`).
+    fn last_hidden(&self) -> &Mat<f64> {
+        self.output(self.slot.len() - 1)
+    }
 }
 
 /// im2col: rows `s * ho * wo + y * wo + x`, columns `(dy * k + dx) * c + ch` of an `h x w x c` activation
@@ -474,27 +486,28 @@ impl DeepNetwork {
     fn run(&self, w: &Weights, rows: Option<&[usize]>, par: Par) -> Cache {
         let r = w.width();
         let (p0, n) = self.operand(rows);
-        let mut cache = Cache { inputs: vec![], pre: vec![], argmax: vec![], out: Mat::zeros(n, self.outputs), n };
+        let mut cache = Cache { mats: vec![], slot: vec![], argmax: vec![], out: Mat::zeros(n, self.outputs), n };
         if r == 0 {
             return cache;
         }
-        let mut cur = Mat::zeros(0, 0);
         let mut k = 0;
         let last = self.ops.len() - 1;
         for (idx, op) in self.ops.iter().enumerate() {
-            match op {
+            let mut arg = None;
+            let next = match op {
                 Op::Weight { fan_in, fan_out, conv } => {
                     let l = &w.layers[k];
-                    if k == 0 {
+                    k += 1;
+                    if idx == 0 {
                         let wide =
                             Mat::from_fn(*fan_in, r * fan_out, |a, b| l[(a + (b % fan_out) * fan_in, b / fan_out)]);
-                        cur = mul(p0.as_ref().as_ref(), wide.as_ref(), par);
+                        mul(p0.as_ref().as_ref(), wide.as_ref(), par)
                     } else if idx == last {
                         let stack = Mat::from_fn(r * fan_in, *fan_out, |a, c| l[(a % fan_in + c * fan_in, a / fan_in)]);
-                        cache.out = mul(cur.as_ref(), stack.as_ref(), par);
-                        cache.inputs.push(cur);
+                        cache.out = mul(cache.output(idx - 1).as_ref(), stack.as_ref(), par);
                         return cache;
                     } else {
+                        let cur = cache.output(idx - 1);
                         let ch_in = cur.ncols() / r;
                         let rows_out = match conv {
                             Some((h, ww, _, kk)) => n * (h + 1 - kk) * (ww + 1 - kk),
@@ -510,62 +523,55 @@ impl DeepNetwork {
                                 None => mul_into(dst, a, wi, par),
                             }
                         }
-                        cache.inputs.push(std::mem::replace(&mut cur, next));
-                    }
-                    k += 1;
-                }
-                Op::Act { units } => {
-                    let (out, arg) = self.activate(&cur, *units, r);
-                    cache.pre.push(std::mem::replace(&mut cur, out));
-                    if let Some(arg) = arg {
-                        cache.argmax.push(arg);
+                        next
                     }
                 }
+                Op::Act { units } => match self.arch.activation {
+                    Activation::Relu | Activation::Leaky(_) => {
+                        let alpha = if let Activation::Leaky(a) = self.arch.activation { a } else { 0.0 };
+                        let at = cache.slot[idx - 1];
+                        let m = &mut cache.mats[at];
+                        for j in 0..m.ncols() {
+                            m.col_as_slice_mut(j).iter_mut().for_each(|v| *v = v.max(alpha * *v));
+                        }
+                        cache.slot.push(at);
+                        cache.argmax.push(None);
+                        continue;
+                    }
+                    Activation::Maxout(m) => {
+                        let (out, a) = maxout(cache.output(idx - 1), *units * r, m);
+                        arg = Some(a);
+                        out
+                    }
+                },
                 Op::Pool { kind, h, w: ww, c, s } => {
-                    let (out, arg) = pool_forward(&cur, n, r, *kind, (*h, *ww, *c, *s));
-                    cur = out;
-                    if let Some(arg) = arg {
-                        cache.argmax.push(arg);
-                    }
+                    let (out, a) = pool_forward(cache.output(idx - 1), n, r, *kind, (*h, *ww, *c, *s));
+                    arg = a;
+                    out
                 }
                 Op::Flatten { positions, channels } => {
                     let (pp, c) = (*positions, *channels);
-                    cur = Mat::from_fn(n, r * pp * c, |s, col| {
-                        let (i, f) = (col / (pp * c), col % (pp * c));
-                        cur[(s * pp + f / c, i * c + f % c)]
-                    });
-                }
-            }
-        }
-        unreachable!("the stack ends with the output layer")
-    }
-
-    /// The activation on `units * pieces` channels per subnetwork.
-    fn activate(&self, pre: &Mat<f64>, units: usize, r: usize) -> (Mat<f64>, Option<Vec<u32>>) {
-        match self.arch.activation {
-            Activation::Relu => (Mat::from_fn(pre.nrows(), pre.ncols(), |i, j| pre[(i, j)].max(0.0)), None),
-            Activation::Leaky(a) => {
-                (Mat::from_fn(pre.nrows(), pre.ncols(), |i, j| pre[(i, j)].max(a * pre[(i, j)])), None)
-            }
-            Activation::Maxout(m) => {
-                let mut arg = vec![0u32; pre.nrows() * units * r];
-                let mut out = Mat::zeros(pre.nrows(), units * r);
-                for col in 0..units * r {
-                    let src0 = col * m;
-                    for row in 0..pre.nrows() {
-                        let mut best = 0;
-                        for piece in 1..m {
-                            if pre[(row, src0 + piece)] > pre[(row, src0 + best)] {
-                                best = piece;
+                    let cur = cache.output(idx - 1);
+                    let mut out = Mat::zeros(n, r * pp * c);
+                    for i in 0..r {
+                        for ch in 0..c {
+                            let src = cur.col_as_slice(i * c + ch);
+                            for p in 0..pp {
+                                let dst = out.col_as_slice_mut(i * pp * c + p * c + ch);
+                                for (s, v) in dst.iter_mut().enumerate() {
+                                    *v = src[s * pp + p];
+                                }
                             }
                         }
-                        out[(row, col)] = pre[(row, src0 + best)];
-                        arg[col * pre.nrows() + row] = best as u32;
                     }
+                    out
                 }
-                (out, Some(arg))
-            }
+            };
+            cache.mats.push(next);
+            cache.slot.push(cache.mats.len() - 1);
+            cache.argmax.push(arg);
         }
+        unreachable!("the stack ends with the output layer")
     }
 
     /// `d <G, Phi> / d W^k` for every layer `k` from one backward pass on `cache` (`g` is `n x C`).
@@ -584,8 +590,7 @@ impl DeepNetwork {
             return grads;
         }
         let n = cache.n;
-        let (mut k, mut input_idx, mut pre_idx, mut arg_idx) =
-            (kdeg, cache.inputs.len(), cache.pre.len(), cache.argmax.len());
+        let mut k = kdeg;
         let mut delta = Mat::zeros(0, 0);
         for (idx, op) in self.ops.iter().enumerate().rev() {
             match op {
@@ -593,15 +598,13 @@ impl DeepNetwork {
                     k -= 1;
                     let l = &w.layers[k];
                     if idx == self.ops.len() - 1 {
-                        input_idx -= 1;
-                        let h = &cache.inputs[input_idx];
-                        let hg = crate::linalg::mul_tn(h.as_ref(), g, par);
+                        let hg = crate::linalg::mul_tn(cache.output(idx - 1).as_ref(), g, par);
                         let gk = &mut grads[k];
                         for i in 0..r {
+                            let col = gk.col_as_slice_mut(i);
                             for c in 0..*fan_out {
-                                for a in 0..*fan_in {
-                                    gk[(a + c * fan_in, i)] = hg[(i * fan_in + a, c)];
-                                }
+                                let src = &hg.col_as_slice(c)[i * fan_in..(i + 1) * fan_in];
+                                col[c * fan_in..(c + 1) * fan_in].copy_from_slice(src);
                             }
                         }
                         let stack_t =
@@ -612,15 +615,13 @@ impl DeepNetwork {
                         let gw = crate::linalg::mul_tn(p0.as_ref().as_ref(), delta.as_ref(), par);
                         let gk = &mut grads[0];
                         for i in 0..r {
+                            let col = gk.col_as_slice_mut(i);
                             for b in 0..*fan_out {
-                                for a in 0..*fan_in {
-                                    gk[(a + b * fan_in, i)] = gw[(a, i * fan_out + b)];
-                                }
+                                col[b * fan_in..(b + 1) * fan_in].copy_from_slice(gw.col_as_slice(i * fan_out + b));
                             }
                         }
                     } else {
-                        input_idx -= 1;
-                        let a_wide = &cache.inputs[input_idx];
+                        let a_wide = cache.output(idx - 1);
                         let ch_in = a_wide.ncols() / r;
                         let mut next = Mat::zeros(a_wide.nrows(), a_wide.ncols());
                         for i in 0..r {
@@ -645,54 +646,50 @@ impl DeepNetwork {
                         delta = next;
                     }
                 }
-                Op::Act { units } => {
-                    pre_idx -= 1;
-                    let pre = &cache.pre[pre_idx];
-                    delta =
-                        match self.arch.activation {
-                            Activation::Relu => Mat::from_fn(pre.nrows(), pre.ncols(), |i, j| {
-                                if pre[(i, j)] > 0.0 {
-                                    delta[(i, j)]
-                                } else {
-                                    0.0
-                                }
-                            }),
-                            Activation::Leaky(a) => Mat::from_fn(pre.nrows(), pre.ncols(), |i, j| {
-                                if pre[(i, j)] > 0.0 {
-                                    delta[(i, j)]
-                                } else {
-                                    a * delta[(i, j)]
-                                }
-                            }),
-                            Activation::Maxout(m) => {
-                                arg_idx -= 1;
-                                let arg = &cache.argmax[arg_idx];
-                                let mut d = Mat::zeros(pre.nrows(), pre.ncols());
-                                for col in 0..units * r {
-                                    for row in 0..pre.nrows() {
-                                        d[(row, col * m + arg[col * pre.nrows() + row] as usize)] = delta[(row, col)];
-                                    }
-                                }
-                                d
+                Op::Act { units } => match self.arch.activation {
+                    Activation::Relu | Activation::Leaky(_) => {
+                        // The output's sign is the pattern: post > 0 exactly when pre > 0.
+                        let alpha = if let Activation::Leaky(a) = self.arch.activation { a } else { 0.0 };
+                        let post = cache.output(idx);
+                        for j in 0..delta.ncols() {
+                            let p = post.col_as_slice(j);
+                            for (dv, pv) in delta.col_as_slice_mut(j).iter_mut().zip(p) {
+                                // A select, not a branch: the signs are unpredictable.
+                                *dv *= if *pv > 0.0 { 1.0 } else { alpha };
                             }
-                        };
-                }
+                        }
+                    }
+                    Activation::Maxout(m) => {
+                        let arg = cache.argmax[idx].as_ref().expect("max-out keeps its winners");
+                        let rows_n = delta.nrows();
+                        let mut d = Mat::zeros(rows_n, delta.ncols() * m);
+                        for col in 0..units * r {
+                            for (row, v) in delta.col_as_slice(col).iter().enumerate() {
+                                d[(row, col * m + arg[col * rows_n + row] as usize)] = *v;
+                            }
+                        }
+                        delta = d;
+                    }
+                },
                 Op::Pool { kind, h, w: ww, c, s } => {
-                    let geom = (*h, *ww, *c, *s);
-                    let arg = if *kind == Pool::Max {
-                        arg_idx -= 1;
-                        Some(&cache.argmax[arg_idx])
-                    } else {
-                        None
-                    };
-                    delta = pool_backward(&delta, n, r, *kind, geom, arg.map(|a| a.as_slice()));
+                    let arg = cache.argmax[idx].as_deref();
+                    delta = pool_backward(&delta, n, r, *kind, (*h, *ww, *c, *s), arg);
                 }
                 Op::Flatten { positions, channels } => {
                     let (pp, c) = (*positions, *channels);
-                    delta = Mat::from_fn(n * pp, r * c, |row, col| {
-                        let (i, ch) = (col / c, col % c);
-                        delta[(row / pp, i * pp * c + (row % pp) * c + ch)]
-                    });
+                    let mut d = Mat::zeros(n * pp, r * c);
+                    for i in 0..r {
+                        for ch in 0..c {
+                            let dst = d.col_as_slice_mut(i * c + ch);
+                            for p in 0..pp {
+                                let src = delta.col_as_slice(i * pp * c + p * c + ch);
+                                for (s, v) in src.iter().enumerate() {
+                                    dst[s * pp + p] = *v;
+                                }
+                            }
+                        }
+                    }
+                    delta = d;
                 }
             }
         }
@@ -710,7 +707,7 @@ impl DeepNetwork {
     /// `||H^T Q||` and the gradients of `<Q, phi(w)>` (at that last layer) for every layer.
     pub(crate) fn polar_eval(&self, w: &mut Weights, q: MatRef<'_, f64>, par: Par) -> (f64, Vec<Mat<f64>>) {
         let cache = self.run(w, None, par);
-        let h = cache.inputs.last().expect("the output layer has an input");
+        let h = cache.last_hidden();
         let hq = crate::linalg::mul_tn(h.as_ref(), q, par);
         let value = hq.norm_l2();
         let last = w.layers.last_mut().expect("at least one layer");
@@ -737,6 +734,26 @@ impl DeepNetwork {
             })
             .collect()
     }
+}
+
+/// Max-out over groups of `m` consecutive columns: `cols` outputs and the winning piece of each entry.
+fn maxout(pre: &Mat<f64>, cols: usize, m: usize) -> (Mat<f64>, Vec<u32>) {
+    let rows = pre.nrows();
+    let mut arg = vec![0u32; rows * cols];
+    let mut out = Mat::zeros(rows, cols);
+    for col in 0..cols {
+        let dst = out.col_as_slice_mut(col);
+        dst.copy_from_slice(pre.col_as_slice(col * m));
+        for piece in 1..m {
+            for (row, v) in pre.col_as_slice(col * m + piece).iter().enumerate() {
+                if *v > dst[row] {
+                    dst[row] = *v;
+                    arg[col * rows + row] = piece as u32;
+                }
+            }
+        }
+    }
+    (out, arg)
 }
 
 /// Non-overlapping pooling of an `h x w x c` activation (rows `s * h * w + pos`) for each of `r` blocks.
