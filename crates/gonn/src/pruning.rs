@@ -17,7 +17,9 @@ pub fn prune_dependent(p: &Problem<'_>, w: &mut Weights) -> usize {
     let mut removed = 0;
     while w.width() >= 2 {
         let gram = p.net.output_gram(w, p.par);
-        let Ok(eig) = gram.self_adjoint_eigen(Side::Lower) else { break };
+        let eig = gram.self_adjoint_eigen(Side::Lower);
+        crate::linalg::clear_upper_state();
+        let Ok(eig) = eig else { break };
         let s = eig.S().column_vector();
         let smax = s[s.nrows() - 1];
         if s[0].is_nan() || s[0] > DEPENDENCE_TOL * smax {

@@ -23,8 +23,8 @@ use faer::Mat;
 use super::{DescentInfo, DescentOptions};
 use crate::objective::Problem;
 use crate::rng::Rng;
-use crate::subnetwork::deep::{batch_pass, full_pass, DeepNetwork};
-use crate::subnetwork::{balance, prune_zero, Regularizer, Weights};
+use crate::subnetwork::deep::{backward_pass, batch_pass, forward_pass, full_pass, DeepNetwork};
+use crate::subnetwork::{balance, prune_zero, regularizer, Regularizer, Weights};
 
 /// Steps per call: the meta-algorithm calls the descent again after each growth, so a bounded call keeps the
 /// polar (which may find a better subnetwork to add) in the loop.
@@ -68,18 +68,40 @@ fn tidy(net: &DeepNetwork, w: &mut Weights) {
     prune_zero(w);
 }
 
-/// One backtracking step from `w` (objective `f`): new weights and objective with `f(new) < f`, or `None`.
-fn backtrack(net: &DeepNetwork, p: &Problem<'_>, w: &Weights, f: f64, t: &mut f64) -> Option<(Weights, f64)> {
-    let grads = full_pass(net, w, |z| p.loss.value_and_gradient(p.obs, z).1, p.par);
+/// `f(W)` with the loss gradient `G` and the forward pass (kept for the backward pass).
+fn evaluate(net: &DeepNetwork, p: &Problem<'_>, w: &Weights) -> (f64, Mat<f64>, crate::subnetwork::deep::Cache) {
+    let cache = forward_pass(net, w, p.par);
+    let (loss, g) = p.loss.value_and_gradient(p.obs, cache.out.as_ref());
+    (loss + p.lambda * regularizer(net, w), g, cache)
+}
+
+/// One backtracking step from `w` (objective `f`, layer gradients `grads`): the new weights, objective and layer
+/// gradients with `f(new) < f`, or `None`. The accepted point's forward pass serves its gradient.
+fn step_from(
+    net: &DeepNetwork,
+    p: &Problem<'_>,
+    w: &Weights,
+    f: f64,
+    grads: &[Mat<f64>],
+    t: &mut f64,
+) -> Option<(Weights, f64, Vec<Mat<f64>>)> {
     for _ in 0..60 {
-        let cand = prox_step(net.reg(), w, &grads, *t, p.lambda);
-        let fc = p.objective(&cand);
+        let mut cand = prox_step(net.reg(), w, grads, *t, p.lambda);
+        tidy(net, &mut cand);
+        let (fc, g, cache) = evaluate(net, p, &cand);
         if fc < f {
-            return Some((cand, fc));
+            let grads = backward_pass(net, &cand, &cache, g.as_ref(), p.par);
+            return Some((cand, fc, grads));
         }
         *t *= 0.5;
     }
     None
+}
+
+/// One backtracking step from `w` (objective `f`): new weights and objective with `f(new) < f`, or `None`.
+fn backtrack(net: &DeepNetwork, p: &Problem<'_>, w: &Weights, f: f64, t: &mut f64) -> Option<(Weights, f64)> {
+    let grads = full_pass(net, w, |z| p.loss.value_and_gradient(p.obs, z).1, p.par);
+    step_from(net, p, w, f, &grads, t).map(|(w, f, _)| (w, f))
 }
 
 /// The local descent of [`DeepNetwork`] (full batch, or minibatch when `opts.batch_size` is smaller than `n`).
@@ -99,13 +121,16 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
         return minibatch(net, p, w, opts, b, f, t);
     }
     let mut small = 0;
+    let (_, g, cache) = evaluate(net, p, w);
+    let mut grads = backward_pass(net, w, &cache, g.as_ref(), p.par);
+    drop(cache);
     while info.sweeps < opts.max_sweeps.min(MAX_STEPS) {
         if opts.deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
         info.sweeps += 1;
         let t_tried = t;
-        let Some((cand, fc)) = backtrack(net, p, w, f, &mut t) else {
+        let Some((cand, fc, gc)) = step_from(net, p, w, f, &grads, &mut t) else {
             info.converged = true;
             break;
         };
@@ -114,7 +139,7 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
         }
         let decrease = f - fc;
         *w = cand;
-        tidy(net, w);
+        grads = gc;
         f = fc;
         t *= growth;
         if w.width() == 0 {

@@ -107,7 +107,9 @@ pub fn lanczos_triplets(
                     0.0
                 }
             });
-            if let Ok(svd) = b.svd() {
+            let svd = b.svd();
+            crate::linalg::clear_upper_state();
+            if let Ok(svd) = svd {
                 let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
                 let x = svd.U().to_owned();
                 let y = svd.V().to_owned();
@@ -171,6 +173,7 @@ pub fn small_gram(q: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         1.0,
         par,
     );
+    crate::linalg::clear_upper_state();
     g
 }
 
@@ -182,7 +185,9 @@ fn cholesky_succeeds(gram: &Mat<f64>, c2: f64) -> bool {
         std::cmp::Ordering::Greater => -gram[(i, j)],
         std::cmp::Ordering::Less => 0.0,
     });
-    a.llt(Side::Lower).is_ok()
+    let ok = a.llt(Side::Lower).is_ok();
+    crate::linalg::clear_upper_state();
+    ok
 }
 
 /// A proven upper bound on `sigma_max(Q)` from the Gram matrix `gram` of `Q` (`m` is the other dimension of `Q`),

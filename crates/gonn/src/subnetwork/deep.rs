@@ -231,7 +231,7 @@ pub struct DeepNetwork {
 
 /// What a forward pass keeps for the backward pass: the output of every op but the last (ReLU and leaky ReLU
 /// act in place: their output's sign is their pattern), and the winners of max-out and max pooling.
-struct Cache {
+pub(crate) struct Cache {
     mats: Vec<Mat<f64>>,
     /// For each op, the index in `mats` of its output.
     slot: Vec<usize>,
@@ -239,7 +239,7 @@ struct Cache {
     /// output).
     argmax: Vec<Option<Vec<u32>>>,
     /// Network output `Phi(W)` (`n x C`).
-    out: Mat<f64>,
+    pub(crate) out: Mat<f64>,
     /// Samples in this pass.
     n: usize,
 }
@@ -310,6 +310,7 @@ fn col2im(dp: MatRef<'_, f64>, n: usize, (h, w, c, k): (usize, usize, usize, usi
 fn mul_into(out: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
     let par = if a.nrows() * a.ncols() * b.ncols() < (1 << 18) { Par::Seq } else { par };
     matmul(out, Accum::Replace, a, b, 1.0, par);
+    crate::linalg::clear_upper_state();
 }
 
 /// Subnetwork `i`'s layer as a `fan_in x fan_out` view of its column.
@@ -917,6 +918,22 @@ pub(crate) fn batch_pass(
     let cache = net.run(w, Some(rows), par);
     let g = grad_of(cache.out.as_ref());
     net.backward(w, &cache, g.as_ref(), Some(rows), par)
+}
+
+/// The forward pass on all samples, kept for [`backward_pass`].
+pub(crate) fn forward_pass(net: &DeepNetwork, w: &Weights, par: Par) -> Cache {
+    net.run(w, None, par)
+}
+
+/// The per-layer gradients of `<G, Phi>` from a kept forward pass on all samples.
+pub(crate) fn backward_pass(
+    net: &DeepNetwork,
+    w: &Weights,
+    cache: &Cache,
+    g: MatRef<'_, f64>,
+    par: Par,
+) -> Vec<Mat<f64>> {
+    net.backward(w, cache, g, None, par)
 }
 
 /// The per-layer gradients of `<G, Phi>` on all samples, with `G = grad_of(Phi(W))`.

@@ -95,9 +95,9 @@ impl ReluNetwork {
         }
         let xa = augment(x, bias);
         let gram = mul_tn(xa.as_ref(), xa.as_ref(), Par::Seq);
-        let eig = gram
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|_| GonnError::Data("the eigendecomposition of X^T X did not converge".into()))?;
+        let eig = gram.self_adjoint_eigen(Side::Lower);
+        crate::linalg::clear_upper_state();
+        let eig = eig.map_err(|_| GonnError::Data("the eigendecomposition of X^T X did not converge".into()))?;
         let s = eig.S().column_vector();
         let d = xa.ncols();
         let smax = s[d - 1].max(0.0);
