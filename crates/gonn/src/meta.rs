@@ -351,7 +351,14 @@ impl ValidFitParams {
         start: Instant,
         observer: &mut dyn Observer,
     ) -> FittedModel {
-        let info = local_descent(p, &mut w, descent);
+        // Families with bounded descent calls (deep subnetworks) are called until they converge or time is up.
+        let mut info = local_descent(p, &mut w, descent);
+        let mut sweeps = info.sweeps;
+        while !info.converged && w.width() > 0 && descent.deadline.is_none_or(|d| Instant::now() < d) {
+            info = local_descent(p, &mut w, descent);
+            sweeps += info.sweeps;
+        }
+        info.sweeps = sweeps;
         let ev = p.evaluate(&w);
         let nonzero = crate::subnetwork::zero_slices(&w).iter().filter(|z| !**z).count();
         let (certificate, polar_lower, polar_upper) = match note {
