@@ -366,7 +366,7 @@ fn growth(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
         body: format!(
             "One-hidden-layer ReLU units (exact polar) on {n} samples of `sin(3x) + 0.1 noise`, lambda = {lambda}. \
              Largest relative difference of the final objectives: {spread:.2e}; all certified: {certified}; \
-             fixed-width runs (1 to 4 random units, local descent without growth) above the optimum by more than 0.1 %: {stuck} of 4. The random starts are scaled along their ray first and the ReLU \
+             fixed-width runs (1, 2, 4 and 8 random units, local descent without growth) above the optimum by more than 0.1 %: {stuck} of 4. The random starts are scaled along their ray first and the ReLU \
              family's descent prunes units that die, so the number of subnetworks at the first iteration is shown.\n\n{table}"
         ),
         numbers: json!({

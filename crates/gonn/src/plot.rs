@@ -391,7 +391,7 @@ const PALETTE: [(u8, u8, u8); 8] = [
     (227, 119, 194),
     (23, 190, 207),
 ];
-const CW: f64 = 760.0;
+const CW: f64 = 1040.0;
 const CH: f64 = 440.0;
 const CL: f64 = 90.0;
 const CR: f64 = 560.0;
