@@ -284,14 +284,7 @@ fn growth(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
     let spread = fits.iter().map(|(_, m)| (m.certificate.objective - best) / best).fold(0.0, f64::max);
     let certified = fits.iter().all(|(_, m)| m.certificate.status == Status::Certified);
     // Fixed-width training for comparison: local descent only, from random starts.
-    let deep = DeepNetwork::new(
-        x.as_ref(),
-        1,
-        Architecture::parse("mlp:1", Activation::Relu)?,
-        None,
-        true,
-        Regularizer::Product,
-    )?;
+    let deep = units_as_deep_family(&x)?;
     let p_deep = Problem { net: &deep, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
     let p_relu = Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
     let mut rng = Rng::new(a.seed + 3);
@@ -379,6 +372,12 @@ fn growth(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
     })
 }
 
+/// One-hidden-layer ReLU units (`mlp:1`, bias on, product regularizer) as a deep family, whose descent is plain
+/// proximal gradient in the weights (no pattern-restricted convex solve, no growth).
+fn units_as_deep_family(x: &Mat<f64>) -> Result<DeepNetwork> {
+    DeepNetwork::new(x.as_ref(), 1, Architecture::parse("mlp:1", Activation::Relu)?, None, true, Regularizer::Product)
+}
+
 /// Runs the deep family's descent until it stops improving (several bounded calls).
 fn descend(p: &Problem<'_>, w: &mut Weights, tol: f64, calls: usize) {
     let mut opts = DescentOptions::default();
@@ -429,14 +428,7 @@ fn zero_subnetwork(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
     let (x, obs) = sine_data(n, a.seed + 1);
     let lambda = 0.05;
     let relu = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact)?;
-    let deep = DeepNetwork::new(
-        x.as_ref(),
-        1,
-        Architecture::parse("mlp:1", Activation::Relu)?,
-        None,
-        true,
-        Regularizer::Product,
-    )?;
+    let deep = units_as_deep_family(&x)?;
     let p = Problem { net: &deep, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
     let p_relu = Problem { net: &relu, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
     let mut rng = Rng::new(a.seed + 5);

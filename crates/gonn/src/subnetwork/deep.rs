@@ -551,21 +551,7 @@ impl DeepNetwork {
                     out
                 }
                 Op::Flatten { positions, channels } => {
-                    let (pp, c) = (*positions, *channels);
-                    let cur = cache.output(idx - 1);
-                    let mut out = Mat::zeros(n, r * pp * c);
-                    for i in 0..r {
-                        for ch in 0..c {
-                            let src = cur.col_as_slice(i * c + ch);
-                            for p in 0..pp {
-                                let dst = out.col_as_slice_mut(i * pp * c + p * c + ch);
-                                for (s, v) in dst.iter_mut().enumerate() {
-                                    *v = src[s * pp + p];
-                                }
-                            }
-                        }
-                    }
-                    out
+                    flatten(cache.output(idx - 1), n, r, *positions, *channels, true)
                 }
             };
             cache.mats.push(next);
@@ -677,20 +663,7 @@ impl DeepNetwork {
                     delta = pool_backward(&delta, n, r, *kind, (*h, *ww, *c, *s), arg);
                 }
                 Op::Flatten { positions, channels } => {
-                    let (pp, c) = (*positions, *channels);
-                    let mut d = Mat::zeros(n * pp, r * c);
-                    for i in 0..r {
-                        for ch in 0..c {
-                            let dst = d.col_as_slice_mut(i * c + ch);
-                            for p in 0..pp {
-                                let src = delta.col_as_slice(i * pp * c + p * c + ch);
-                                for (s, v) in src.iter().enumerate() {
-                                    dst[s * pp + p] = *v;
-                                }
-                            }
-                        }
-                    }
-                    delta = d;
+                    delta = flatten(&delta, n, r, *positions, *channels, false);
                 }
             }
         }
@@ -735,6 +708,28 @@ impl DeepNetwork {
             })
             .collect()
     }
+}
+
+/// Between the spatial layout (rows `s * positions + p`, one column per channel and subnetwork) and the flat one
+/// (one row per sample, feature `p * channels + c` per subnetwork): `to_flat` flattens, otherwise the adjoint
+/// (here the inverse permutation) is applied.
+fn flatten(m: &Mat<f64>, n: usize, r: usize, pp: usize, c: usize, to_flat: bool) -> Mat<f64> {
+    let mut out = if to_flat { Mat::zeros(n, r * pp * c) } else { Mat::zeros(n * pp, r * c) };
+    for i in 0..r {
+        for ch in 0..c {
+            for p in 0..pp {
+                let flat_col = i * pp * c + p * c + ch;
+                for s in 0..n {
+                    if to_flat {
+                        out[(s, flat_col)] = m[(s * pp + p, i * c + ch)];
+                    } else {
+                        out[(s * pp + p, i * c + ch)] = m[(s, flat_col)];
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Max-out over groups of `m` consecutive columns: `cols` outputs and the winning piece of each entry.
