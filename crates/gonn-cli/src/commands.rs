@@ -348,6 +348,16 @@ fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> Repo
         nonneg: l.spec.nonneg_string().into(),
         loss_function: l.loss.to_string(),
         shape: l.dims.clone(),
+        subnetwork: match &l.spec {
+            ModelSpec::Deep { arch, reg, .. } => Some(gonn::io::report::SubnetworkInfo {
+                architecture: arch.to_string(),
+                activation: arch.activation.to_string(),
+                degree: arch.degree(),
+                regularizer: reg.name().into(),
+                regularizer_degree: reg.degree(arch.degree()),
+            }),
+            _ => None,
+        },
         tol: p.tol,
         summary: cert.summary(),
         certificate: cert,

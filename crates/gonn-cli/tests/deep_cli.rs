@@ -60,6 +60,8 @@ fn mlp_and_cnn_fit_predict_evaluate_on_digits() {
         assert!(err.contains("degree of homogeneity"), "{err}");
         let rep = json(&r);
         let cert = &rep;
+        assert_eq!(rep["subnetwork"]["degree"], if model.starts_with("mlp") { 3 } else { 2 });
+        assert_eq!(rep["subnetwork"]["regularizer_degree"], rep["subnetwork"]["degree"]);
         // No exact polar for deep subnetworks: never certified, the loose upper bound reported.
         assert!(["heuristic", "stopped"].contains(&cert["status"].as_str().unwrap()), "{cert}");
         assert!(cert["polar_upper"].as_f64().unwrap() >= cert["polar_lower"].as_f64().unwrap());

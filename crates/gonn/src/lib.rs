@@ -29,9 +29,10 @@
 //! ```
 //!
 //! The modules follow `THEORY.md`: [`subnetwork`] (families `phi` with `theta`: factorizations, CP tensors,
-//! ReLU units), [`norms`] (layer norms and their proxes), [`loss`], [`polar`] (polar solvers), [`cone`]
-//! (activation-pattern cones of ReLU units), [`descent`] (local descent), [`growth`] and [`pruning`] (the moves of
-//! the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its refinement), [`io`] (files).
+//! ReLU units, deep and convolutional stacks), [`norms`] (layer norms and their proxes), [`loss`], [`polar`]
+//! (polar solvers), [`cone`] (activation-pattern cones of ReLU units), [`descent`] (local descent), [`growth`] and
+//! [`pruning`] (the moves of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its
+//! refinement), [`io`] (files), [`plot`] (run plots and experiment charts).
 
 pub mod certificate;
 pub mod cone;

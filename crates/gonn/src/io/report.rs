@@ -17,6 +17,10 @@ pub struct Report {
     pub nonneg: String,
     pub loss_function: String,
     pub shape: Vec<usize>,
+    /// Deep models: the subnetwork (`mlp:32,16`, `cnn:...`), its activation, its degree of homogeneity and the
+    /// regularizer's form and degree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnetwork: Option<SubnetworkInfo>,
     pub tol: f64,
     #[serde(flatten)]
     pub certificate: Certificate,
@@ -27,6 +31,16 @@ pub struct Report {
     pub model_file: Option<String>,
     pub plot_file: Option<String>,
     pub history: Vec<IterationRecord>,
+}
+
+/// What a deep model's report says about its subnetwork.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubnetworkInfo {
+    pub architecture: String,
+    pub activation: String,
+    pub degree: usize,
+    pub regularizer: String,
+    pub regularizer_degree: usize,
 }
 
 impl Report {
