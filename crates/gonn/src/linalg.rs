@@ -2,7 +2,7 @@
 //! helpers (inner products, small symmetric spectra) that the rest of the crate shares.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par, Side};
+use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 
 /// Products with fewer multiply-adds than this run on one thread: waking workers costs more than it saves.
 const PARALLEL_MIN_FLOPS: usize = 1 << 18;
@@ -31,11 +31,16 @@ unsafe fn zeroupper() {
 
 /// `A B`.
 pub fn mul(a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) -> Mat<f64> {
-    let par = if a.nrows() * a.ncols() * b.ncols() < PARALLEL_MIN_FLOPS { Par::Seq } else { par };
     let mut out = Mat::zeros(a.nrows(), b.ncols());
-    matmul(out.as_mut(), Accum::Replace, a, b, 1.0, par);
-    clear_upper_state();
+    mul_into(out.as_mut(), a, b, par);
     out
+}
+
+/// `out = A B`, into an existing block (e.g. one subnetwork's columns of a wide matrix).
+pub fn mul_into(out: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
+    let par = if a.nrows() * a.ncols() * b.ncols() < PARALLEL_MIN_FLOPS { Par::Seq } else { par };
+    matmul(out, Accum::Replace, a, b, 1.0, par);
+    clear_upper_state();
 }
 
 /// `A^T B`.

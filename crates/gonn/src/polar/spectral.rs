@@ -177,6 +177,14 @@ pub fn small_gram(q: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     g
 }
 
+/// A proven upper bound on `sigma_max(Q)` without a Lanczos run: [`sigma_max_upper`] on the Gram matrix of `Q`,
+/// bisecting up from the lower bound `||Q||_F / sqrt(rank bound)` / 2.
+pub fn sigma_max_bound(q: MatRef<'_, f64>, par: Par) -> f64 {
+    let gram = small_gram(q, par);
+    let fro = (0..gram.nrows()).map(|i| gram[(i, i)]).sum::<f64>().sqrt();
+    sigma_max_upper(&gram, q.nrows().max(q.ncols()), 0.5 * fro / (gram.nrows().max(1) as f64).sqrt())
+}
+
 /// Whether `c2 I - gram` is positive definite, decided by a Cholesky factorization (lower triangle only).
 fn cholesky_succeeds(gram: &Mat<f64>, c2: f64) -> bool {
     let n = gram.nrows();

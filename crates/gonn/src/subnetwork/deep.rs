@@ -17,16 +17,15 @@
 
 use std::fmt;
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatMut, MatRef, Par};
+use faer::{Mat, MatMut, MatRef, Par};
 
 use super::{Regularizer, Subnetwork, Weights};
 use crate::descent::{DescentInfo, DescentOptions};
 use crate::error::{GonnError, Result};
-use crate::linalg::mul;
+use crate::linalg::{mul, mul_into};
 use crate::norms::{LayerNorm, Norm};
 use crate::objective::Problem;
-use crate::polar::spectral::{sigma_max_upper, small_gram};
+use crate::polar::spectral::sigma_max_bound;
 use crate::polar::{Polar, PolarOptions};
 use crate::rng::Rng;
 
@@ -306,13 +305,6 @@ fn col2im(dp: MatRef<'_, f64>, n: usize, (h, w, c, k): (usize, usize, usize, usi
     }
 }
 
-/// `out = A B` into an existing block.
-fn mul_into(out: MatMut<'_, f64>, a: MatRef<'_, f64>, b: MatRef<'_, f64>, par: Par) {
-    let par = if a.nrows() * a.ncols() * b.ncols() < (1 << 18) { Par::Seq } else { par };
-    matmul(out, Accum::Replace, a, b, 1.0, par);
-    crate::linalg::clear_upper_state();
-}
-
 /// Subnetwork `i`'s layer as a `fan_in x fan_out` view of its column.
 fn layer_view(l: &Mat<f64>, i: usize, fan_in: usize, fan_out: usize) -> MatRef<'_, f64> {
     MatRef::from_column_major_slice(l.col_as_slice(i), fan_in, fan_out)
@@ -413,10 +405,7 @@ impl DeepNetwork {
             .filter_map(|op| if let Op::Weight { fan_in, fan_out, .. } = op { Some(fan_in * fan_out) } else { None })
             .collect();
         let norms = vec![LayerNorm::new(Norm::L2, false); dims.len()];
-        let gram = small_gram(p0.as_ref(), Par::Seq);
-        let fro = (0..gram.nrows()).map(|i| gram[(i, i)]).sum::<f64>().sqrt();
-        let mut lipschitz =
-            sigma_max_upper(&gram, p0.nrows().max(p0.ncols()), 0.5 * fro / (gram.nrows() as f64).sqrt());
+        let mut lipschitz = sigma_max_bound(p0.as_ref(), Par::Seq);
         for op in ops.iter().skip(1) {
             match op {
                 Op::Weight { conv: Some((_, _, _, k)), .. } => lipschitz *= *k as f64,
@@ -896,9 +885,7 @@ impl Subnetwork for DeepNetwork {
 /// stack with unit layer norms (`sigma_max(P)`, times `k` per later convolution and `1/s` per mean pool; ReLU,
 /// leaky ReLU, max-out and max pooling are nonexpansive and map 0 to 0).
 pub fn polar_upper_bound(net: &DeepNetwork, q: MatRef<'_, f64>) -> f64 {
-    let gram = small_gram(q, Par::Seq);
-    let fro = (0..gram.nrows()).map(|i| gram[(i, i)]).sum::<f64>().sqrt();
-    sigma_max_upper(&gram, q.nrows().max(q.ncols()), 0.5 * fro / (gram.nrows().max(1) as f64).sqrt()) * net.lipschitz
+    sigma_max_bound(q, Par::Seq) * net.lipschitz
 }
 
 /// The per-layer gradients of `<G, Phi>` on the samples `rows` only, with `G = grad_of(Phi(W) on rows)`
