@@ -23,7 +23,7 @@ use faer::Mat;
 use super::{DescentInfo, DescentOptions};
 use crate::objective::Problem;
 use crate::rng::Rng;
-use crate::subnetwork::deep::{backward_pass, batch_pass, forward_pass, full_pass, DeepNetwork};
+use crate::subnetwork::deep::{backward_pass, batch_pass, forward_pass, DeepNetwork};
 use crate::subnetwork::{balance, prune_zero, regularizer, Regularizer, Weights};
 
 /// Steps per call: the meta-algorithm calls the descent again after each growth, so a bounded call keeps the
@@ -98,32 +98,31 @@ fn step_from(
     None
 }
 
-/// One backtracking step from `w` (objective `f`): new weights and objective with `f(new) < f`, or `None`.
-fn backtrack(net: &DeepNetwork, p: &Problem<'_>, w: &Weights, f: f64, t: &mut f64) -> Option<(Weights, f64)> {
-    let grads = full_pass(net, w, |z| p.loss.value_and_gradient(p.obs, z).1, p.par);
-    step_from(net, p, w, f, &grads, t).map(|(w, f, _)| (w, f))
-}
-
 /// The local descent of [`DeepNetwork`] (full batch, or minibatch when `opts.batch_size` is smaller than `n`).
 pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     tidy(net, w);
-    let mut f = p.objective(w);
+    let (mut f, g, cache) = evaluate(net, p, w);
     let mut info = DescentInfo { objective: f, ..Default::default() };
     if w.width() == 0 {
         info.converged = true;
         return info;
     }
+    let mut grads = backward_pass(net, w, &cache, g.as_ref(), p.par);
+    drop(cache);
     let n = p.obs.nrows();
     // Start with a small step and let it grow: a long first step may jump to a worse basin (e.g. next to zero).
     let mut t = 1e-4 / p.loss.curvature();
     let mut growth = 2.0;
     if let Some(b) = opts.batch_size.filter(|&b| b > 0 && b < n) {
-        return minibatch(net, p, w, opts, b, f, t);
+        // One full-batch backtracking step sets the minibatch step size.
+        let Some((cand, fc, _)) = step_from(net, p, w, f, &grads, &mut t) else {
+            info.converged = true;
+            return info;
+        };
+        *w = cand;
+        return minibatch(net, p, w, opts, b, fc, t);
     }
     let mut small = 0;
-    let (_, g, cache) = evaluate(net, p, w);
-    let mut grads = backward_pass(net, w, &cache, g.as_ref(), p.par);
-    drop(cache);
     while info.sweeps < opts.max_sweeps.min(MAX_STEPS) {
         if opts.deadline.is_some_and(|d| Instant::now() >= d) {
             break;
@@ -157,7 +156,8 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
     info
 }
 
-/// Minibatch proximal gradient: epochs over a seeded random order of the samples.
+/// Minibatch proximal gradient with step `t`: epochs over a seeded random order of the samples, from `w` with
+/// objective `f`.
 fn minibatch(
     net: &DeepNetwork,
     p: &Problem<'_>,
@@ -168,18 +168,6 @@ fn minibatch(
     mut t: f64,
 ) -> DescentInfo {
     let mut info = DescentInfo { objective: f, ..Default::default() };
-    // The step of a full-batch backtracking search.
-    match backtrack(net, p, w, f, &mut t) {
-        Some((cand, fc)) => {
-            *w = cand;
-            tidy(net, w);
-            f = fc;
-        }
-        None => {
-            info.converged = true;
-            return info;
-        }
-    }
     let (n, c) = (p.obs.nrows(), p.obs.ncols());
     let mut rng = Rng::new(opts.seed);
     let mut order: Vec<usize> = (0..n).collect();

@@ -4,7 +4,7 @@
 //! proven upper bound is the loose `||Q||_2` times the Lipschitz constant of the stack. No certificate follows
 //! unless that loose bound happens to close.
 
-use faer::{Mat, MatRef};
+use faer::MatRef;
 
 use crate::polar::{Polar, PolarOptions};
 use crate::rng::Rng;
@@ -83,10 +83,4 @@ pub fn heuristic_polar(net: &DeepNetwork, q: MatRef<'_, f64>, opts: &PolarOption
         extra: Vec::new(),
         heuristic: true,
     }
-}
-
-/// `<Q, phi(w)>` of a single subnetwork (for tests and experiments).
-pub fn correlation(net: &DeepNetwork, q: MatRef<'_, f64>, w: &Weights) -> f64 {
-    let z: Mat<f64> = net.forward(w, faer::Par::Seq);
-    crate::linalg::dot(q, z.as_ref())
 }

@@ -420,19 +420,9 @@ impl DeepNetwork {
         &self.arch
     }
 
-    /// Whether the first layer has a bias (a constant-1 input).
-    pub fn bias(&self) -> bool {
-        self.bias
-    }
-
     /// Image shape of convolutional inputs.
     pub fn image(&self) -> Option<ImageShape> {
         self.image
-    }
-
-    /// Number of input features `d`.
-    pub fn input_dim(&self) -> usize {
-        self.input_dim
     }
 
     /// The regularizer form.
@@ -688,11 +678,7 @@ impl DeepNetwork {
     fn outputs_each(&self, w: &Weights, par: Par) -> Vec<Mat<f64>> {
         (0..w.width())
             .map(|i| {
-                let mut single = Weights::empty(&self.dims);
-                single.push(
-                    &Weights { layers: w.layers.iter().map(|l| l.subcols(i, 1).to_owned()).collect() },
-                    &vec![1.0; self.dims.len()],
-                );
+                let single = Weights { layers: w.layers.iter().map(|l| l.subcols(i, 1).to_owned()).collect() };
                 self.run(&single, None, par).out
             })
             .collect()
@@ -916,18 +902,6 @@ pub(crate) fn backward_pass(
     par: Par,
 ) -> Vec<Mat<f64>> {
     net.backward(w, cache, g, None, par)
-}
-
-/// The per-layer gradients of `<G, Phi>` on all samples, with `G = grad_of(Phi(W))`.
-pub(crate) fn full_pass(
-    net: &DeepNetwork,
-    w: &Weights,
-    grad_of: impl FnOnce(MatRef<'_, f64>) -> Mat<f64>,
-    par: Par,
-) -> Vec<Mat<f64>> {
-    let cache = net.run(w, None, par);
-    let g = grad_of(cache.out.as_ref());
-    net.backward(w, &cache, g.as_ref(), None, par)
 }
 
 #[cfg(test)]
