@@ -449,8 +449,8 @@ fn finish_fit(
             s.store(&mut metadata);
         }
         metadata.insert("certificate".into(), serde_json::to_string(&fitted.certificate).expect("serializable"));
-        if let Some(shapes) = deep_shapes(l) {
-            metadata.insert("layer_shapes".into(), shapes);
+        if let Some(shapes) = deep_shapes(l)? {
+            metadata.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
         }
         save_model(path, &ModelFile { kind: l.spec.kind().into(), weights: fitted.weights.clone(), metadata })?;
         rep.model_file = Some(path.display().to_string());
@@ -481,12 +481,12 @@ fn finish_fit(
     Ok(())
 }
 
-/// `[[fan_in, fan_out], ...]` of a deep model's layers, as JSON.
-fn deep_shapes(l: &Loaded) -> Option<String> {
-    let ModelSpec::Deep { .. } = &l.spec else { return None };
-    let x = gonn::faer::Mat::<f64>::zeros(1, l.dims[1]);
-    let net = l.spec.build_deep(x.as_ref(), l.dims[2]).ok()?;
-    Some(serde_json::to_string(&net.layer_shapes()).expect("serializable"))
+/// `(fan_in, fan_out)` of a deep model's layers (`None` for the other models).
+fn deep_shapes(l: &Loaded) -> Result<Option<Vec<(usize, usize)>>> {
+    match &l.spec {
+        ModelSpec::Deep { arch, image, bias, .. } => Ok(Some(arch.layer_shapes(l.dims[1], *image, *bias, l.dims[2])?)),
+        _ => Ok(None),
+    }
 }
 
 pub fn certify(a: CertifyArgs) -> Result<()> {
@@ -496,7 +496,7 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
         ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,
         _ => load_weights(&a.weights, l.spec.kind())?,
     };
-    if let Some(shapes) = deep_shapes(&l) {
+    if let Some(shapes) = deep_shapes(&l)? {
         check_deep_layers(&model.weights, &shapes)?;
     }
     if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
@@ -516,8 +516,7 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
 }
 
 /// Names the first deep layer whose size does not match the architecture, with the expected shape.
-fn check_deep_layers(w: &Weights, shapes_json: &str) -> Result<()> {
-    let shapes: Vec<(usize, usize)> = serde_json::from_str(shapes_json).expect("written by deep_shapes");
+fn check_deep_layers(w: &Weights, shapes: &[(usize, usize)]) -> Result<()> {
     if w.layers.len() != shapes.len() {
         return Err(GonnError::Shape(format!(
             "the weights have {} layers (W1..W{}) but the architecture has {}",
@@ -526,7 +525,7 @@ fn check_deep_layers(w: &Weights, shapes_json: &str) -> Result<()> {
             shapes.len()
         )));
     }
-    for (k, (l, (fi, fo))) in w.layers.iter().zip(&shapes).enumerate() {
+    for (k, (l, (fi, fo))) in w.layers.iter().zip(shapes).enumerate() {
         if l.nrows() != fi * fo {
             return Err(GonnError::Shape(format!(
                 "W{} holds {} entries per subnetwork, but the architecture needs [r, {fi}, {fo}] (fan_in {fi}, \

@@ -39,7 +39,9 @@ impl Network {
         }
         match &self.deep {
             Some(spec) => {
-                let outputs = self.file.weights.layers.last().map_or(0, |l| l.nrows()) / self.last_fan_in()?;
+                let outputs = gonn::io::model::layer_shapes(&self.file.metadata)
+                    .and_then(|shapes| shapes.last().map(|s| s.1))
+                    .ok_or_else(|| GonnError::param("model_file", "the model's metadata lacks layer_shapes"))?;
                 let net = spec.build_deep(x.as_ref(), outputs)?;
                 if net.layer_dims() != self.file.weights.dims() {
                     return Err(GonnError::Shape(format!(
@@ -52,17 +54,6 @@ impl Network {
             }
             None => relu_predict(x.as_ref(), &self.file.weights, self.bias, parallelism(threads)),
         }
-    }
-
-    /// `fan_in` of a deep model's output layer (from the stored layer shapes).
-    fn last_fan_in(&self) -> Result<usize> {
-        let shapes: Vec<(usize, usize)> = self
-            .file
-            .metadata
-            .get("layer_shapes")
-            .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| GonnError::param("model_file", "the model's metadata lacks layer_shapes"))?;
-        shapes.last().map(|s| s.0).ok_or_else(|| GonnError::param("model_file", "empty layer_shapes"))
     }
 }
 

@@ -37,17 +37,20 @@ fn main() -> gonn::Result<()> {
         let g = rng.normal_mat(n, 10);
         // Multiply-adds of the forward pass; the backward pass does about twice as many (once for the weights,
         // once for the layer input), except for the first layer, whose input needs no gradient.
-        let (mut flops, mut rows, mut first) = (0.0, n as f64, true);
-        for (k, (fi, fo)) in net.layer_shapes().iter().enumerate() {
-            if let Some((h, wd, _, kk)) = conv_geometry(&net, k) {
-                rows = (n * (h + 1 - kk) * (wd + 1 - kk)) as f64;
-            } else if k > 0 {
-                rows = n as f64;
-            }
-            let fwd = 2.0 * rows * (*fi * *fo * r) as f64;
-            flops += if first { 2.0 * fwd } else { 3.0 * fwd };
-            first = false;
-        }
+        let flops: f64 = net
+            .layer_shapes()
+            .iter()
+            .zip(net.layer_positions())
+            .enumerate()
+            .map(|(k, ((fi, fo), pos))| {
+                let fwd = 2.0 * (n * pos * fi * fo * r) as f64;
+                if k == 0 {
+                    2.0 * fwd
+                } else {
+                    3.0 * fwd
+                }
+            })
+            .sum();
         std::hint::black_box(net.gradients(&w, g.as_ref(), Par::Seq));
         let mut best = f64::INFINITY;
         for _ in 0..repeats {
@@ -62,24 +65,4 @@ fn main() -> gonn::Result<()> {
         );
     }
     Ok(())
-}
-
-/// `(h, w, c, k)` of weight layer `k` when it is a convolution on an `h x w x c` input.
-fn conv_geometry(net: &DeepNetwork, k: usize) -> Option<(usize, usize, usize, usize)> {
-    let mut geom = net.image()?;
-    let mut layer = 0;
-    for st in &net.architecture().stages {
-        match *st {
-            gonn::subnetwork::deep::Stage::Conv { channels, kernel } => {
-                if layer == k {
-                    return Some((geom.0, geom.1, geom.2, kernel));
-                }
-                geom = (geom.0 + 1 - kernel, geom.1 + 1 - kernel, channels);
-                layer += 1;
-            }
-            gonn::subnetwork::deep::Stage::Pool { size, .. } => geom = (geom.0 / size, geom.1 / size, geom.2),
-            gonn::subnetwork::deep::Stage::Dense { .. } => return None,
-        }
-    }
-    None
 }

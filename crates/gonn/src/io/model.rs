@@ -30,7 +30,7 @@ pub fn layer_names(kind: &str, layers: usize) -> Vec<String> {
 }
 
 /// The `[[fan_in, fan_out], ...]` of a deep model's metadata.
-fn layer_shapes(meta: &HashMap<String, String>) -> Option<Vec<(usize, usize)>> {
+pub fn layer_shapes(meta: &HashMap<String, String>) -> Option<Vec<(usize, usize)>> {
     serde_json::from_str(meta.get("layer_shapes")?).ok()
 }
 

@@ -171,6 +171,27 @@ impl Architecture {
     }
 }
 
+impl Architecture {
+    /// `(fan_in, fan_out)` of each weight layer for inputs with `d` features (see [`DeepNetwork::new`]), without
+    /// building the family.
+    pub fn layer_shapes(
+        &self,
+        d: usize,
+        image: Option<ImageShape>,
+        bias: bool,
+        outputs: usize,
+    ) -> Result<Vec<(usize, usize)>> {
+        Ok(weight_shapes(&lower(self, d, image, bias, outputs)?))
+    }
+}
+
+/// `(fan_in, fan_out)` of the weight ops.
+fn weight_shapes(ops: &[Op]) -> Vec<(usize, usize)> {
+    ops.iter()
+        .filter_map(|op| if let Op::Weight { fan_in, fan_out, .. } = op { Some((*fan_in, *fan_out)) } else { None })
+        .collect()
+}
+
 impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let toks: Vec<String> = self
@@ -255,6 +276,74 @@ impl Cache {
     }
 }
 
+/// Lowers a stack to ops for inputs with `d` features (images of shape `image` for a cnn), an optional
+/// first-layer bias and `outputs` outputs; checks that every layer fits its input.
+fn lower(arch: &Architecture, d: usize, image: Option<ImageShape>, bias: bool, outputs: usize) -> Result<Vec<Op>> {
+    let pieces = arch.activation.pieces();
+    let mut ops = Vec::new();
+    // Current geometry: Some((h, w, c)) while spatial, else the flat feature count.
+    let mut spatial: Option<(usize, usize, usize)> = None;
+    let mut flat = d;
+    if arch.kind() == "cnn" {
+        let (h, w, c) = image
+            .ok_or_else(|| GonnError::param("image", "a cnn needs the image shape HxW or HxWxC (e.g. --image 8x8)"))?;
+        if h * w * c != d {
+            return Err(GonnError::Shape(format!(
+                "images of {h}x{w}x{c} need {} features, the data has {d}",
+                h * w * c
+            )));
+        }
+        spatial = Some((h, w, c));
+    }
+    for (idx, stage) in arch.stages.iter().enumerate() {
+        let first = idx == 0;
+        match *stage {
+            Stage::Dense { width } => {
+                if let Some((h, w, c)) = spatial.take() {
+                    ops.push(Op::Flatten { positions: h * w, channels: c });
+                    flat = h * w * c;
+                }
+                let fan_in = flat + usize::from(first && bias);
+                ops.push(Op::Weight { fan_in, fan_out: width * pieces, conv: None });
+                ops.push(Op::Act { units: width });
+                flat = width;
+            }
+            Stage::Conv { channels, kernel } => {
+                let (h, w, c) = spatial
+                    .ok_or_else(|| GonnError::param("model", "a convolution cannot follow a fully connected layer"))?;
+                if kernel > h || kernel > w {
+                    return Err(GonnError::param(
+                        "model",
+                        format!("a {kernel}x{kernel} convolution does not fit a {h}x{w} input"),
+                    ));
+                }
+                let fan_in = kernel * kernel * c + usize::from(first && bias);
+                ops.push(Op::Weight { fan_in, fan_out: channels * pieces, conv: Some((h, w, c, kernel)) });
+                ops.push(Op::Act { units: channels });
+                spatial = Some((h + 1 - kernel, w + 1 - kernel, channels));
+            }
+            Stage::Pool { kind, size } => {
+                let (h, w, c) =
+                    spatial.ok_or_else(|| GonnError::param("model", "pooling needs a spatial (convolution) input"))?;
+                if size > h || size > w {
+                    return Err(GonnError::param(
+                        "model",
+                        format!("a {size}x{size} pool does not fit a {h}x{w} input"),
+                    ));
+                }
+                ops.push(Op::Pool { kind, h, w, c, s: size });
+                spatial = Some((h / size, w / size, c));
+            }
+        }
+    }
+    if let Some((h, w, c)) = spatial.take() {
+        ops.push(Op::Flatten { positions: h * w, channels: c });
+        flat = h * w * c;
+    }
+    ops.push(Op::Weight { fan_in: flat, fan_out: outputs, conv: None });
+    Ok(ops)
+}
+
 /// im2col: rows `s * ho * wo + y * wo + x`, columns `(dy * k + dx) * c + ch` of an `h x w x c` activation
 /// stored as rows `s * h * w + pos` (and `bias`: one more, constant column).
 fn im2col(a: MatRef<'_, f64>, n: usize, (h, w, c, k): (usize, usize, usize, usize), bias: bool) -> Mat<f64> {
@@ -325,70 +414,7 @@ impl DeepNetwork {
         if n == 0 || d == 0 || outputs == 0 {
             return Err(GonnError::Shape(format!("need samples, features and outputs; got {n} x {d} -> {outputs}")));
         }
-        let pieces = arch.activation.pieces();
-        let mut ops = Vec::new();
-        // Current geometry: Some((h, w, c)) while spatial, else the flat feature count.
-        let mut spatial: Option<(usize, usize, usize)> = None;
-        let mut flat = d;
-        if arch.kind() == "cnn" {
-            let (h, w, c) = image.ok_or_else(|| {
-                GonnError::param("image", "a cnn needs the image shape HxW or HxWxC (e.g. --image 8x8)")
-            })?;
-            if h * w * c != d {
-                return Err(GonnError::Shape(format!(
-                    "images of {h}x{w}x{c} need {} features, the data has {d}",
-                    h * w * c
-                )));
-            }
-            spatial = Some((h, w, c));
-        }
-        for (idx, stage) in arch.stages.iter().enumerate() {
-            let first = idx == 0;
-            match *stage {
-                Stage::Dense { width } => {
-                    if let Some((h, w, c)) = spatial.take() {
-                        ops.push(Op::Flatten { positions: h * w, channels: c });
-                        flat = h * w * c;
-                    }
-                    let fan_in = flat + usize::from(first && bias);
-                    ops.push(Op::Weight { fan_in, fan_out: width * pieces, conv: None });
-                    ops.push(Op::Act { units: width });
-                    flat = width;
-                }
-                Stage::Conv { channels, kernel } => {
-                    let (h, w, c) = spatial.ok_or_else(|| {
-                        GonnError::param("model", "a convolution cannot follow a fully connected layer")
-                    })?;
-                    if kernel > h || kernel > w {
-                        return Err(GonnError::param(
-                            "model",
-                            format!("a {kernel}x{kernel} convolution does not fit a {h}x{w} input"),
-                        ));
-                    }
-                    let fan_in = kernel * kernel * c + usize::from(first && bias);
-                    ops.push(Op::Weight { fan_in, fan_out: channels * pieces, conv: Some((h, w, c, kernel)) });
-                    ops.push(Op::Act { units: channels });
-                    spatial = Some((h + 1 - kernel, w + 1 - kernel, channels));
-                }
-                Stage::Pool { kind, size } => {
-                    let (h, w, c) = spatial
-                        .ok_or_else(|| GonnError::param("model", "pooling needs a spatial (convolution) input"))?;
-                    if size > h || size > w {
-                        return Err(GonnError::param(
-                            "model",
-                            format!("a {size}x{size} pool does not fit a {h}x{w} input"),
-                        ));
-                    }
-                    ops.push(Op::Pool { kind, h, w, c, s: size });
-                    spatial = Some((h / size, w / size, c));
-                }
-            }
-        }
-        if let Some((h, w, c)) = spatial.take() {
-            ops.push(Op::Flatten { positions: h * w, channels: c });
-            flat = h * w * c;
-        }
-        ops.push(Op::Weight { fan_in: flat, fan_out: outputs, conv: None });
+        let ops = lower(&arch, d, image, bias, outputs)?;
         let (p0, first_positions) = match &ops[0] {
             Op::Weight { conv: Some(geom), .. } => {
                 let (h, w, c, _) = *geom;
@@ -400,10 +426,7 @@ impl DeepNetwork {
             }
             _ => (crate::subnetwork::relu::augment(x, bias), 1),
         };
-        let dims: Vec<usize> = ops
-            .iter()
-            .filter_map(|op| if let Op::Weight { fan_in, fan_out, .. } = op { Some(fan_in * fan_out) } else { None })
-            .collect();
+        let dims: Vec<usize> = weight_shapes(&ops).iter().map(|(fi, fo)| fi * fo).collect();
         let norms = vec![LayerNorm::new(Norm::L2, false); dims.len()];
         let mut lipschitz = sigma_max_bound(p0.as_ref(), Par::Seq);
         for op in ops.iter().skip(1) {
@@ -432,9 +455,18 @@ impl DeepNetwork {
 
     /// `(fan_in, fan_out)` of each weight layer: subnetwork `i`'s layer `k` is `W^k_i` with `pre = input W^k_i`.
     pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
+        weight_shapes(&self.ops)
+    }
+
+    /// Rows per sample of each weight layer's output: the output positions of a convolution, else 1.
+    pub fn layer_positions(&self) -> Vec<usize> {
         self.ops
             .iter()
-            .filter_map(|op| if let Op::Weight { fan_in, fan_out, .. } = op { Some((*fan_in, *fan_out)) } else { None })
+            .filter_map(|op| match op {
+                Op::Weight { conv: Some((h, w, _, k)), .. } => Some((h + 1 - k) * (w + 1 - k)),
+                Op::Weight { conv: None, .. } => Some(1),
+                _ => None,
+            })
             .collect()
     }
 
