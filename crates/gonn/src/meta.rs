@@ -339,7 +339,43 @@ pub fn certify(
     Ok(cert)
 }
 
+/// What every fit starts from: the problem, the checked (or random) initial weights without zero subnetworks,
+/// the descent options with the run's deadline, the seeded generator and the start time.
+struct Begun<'a> {
+    p: Problem<'a>,
+    w: Weights,
+    descent: DescentOptions,
+    rng: Rng,
+    start: Instant,
+    deadline: Instant,
+}
+
 impl ValidFitParams {
+    /// Checks the problem and `init`, or draws the configured random start.
+    fn begin<'a>(&self, net: &'a dyn Subnetwork, obs: &'a Observations, init: Option<Weights>) -> Result<Begun<'a>> {
+        check_problem(net, obs, self.loss)?;
+        let start = Instant::now();
+        let p = Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) };
+        let mut rng = Rng::new(self.seed);
+        let mut w = match init {
+            Some(w) => {
+                check_weights(net, &w)?;
+                w
+            }
+            None => random_start(&p, self.init_width, &mut rng),
+        };
+        prune_zero(&mut w);
+        let deadline = start + Duration::from_secs_f64(self.max_seconds);
+        let descent = DescentOptions {
+            tol: 1e-6_f64.min(self.tol * 1e-1),
+            deadline: Some(deadline),
+            batch_size: self.batch_size,
+            seed: self.seed,
+            ..Default::default()
+        };
+        Ok(Begun { p, w, descent, rng, start, deadline })
+    }
+
     /// Local descent at the width of `w` only (no growth). With a matched regularizer the result is checked by the
     /// polar as usual; with a mismatched one (`note`) no optimality test applies and the result says so.
     fn fixed_width(
@@ -400,24 +436,7 @@ impl ValidFitParams {
         obs: &Observations,
         init: Option<Weights>,
     ) -> Result<FittedModel> {
-        check_problem(net, obs, self.loss)?;
-        let start = Instant::now();
-        let p = Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) };
-        let mut rng = Rng::new(self.seed);
-        let w = match init {
-            Some(w) => {
-                check_weights(net, &w)?;
-                w
-            }
-            None => random_start(&p, self.init_width, &mut rng),
-        };
-        let descent = DescentOptions {
-            tol: 1e-6_f64.min(self.tol * 1e-1),
-            deadline: Some(start + Duration::from_secs_f64(self.max_seconds)),
-            batch_size: self.batch_size,
-            seed: self.seed,
-            ..Default::default()
-        };
+        let Begun { p, w, descent, start, .. } = self.begin(net, obs, init)?;
         Ok(self.fixed_width(&p, w, &descent, degree_mismatch(net), start, &mut Silent))
     }
 
@@ -434,27 +453,8 @@ impl ValidFitParams {
         init: Option<Weights>,
         observer: &mut dyn Observer,
     ) -> Result<FittedModel> {
-        check_problem(net, obs, self.loss)?;
-        let start = Instant::now();
-        let deadline = start + Duration::from_secs_f64(self.max_seconds);
-        let par = parallelism(self.threads);
-        let p = Problem { net, loss: self.loss, obs, lambda: self.lambda, par };
-        let mut rng = Rng::new(self.seed);
-        let mut w = match init {
-            Some(w) => {
-                check_weights(net, &w)?;
-                w
-            }
-            None => random_start(&p, self.init_width, &mut rng),
-        };
-        prune_zero(&mut w);
-        let mut descent = DescentOptions {
-            tol: 1e-6_f64.min(self.tol * 1e-1),
-            deadline: Some(deadline),
-            batch_size: self.batch_size,
-            seed: self.seed,
-            ..Default::default()
-        };
+        let Begun { p, mut w, mut descent, mut rng, start, deadline } = self.begin(net, obs, init)?;
+        let par = p.par;
         if let Some(note) = degree_mismatch(net) {
             if w.width() == 0 {
                 return Err(GonnError::param(
