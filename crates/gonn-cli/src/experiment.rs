@@ -16,6 +16,8 @@ use gonn::prelude::*;
 use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
 use gonn::subnetwork::{Regularizer, Weights};
 use gonn::{GonnError, Result};
+
+use crate::commands::Scaling;
 use serde_json::{json, Value};
 
 /// The experiments, in the order `all` runs them.
@@ -137,16 +139,9 @@ fn digits(a: &ExperimentArgs, rows: usize) -> Result<(Mat<f64>, Mat<f64>)> {
     Ok((x, y))
 }
 
-/// Standardizes the columns of `x` with the mean and deviation of its first `fit_rows` rows.
+/// Standardizes the columns of `x` with the mean and deviation of its first `fit_rows` rows (as `--standardize`).
 fn standardize(x: &mut Mat<f64>, fit_rows: usize) {
-    for j in 0..x.ncols() {
-        let m = (0..fit_rows).map(|i| x[(i, j)]).sum::<f64>() / fit_rows as f64;
-        let sd = ((0..fit_rows).map(|i| (x[(i, j)] - m).powi(2)).sum::<f64>() / fit_rows as f64).sqrt();
-        let sd = if sd > 0.0 { sd } else { 1.0 };
-        for i in 0..x.nrows() {
-            x[(i, j)] = (x[(i, j)] - m) / sd;
-        }
-    }
+    Scaling::fit(&rows(x.as_ref(), 0, fit_rows)).apply(x);
 }
 
 fn rows(m: MatRef<'_, f64>, r0: usize, r1: usize) -> Mat<f64> {
