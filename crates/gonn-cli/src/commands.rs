@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use clap::Args;
 use gonn::io::report::Report;
@@ -176,6 +177,14 @@ pub struct FitArgs {
     /// Log every outer iteration as a JSON line to this file.
     #[arg(long)]
     pub log_json: Option<PathBuf>,
+    /// Save the run's state here (atomically) after every outer iteration and on Ctrl-C, to continue it later
+    /// with --resume.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue the run saved in this checkpoint (same data, model, loss and lambda; the same seed and --threads
+    /// give the same result as an uninterrupted run). --max-seconds counts from the resume.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -363,6 +372,7 @@ fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> Repo
         certificate: cert,
         outer_iterations: 0,
         seconds: 0.0,
+        termination: None,
         stop_reason: None,
         model_file: None,
         plot_file: None,
@@ -370,12 +380,113 @@ fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> Repo
     }
 }
 
-pub fn fit(a: FitArgs) -> Result<()> {
+/// Output paths must differ from each other and from every input file.
+fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
+    let id = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, o) in outputs.iter().enumerate() {
+        for other in &outputs[i + 1..] {
+            if o == other || id(o).is_some_and(|a| id(other) == Some(a)) {
+                return Err(GonnError::param("out", format!("{} is given as two different outputs", o.display())));
+            }
+        }
+        for input in inputs {
+            if id(o).is_some() && id(o) == id(input) {
+                return Err(GonnError::param(
+                    "out",
+                    format!("{} is an input of this run; choose another output path", o.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metadata stored with a model (and a checkpoint): the model, its regularizer, lambda, loss, scaling.
+fn model_metadata(p: &ProblemArgs, l: &Loaded) -> Result<std::collections::HashMap<String, String>> {
+    let mut metadata = l.spec.metadata(&l.dims);
+    metadata.insert("lambda".into(), p.lambda.to_string());
+    metadata.insert("loss".into(), l.loss.to_string());
+    if let Some(c) = l.classes {
+        metadata.insert("classes".into(), c.to_string());
+    }
+    if let Some(s) = &l.scaling {
+        s.store(&mut metadata);
+    }
+    if let Some(shapes) = deep_shapes(l)? {
+        metadata.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
+    }
+    Ok(metadata)
+}
+
+/// Writes the meta-loop's state after every outer iteration and at the end (atomically, as a model file whose
+/// tensors are the weights to continue from and whose metadata holds the state).
+struct Checkpoint {
+    path: PathBuf,
+    kind: String,
+    metadata: std::collections::HashMap<String, String>,
+    error: Option<GonnError>,
+}
+
+impl Checkpoint {
+    fn write(&mut self, state: &MetaState) {
+        let mut metadata = self.metadata.clone();
+        metadata.insert("checkpoint".into(), state.to_json());
+        let file = ModelFile { kind: self.kind.clone(), weights: state.weights.clone(), metadata };
+        if let Err(e) = save_model(&self.path, &file) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl Observer for Checkpoint {
+    fn iter(&mut self, _: &IterationRecord, state: &MetaState) -> std::ops::ControlFlow<()> {
+        self.write(state);
+        match self.error {
+            Some(_) => std::ops::ControlFlow::Break(()),
+            None => std::ops::ControlFlow::Continue(()),
+        }
+    }
+    fn finish(&mut self, _: &FittedModel, state: &MetaState) {
+        self.write(state);
+    }
+}
+
+/// The state saved in a checkpoint, checked against the problem of this run.
+fn read_checkpoint(path: &Path, expected: &std::collections::HashMap<String, String>, kind: &str) -> Result<MetaState> {
+    let file = gonn::io::load_model(path)?;
+    let state = file
+        .metadata
+        .get("checkpoint")
+        .ok_or_else(|| GonnError::format(path, "not a checkpoint (written by `gonn fit --checkpoint FILE`)"))?;
+    if file.kind != kind {
+        return Err(GonnError::format(path, format!("the checkpoint is of a {} model, not {kind}", file.kind)));
+    }
+    for (key, value) in expected {
+        if file.metadata.get(key) != Some(value) {
+            return Err(GonnError::format(
+                path,
+                format!(
+                    "the checkpoint was written for another problem: its {key} is {}, this run's is {value}",
+                    file.metadata.get(key).map_or("missing", |v| v.as_str())
+                ),
+            ));
+        }
+    }
+    MetaState::from_json(state, file.weights)
+}
+
+/// `gonn fit`; exits with 130 when a signal interrupted the run (after writing the best point reached).
+pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let p = &a.problem;
     let l = load(p)?;
-    for out in [&a.out, &a.plot].into_iter().flatten() {
+    let outputs: Vec<&Path> =
+        [&a.out, &a.plot, &p.report, &a.log_json, &a.checkpoint].into_iter().flatten().map(|p| p.as_path()).collect();
+    let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref()].into_iter().flatten().map(|p| p.as_path()).collect();
+    check_outputs(&outputs, &inputs)?;
+    for out in [&a.out, &a.plot, &a.checkpoint].into_iter().flatten() {
         check_writable(out)?;
     }
+    let stop = crate::interrupt::stop_flag();
     let params = FitParams::new(p.lambda)
         .loss(l.loss)
         .tol(p.tol)
@@ -386,7 +497,13 @@ pub fn fit(a: FitArgs) -> Result<()> {
         .threads(p.threads)
         .polar_restarts(a.polar_restarts)
         .batch_size(a.batch_size)
+        .stop_flag(stop.clone())
         .validate()?;
+    let metadata = model_metadata(p, &l)?;
+    let state = match &a.resume {
+        Some(path) => Some(read_checkpoint(path, &metadata, l.spec.kind())?),
+        None => None,
+    };
     let log = match &a.log_json {
         Some(path) => {
             Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?)
@@ -420,38 +537,61 @@ pub fn fit(a: FitArgs) -> Result<()> {
             eprintln!("warning: {w}");
         }
     }
+    if let (Some(path), Some(s)) = (&a.resume, &state) {
+        say(
+            p.quiet,
+            &format!("resuming {} after outer iteration {} ({:.2} s so far)", path.display(), s.outer, s.seconds),
+        );
+    }
     let mut progress = Progress::new(p.quiet, log);
-    let fitted = params.fit_from(l.net.as_ref(), &l.obs, None, &mut progress)?;
+    let mut checkpoint = a.checkpoint.as_ref().map(|path| Checkpoint {
+        path: path.clone(),
+        kind: l.spec.kind().into(),
+        metadata: metadata.clone(),
+        error: None,
+    });
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
+    if let Some(c) = checkpoint.as_mut() {
+        observers.push(c);
+    }
+    let mut observers = gonn::meta::Observers(observers);
+    let state = match state {
+        Some(s) => s,
+        None => params.initial_state(l.net.as_ref(), &l.obs, None)?,
+    };
+    let fitted = params.resume(l.net.as_ref(), &l.obs, state, &mut observers)?;
     progress.finish();
-    finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())
+    if let Some(e) = checkpoint.and_then(|c| c.error) {
+        eprintln!("error: the checkpoint could not be written: {e}");
+    }
+    finish_fit(p, &l, &fitted, metadata, a.out.as_deref(), a.plot.as_deref())?;
+    if let Some(c) = &a.checkpoint {
+        say(p.quiet, &format!("checkpoint written to {}", c.display()));
+    }
+    if fitted.termination == Termination::Interrupted && stop.load(std::sync::atomic::Ordering::SeqCst) {
+        say(p.quiet, "interrupted: wrote the best point reached so far");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn finish_fit(
     p: &ProblemArgs,
     l: &Loaded,
     fitted: &FittedModel,
+    mut metadata: std::collections::HashMap<String, String>,
     out: Option<&Path>,
     plot: Option<&Path>,
 ) -> Result<()> {
     let mut rep = report(p, l, "fit", fitted.certificate.clone());
     rep.outer_iterations = fitted.outer_iterations;
     rep.seconds = fitted.seconds;
-    rep.stop_reason = Some(fitted.stop_reason);
+    rep.termination = Some(fitted.termination);
+    rep.stop_reason = Some(fitted.termination);
     rep.history = fitted.history.clone();
     if let Some(path) = out {
-        let mut metadata = l.spec.metadata(&l.dims);
-        metadata.insert("lambda".into(), p.lambda.to_string());
-        metadata.insert("loss".into(), l.loss.to_string());
-        if let Some(c) = l.classes {
-            metadata.insert("classes".into(), c.to_string());
-        }
-        if let Some(s) = &l.scaling {
-            s.store(&mut metadata);
-        }
         metadata.insert("certificate".into(), serde_json::to_string(&fitted.certificate).expect("serializable"));
-        if let Some(shapes) = deep_shapes(l)? {
-            metadata.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
-        }
+        metadata.insert("termination".into(), fitted.termination.to_string());
         save_model(path, &ModelFile { kind: l.spec.kind().into(), weights: fitted.weights.clone(), metadata })?;
         rep.model_file = Some(path.display().to_string());
     }
@@ -465,8 +605,8 @@ fn finish_fit(
     say(
         p.quiet,
         &format!(
-            "\nstatus: {} ({} outer iterations, {:.2} s, stop: {:?})",
-            fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.stop_reason
+            "\nstatus: {} ({} outer iterations, {:.2} s, termination: {})",
+            fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.termination
         ),
     );
     say(p.quiet, &fitted.certificate.summary());
@@ -538,7 +678,7 @@ fn check_deep_layers(w: &Weights, shapes: &[(usize, usize)]) -> Result<()> {
     Ok(())
 }
 
-pub fn demo(a: DemoArgs) -> Result<()> {
+pub fn demo(a: DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&a.out_dir)
         .map_err(|e| GonnError::Io { path: a.out_dir.display().to_string(), source: e })?;
     let (m, n, rank, noise, observed) = (400, 300, 8, 0.1, 0.5);
@@ -587,11 +727,13 @@ pub fn demo(a: DemoArgs) -> Result<()> {
         batch_size: None,
         plot: Some(a.out_dir.join("run.svg")),
         log_json: None,
+        checkpoint: None,
+        resume: None,
     };
-    fit(fit_args)?;
+    let code = fit(fit_args)?;
     say(a.quiet, &format!(
         "\nThe same fit from the command line:\n  gonn fit --model factor --data {} --lambda {lambda} --norms l2,l2 --out model.safetensors --report report.json --plot run.svg",
         data_path.display()
     ));
-    Ok(())
+    Ok(code)
 }

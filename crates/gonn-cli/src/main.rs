@@ -2,6 +2,7 @@
 
 mod commands;
 mod experiment;
+mod interrupt;
 mod predict;
 mod progress;
 
@@ -41,16 +42,17 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let done = |r: gonn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Demo(a) => commands::demo(a),
         Command::Fit(a) => commands::fit(a),
-        Command::Certify(a) => commands::certify(a),
-        Command::Predict(a) => predict::predict(a),
-        Command::Evaluate(a) => predict::evaluate(a),
-        Command::Experiment(a) => experiment::run(a),
+        Command::Certify(a) => done(commands::certify(a)),
+        Command::Predict(a) => done(predict::predict(a)),
+        Command::Evaluate(a) => done(predict::evaluate(a)),
+        Command::Experiment(a) => done(experiment::run(a)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

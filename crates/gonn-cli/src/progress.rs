@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::ops::ControlFlow;
 
 use gonn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,8 +29,8 @@ impl Progress {
         });
         let p = Self { bar, quiet, log };
         p.line(&format!(
-            "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11}  {}",
-            "outer", "r", "objective", "polar lo", "polar up", "gap bound", "next"
+            "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11} {:>9}  {}",
+            "outer", "r", "objective", "polar lo", "polar up", "gap bound", "seconds", "next"
         ));
         p
     }
@@ -52,16 +53,17 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn observe(&mut self, r: &IterationRecord) {
+    fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
         self.line(&format!(
-            "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11}  {}",
+            "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11} {:>9.2}  {}",
             r.outer,
             r.subnetworks,
             r.objective,
             r.polar_lower,
             r.polar_upper.map_or("-".into(), |u| format!("{u:.6}")),
             opt(r.gap_bound, 3),
-            r.action
+            r.seconds,
+            r.action.name()
         ));
         if let Some(pb) = &self.bar {
             pb.set_message(format!("outer {} done, r = {}; local descent...", r.outer, r.subnetworks));
@@ -69,5 +71,6 @@ impl Observer for Progress {
         if let Some(f) = self.log.as_mut() {
             let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
         }
+        ControlFlow::Continue(())
     }
 }

@@ -18,8 +18,8 @@ pub enum Status {
     Bounded,
     /// No proven upper bound on the polar: no better subnetwork was found, but there is no proof.
     Heuristic,
-    /// A limit (outer iterations, time) ended the run before the gap closed.
-    Stopped,
+    /// No optimality test was run or applies (the certificate's `note` says why): objective only.
+    Untested,
 }
 
 impl fmt::Display for Status {
@@ -28,7 +28,7 @@ impl fmt::Display for Status {
             Status::Certified => "certified",
             Status::Bounded => "bounded",
             Status::Heuristic => "heuristic",
-            Status::Stopped => "stopped",
+            Status::Untested => "untested",
         })
     }
 }
@@ -215,7 +215,10 @@ pub fn refined_dual_bound(
     for a in &atoms {
         cuts.add(masked(&p.net.forward(a, p.par)), &y, p.lambda);
     }
-    for _ in 0..rounds {
+    for round in 0..rounds {
+        if round > 0 && opts.budget.expired() {
+            break;
+        }
         nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
         let mut gamma = y.clone();
         for (o, ck) in cuts.outputs.iter().zip(&c) {
@@ -309,17 +312,51 @@ impl Certificate {
             gap_bound: None,
             relative_gap: None,
             optimum_lower_bound: None,
-            status: Status::Heuristic,
+            status: Status::Untested,
             improving_subnetwork: None,
             note: Some(note),
             tol,
         }
     }
 
+    /// The certificate of weights whose polar was not computed (a run interrupted inside its local descent). Weak
+    /// duality bounds `F*` from below for every weights of the same problem, so the best proven lower bound that
+    /// the run found earlier, `lower_bound`, still bounds the gap of these weights: `f(W) - lower_bound`.
+    pub fn carried(
+        p: &Problem<'_>,
+        ev: &Evaluation,
+        subnetworks: usize,
+        tol: f64,
+        lower_bound: Option<f64>,
+        note: String,
+    ) -> Self {
+        let mut c = Self::untested(p, ev, subnetworks, tol, note);
+        c.polar_method = "none (not computed at these weights)".into();
+        if let Some(lb) = lower_bound.filter(|lb| lb.is_finite()) {
+            let gap = (ev.objective - lb).max(0.0);
+            let rel = gap / ev.objective.abs().max(f64::MIN_POSITIVE);
+            c.gap_bound = Some(gap);
+            c.relative_gap = Some(rel);
+            c.optimum_lower_bound = Some(lb.min(ev.objective));
+            c.status = if rel <= tol { Status::Certified } else { Status::Bounded };
+        }
+        c
+    }
+
     /// A one-paragraph human reading of the certificate.
     pub fn summary(&self) -> String {
         if let Some(note) = &self.note {
-            return format!("objective {:.8e} with {} subnetworks\n{note}", self.objective, self.subnetworks);
+            let gap = match (self.status, self.gap_bound) {
+                (Status::Certified, Some(g)) => format!(
+                    "\nCERTIFIED: within {g:.3e} (relative {:.1e}) of the global optimum",
+                    self.relative_gap.unwrap_or(0.0)
+                ),
+                (_, Some(g)) => {
+                    format!("\nproven gap bound {g:.3e} (relative {:.1e})", self.relative_gap.unwrap_or(0.0))
+                }
+                (_, None) => String::new(),
+            };
+            return format!("objective {:.8e} with {} subnetworks\n{note}{gap}", self.objective, self.subnetworks);
         }
         let upper = self.polar_upper.map_or("none proven".to_string(), |u| format!("{u:.6}"));
         let head = format!(

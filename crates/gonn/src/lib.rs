@@ -34,6 +34,7 @@
 //! [`pruning`] (the moves of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its
 //! refinement), [`io`] (files), [`plot`] (run plots and experiment charts).
 
+pub mod budget;
 pub mod certificate;
 pub mod cone;
 pub mod datasets;
@@ -61,7 +62,7 @@ pub use faer;
 pub mod prelude {
     pub use crate::certificate::{Certificate, Status};
     pub use crate::loss::{Loss, Observations};
-    pub use crate::meta::{certify, FitParams, FittedModel, IterationRecord, Observer, StopReason};
+    pub use crate::meta::{certify, FitParams, FittedModel, IterationRecord, MetaState, Observer, Termination};
     pub use crate::norms::{LayerNorm, Norm};
     pub use crate::rng::Rng;
     pub use crate::spec::ModelSpec;

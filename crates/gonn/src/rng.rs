@@ -23,6 +23,16 @@ impl Rng {
         Self { s: [next(), next(), next(), next()] }
     }
 
+    /// The generator's state, to continue its stream later with [`Rng::from_state`] (checkpoints).
+    pub fn state(&self) -> [u64; 4] {
+        self.s
+    }
+
+    /// A generator that continues the stream whose state was `s`.
+    pub fn from_state(s: [u64; 4]) -> Self {
+        Self { s }
+    }
+
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);

@@ -16,8 +16,6 @@
 //! were almost never accepted), a Gauss-Newton block metric (better on one architecture, worse on two), and a
 //! per-entry RMS (Adam-like) metric (unstable).
 
-use std::time::Instant;
-
 use faer::Mat;
 
 use super::{DescentInfo, DescentOptions};
@@ -124,7 +122,7 @@ pub fn prox_descent(net: &DeepNetwork, p: &Problem<'_>, w: &mut Weights, opts: &
     }
     let mut small = 0;
     while info.sweeps < opts.max_sweeps.min(MAX_STEPS) {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.budget.expired() {
             break;
         }
         info.sweeps += 1;
@@ -172,7 +170,7 @@ fn minibatch(
     let mut rng = Rng::new(opts.seed);
     let mut order: Vec<usize> = (0..n).collect();
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.budget.expired() {
             break;
         }
         info.sweeps += 1;

@@ -12,8 +12,6 @@
 pub mod deep;
 pub mod relu;
 
-use std::time::Instant;
-
 use crate::linalg::sym_max_eigenvalue;
 use crate::linalg::{dot, mul};
 use crate::loss::Loss;
@@ -28,8 +26,8 @@ pub struct DescentOptions {
     pub max_sweeps: usize,
     /// Stop when a sweep decreases `f` by less than `tol * f` (relative).
     pub tol: f64,
-    /// Stop at this instant, if given.
-    pub deadline: Option<Instant>,
+    /// Stop when the deadline passes or the stop flag is raised.
+    pub budget: crate::budget::Budget,
     /// Minibatch size for families with a stochastic descent (a sweep is then one epoch); `None`: full batch.
     pub batch_size: Option<usize>,
     /// Seed of the minibatch order.
@@ -38,7 +36,7 @@ pub struct DescentOptions {
 
 impl Default for DescentOptions {
     fn default() -> Self {
-        Self { max_sweeps: 5000, tol: 1e-7, deadline: None, batch_size: None, seed: 0 }
+        Self { max_sweeps: 5000, tol: 1e-7, budget: crate::budget::Budget::default(), batch_size: None, seed: 0 }
     }
 }
 
@@ -123,7 +121,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     let mut lprev: Vec<Vec<f64>> = vec![Vec::new(); kdeg];
     let mut f = info.objective;
     while info.sweeps < opts.max_sweeps {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.budget.expired() {
             break;
         }
         info.sweeps += 1;
@@ -224,7 +222,7 @@ fn quadratic_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     }
     let mut f = f64::INFINITY;
     while info.sweeps < opts.max_sweeps {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.budget.expired() {
             break;
         }
         info.sweeps += 1;

@@ -13,8 +13,6 @@
 //! Patterns are refreshed between sweeps, and the polar over all patterns (the pricing problem of column
 //! generation) supplies new ones.
 
-use std::time::Instant;
-
 use faer::Mat;
 
 use super::{DescentInfo, DescentOptions};
@@ -43,7 +41,7 @@ struct FistaSettings {
     /// residual, in the units of `lambda`.
     gtol: f64,
     max_iter: usize,
-    deadline: Option<Instant>,
+    budget: crate::budget::Budget,
 }
 
 /// The result of [`fista`]: the minimizer estimate, its objective and the last step constant.
@@ -64,7 +62,7 @@ fn fista(block: &dyn Block, x0: Mat<f64>, set: &FistaSettings) -> FistaResult {
     let mut momentum = false;
     let mut retries = 0;
     for _ in 0..set.max_iter {
-        if set.deadline.is_some_and(|d| Instant::now() >= d) {
+        if set.budget.expired() {
             break;
         }
         let (fy, gy) = block.smooth(&y);
@@ -259,7 +257,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-5);
     let max_iter = 4000;
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
-        if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+        if opts.budget.expired() {
             break;
         }
         info.sweeps += 1;
@@ -272,7 +270,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         let w0 = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] * vnorm[i]);
         let active_sets = std::cell::RefCell::new(vec![Vec::new(); r]);
         let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets };
-        let res = fista(&block, w0, &FistaSettings { l0: lu, gtol, max_iter, deadline: opts.deadline });
+        let res = fista(&block, w0, &FistaSettings { l0: lu, gtol, max_iter, budget: opts.budget.clone() });
         let vhat = block.vhat;
         lu = res.lipschitz;
         for i in 0..r {
@@ -288,7 +286,7 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
             let h = hidden(x, uhat.as_ref(), p.par);
             let v0 = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] * unorm[i]);
             let block = OutputLayer { p, h, norm: out_norm };
-            let res = fista(&block, v0, &FistaSettings { l0: lv, gtol, max_iter, deadline: opts.deadline });
+            let res = fista(&block, v0, &FistaSettings { l0: lv, gtol, max_iter, budget: opts.budget.clone() });
             lv = res.lipschitz;
             for i in 0..r {
                 let t = out_norm.value(res.x.col_as_slice(i));

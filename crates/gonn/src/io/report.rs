@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::certificate::Certificate;
 use crate::error::Result;
-use crate::meta::{IterationRecord, StopReason};
+use crate::meta::{IterationRecord, Termination};
 
 /// Everything a run reports, with the certificate's fields at the top level.
 #[derive(Clone, Debug, Serialize)]
@@ -26,7 +26,11 @@ pub struct Report {
     pub certificate: Certificate,
     pub outer_iterations: usize,
     pub seconds: f64,
-    pub stop_reason: Option<StopReason>,
+    /// Why the run ended (`certified`, `no_better_subnetwork`, `fixed_width_converged`, `max_outer`, `max_time`,
+    /// `interrupted`); the certificate's `status` says what is proven.
+    pub termination: Option<Termination>,
+    /// The same as `termination` (the name of earlier releases).
+    pub stop_reason: Option<Termination>,
     pub summary: String,
     pub model_file: Option<String>,
     pub plot_file: Option<String>,

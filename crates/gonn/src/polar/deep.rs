@@ -65,7 +65,10 @@ fn ascend(net: &DeepNetwork, q: MatRef<'_, f64>, w: &mut Weights, iters: usize, 
 pub fn heuristic_polar(net: &DeepNetwork, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
     let upper = polar_upper_bound(net, q);
     let mut best: Option<(f64, Weights)> = None;
-    for _ in 0..opts.restarts.max(1) {
+    for start in 0..opts.restarts.max(1) {
+        if start > 0 && opts.budget.expired() {
+            break;
+        }
         let mut w = random_unit(net, rng);
         let v = ascend(net, q, &mut w, RESTART_ITERS, opts.par);
         if best.as_ref().is_none_or(|(b, _)| v > *b) {

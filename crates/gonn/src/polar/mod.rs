@@ -56,6 +56,9 @@ pub struct PolarOptions {
     pub warm_start: Option<Vec<f64>>,
     /// Parallelism of the dense kernels.
     pub par: Par,
+    /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
+    /// attained, the upper bound does not depend on the search).
+    pub budget: crate::budget::Budget,
 }
 
 impl Default for PolarOptions {
@@ -68,6 +71,7 @@ impl Default for PolarOptions {
             extra_atoms: 0,
             warm_start: None,
             par: Par::Seq,
+            budget: crate::budget::Budget::default(),
         }
     }
 }

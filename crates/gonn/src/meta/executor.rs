@@ -1,0 +1,341 @@
+//! The executor of the meta-algorithm: runs [`MetaSolver`] steps from a start or a saved [`MetaState`], decides
+//! the [`Termination`], hands every iteration to the observers, and on a stop flag ends with the best point
+//! reached.
+
+use std::time::{Duration, Instant};
+
+use crate::budget::Budget;
+use crate::certificate::{Certificate, Status};
+use crate::error::{GonnError, Result};
+use crate::loss::Observations;
+use crate::objective::Problem;
+use crate::rng::Rng;
+use crate::subnetwork::{prune_zero, zero_slices, Subnetwork, Weights};
+
+use super::observer::{Observer, Silent};
+use super::params::ValidFitParams;
+use super::solver::{dual_direction, MetaSolver};
+use super::state::{Action, IterationRecord, MetaState, Termination};
+use super::{check_problem, check_weights, degree_mismatch, parallelism, random_start, FittedModel};
+
+impl ValidFitParams {
+    fn problem<'a>(&self, net: &'a dyn Subnetwork, obs: &'a Observations) -> Result<Problem<'a>> {
+        check_problem(net, obs, self.loss)?;
+        Ok(Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) })
+    }
+
+    /// The state before the first outer iteration: `init` (checked) or the configured random start.
+    pub fn initial_state(&self, net: &dyn Subnetwork, obs: &Observations, init: Option<Weights>) -> Result<MetaState> {
+        let p = self.problem(net, obs)?;
+        let mut rng = Rng::new(self.seed);
+        let mut w = match init {
+            Some(w) => {
+                check_weights(net, &w)?;
+                w
+            }
+            None => random_start(&p, self.init_width, &mut rng),
+        };
+        prune_zero(&mut w);
+        Ok(MetaState::start(&p, self.tol, w, &rng))
+    }
+
+    fn solver<'a>(&'a self, p: Problem<'a>) -> MetaSolver<'a> {
+        let deadline = Instant::now() + Duration::from_secs_f64(self.max_seconds);
+        MetaSolver { p, params: self, budget: Budget::new(Some(deadline), self.stop.clone()) }
+    }
+
+    /// Runs the meta-algorithm from an empty or random start.
+    pub fn fit(&self, net: &dyn Subnetwork, obs: &Observations) -> Result<FittedModel> {
+        self.fit_from(net, obs, None, &mut Silent)
+    }
+
+    /// Runs the meta-algorithm from `init` (or the configured start) and reports each outer iteration.
+    pub fn fit_from(
+        &self,
+        net: &dyn Subnetwork,
+        obs: &Observations,
+        init: Option<Weights>,
+        observer: &mut dyn Observer,
+    ) -> Result<FittedModel> {
+        let state = self.initial_state(net, obs, init)?;
+        self.resume(net, obs, state, observer)
+    }
+
+    /// Continues a run from `state` (a checkpoint of the same problem, or [`ValidFitParams::initial_state`]).
+    /// With the same seed and thread count it takes exactly the steps of the uninterrupted run.
+    pub fn resume(
+        &self,
+        net: &dyn Subnetwork,
+        obs: &Observations,
+        state: MetaState,
+        observer: &mut dyn Observer,
+    ) -> Result<FittedModel> {
+        let p = self.problem(net, obs)?;
+        if state.fingerprint != super::state::fingerprint(&p) {
+            return Err(GonnError::Data(
+                "the checkpoint belongs to another problem (other data, model, loss or lambda)".into(),
+            ));
+        }
+        check_weights(net, &state.weights)?;
+        if let Some(note) = degree_mismatch(net) {
+            if state.weights.width() == 0 {
+                return Err(GonnError::param(
+                    "init_width",
+                    "0: with a mismatched regularizer gonn only trains a given width (use --init-width N)",
+                ));
+            }
+            return Ok(fixed_width(&self.solver(p), state, Some(note), observer));
+        }
+        Ok(run(&self.solver(p), state, observer))
+    }
+
+    /// Trains `init` (or `init_width` random subnetworks) by local descent only, at that width: no polar-driven
+    /// growth. The polar still checks the result (for comparisons with [`ValidFitParams::fit_from`]).
+    pub fn fit_fixed_width(
+        &self,
+        net: &dyn Subnetwork,
+        obs: &Observations,
+        init: Option<Weights>,
+    ) -> Result<FittedModel> {
+        let state = self.initial_state(net, obs, init)?;
+        let p = self.problem(net, obs)?;
+        Ok(fixed_width(&self.solver(p), state, degree_mismatch(net), &mut Silent))
+    }
+}
+
+/// Seconds of the whole run: the earlier parts of a resumed run plus this one.
+fn elapsed(state_seconds: f64, start: Instant) -> f64 {
+    state_seconds + start.elapsed().as_secs_f64()
+}
+
+fn nonzero(w: &Weights) -> usize {
+    zero_slices(w).iter().filter(|z| !**z).count()
+}
+
+/// What a run reports when it ends, apart from the weights and certificate.
+struct Ending {
+    termination: Termination,
+    history: Vec<IterationRecord>,
+    outer: usize,
+    /// The largest proven lower bound on `F*` of the whole run.
+    lower_bound: Option<f64>,
+    /// Seconds of the whole run.
+    seconds: f64,
+}
+
+/// The final certificate: tightened by the best proven lower bound on `F*` of the whole run (weak duality holds
+/// for any weights of the problem), and checked against every objective the run evaluated.
+fn settle(mut cert: Certificate, e: &Ending) -> Certificate {
+    if let Some(lb) = e.lower_bound {
+        cert.tighten(lb);
+    }
+    let least = e.history.iter().map(|r| r.objective).fold(cert.objective, f64::min);
+    if let Some(lb) = cert.optimum_lower_bound {
+        // A lower bound above an objective that was evaluated is a broken proof (rounding in a polar bound):
+        // never report it as certified.
+        if lb > least + 1e-12 * least.abs().max(1.0) {
+            cert.status = Status::Heuristic;
+            cert.note = Some(format!(
+                "internal check failed: the proven lower bound {lb:.12e} exceeds an evaluated objective \
+                 {least:.12e}; the certificate is withdrawn"
+            ));
+            cert.gap_bound = None;
+            cert.relative_gap = None;
+            cert.optimum_lower_bound = None;
+        }
+    }
+    cert
+}
+
+/// Ends a run with `w` and `cert`; `state` is the point a resumed run would continue from.
+fn finish(
+    w: Weights,
+    cert: Certificate,
+    ending: Ending,
+    state: &MetaState,
+    observer: &mut dyn Observer,
+) -> FittedModel {
+    let model = FittedModel {
+        weights: w,
+        certificate: settle(cert, &ending),
+        history: ending.history,
+        termination: ending.termination,
+        outer_iterations: ending.outer,
+        seconds: ending.seconds,
+    };
+    observer.finish(&model, state);
+    model
+}
+
+/// The meta-loop: descend, check the polar, stop or grow, until a termination applies. `state` is always the
+/// last point to continue from (the end of a completed, non-final outer iteration), so that a checkpoint written
+/// at any stop resumes exactly the steps of the uninterrupted run.
+fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) -> FittedModel {
+    let start = Instant::now();
+    let before = state.seconds;
+    let mut w = state.weights.clone();
+    // The last checked point and its certificate (the answer if a stop flag comes inside a descent).
+    let mut best: Option<(Weights, Certificate)> = None;
+    observer.init(&state);
+    loop {
+        let mut next = state.clone();
+        let mut rng = Rng::from_state(state.rng);
+        let outer = state.outer + 1;
+        let info = s.descend(&mut w, &next);
+        if s.budget.interrupted() {
+            return interrupted(s, w, best, &state, elapsed(before, start), observer);
+        }
+        let last = s.budget.expired() || outer >= s.params.max_outer;
+        let checked = s.check(&w, info, &next, last, &mut rng);
+        if let Some(lb) = checked.cert.optimum_lower_bound {
+            next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
+        }
+        s.note_gap(&mut next, &checked);
+        let stop = if checked.cert.status == Status::Certified {
+            Some(Termination::Certified)
+        } else if outer >= s.params.max_outer {
+            Some(Termination::MaxOuter)
+        } else if s.budget.interrupted() {
+            Some(Termination::Interrupted)
+        } else if s.budget.timed_out() {
+            Some(Termination::MaxTime)
+        } else if checked.near_optimal && !s.can_refine(&next) {
+            Some(Termination::NoBetterSubnetwork)
+        } else {
+            None
+        };
+        let rec = IterationRecord {
+            outer,
+            subnetworks: w.width(),
+            objective: checked.ev.objective,
+            polar_lower: checked.polar.lower,
+            polar_upper: checked.polar.upper,
+            gap_bound: checked.cert.gap_bound,
+            descent_sweeps: checked.info.sweeps,
+            seconds: elapsed(before, start),
+            action: match stop {
+                Some(_) => Action::Stop,
+                None if !checked.near_optimal => Action::Grow,
+                None => Action::Refine,
+            },
+        };
+        next.history.push(rec.clone());
+        next.outer = outer;
+        next.seconds = rec.seconds;
+        if let Some(termination) = stop {
+            let _ = observer.iter(&rec, &state);
+            let ending = Ending {
+                termination,
+                history: next.history,
+                outer,
+                lower_bound: next.lower_bound,
+                seconds: elapsed(before, start),
+            };
+            return finish(w, checked.cert, ending, &state, observer);
+        }
+        let cert = checked.cert.clone();
+        let checked_weights = w.clone();
+        s.advance(&mut w, &mut next, checked);
+        next.weights = w.clone();
+        next.rng = rng.state();
+        state = next;
+        if observer.iter(&rec, &state).is_break() {
+            let ending = Ending {
+                termination: Termination::Interrupted,
+                history: state.history.clone(),
+                outer,
+                lower_bound: state.lower_bound,
+                seconds: elapsed(before, start),
+            };
+            return finish(checked_weights, cert, ending, &state, observer);
+        }
+        best = Some((checked_weights, cert));
+    }
+}
+
+/// The answer of a run stopped inside a local descent: the descended weights when they improve on the last
+/// checked point (with the gap bound from the run's best proven lower bound on `F*`), else that point.
+fn interrupted(
+    s: &MetaSolver<'_>,
+    w: Weights,
+    best: Option<(Weights, Certificate)>,
+    state: &MetaState,
+    seconds: f64,
+    observer: &mut dyn Observer,
+) -> FittedModel {
+    let ev = s.p.evaluate(&w);
+    let (w, cert) = match best {
+        Some((bw, bc)) if bc.objective <= ev.objective => (bw, bc),
+        _ => {
+            let note = match state.lower_bound {
+                Some(_) => {
+                    "the run was interrupted inside its local descent, so the polar was not computed at these \
+                            weights; the gap bound uses the best lower bound on the optimum proven earlier in the run"
+                }
+                None => "the run was interrupted before its first polar: no optimality test was run",
+            };
+            let cert = Certificate::carried(&s.p, &ev, nonzero(&w), s.params.tol, state.lower_bound, note.into());
+            (w, cert)
+        }
+    };
+    let ending = Ending {
+        termination: Termination::Interrupted,
+        history: state.history.clone(),
+        outer: state.outer,
+        lower_bound: state.lower_bound,
+        seconds,
+    };
+    finish(w, cert, ending, state, observer)
+}
+
+/// Local descent at the width of the state's weights only (no growth). With a matched regularizer the result is
+/// checked by the proven polar; with a mismatched one (`note`) no optimality test applies and the result says so.
+fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, observer: &mut dyn Observer) -> FittedModel {
+    let start = Instant::now();
+    let before = state.seconds;
+    let p = &s.p;
+    let mut w = state.weights.clone();
+    observer.init(&state);
+    let info = s.descend_fixed(&mut w, &state);
+    let termination = if s.budget.interrupted() {
+        Termination::Interrupted
+    } else if info.converged {
+        Termination::FixedWidthConverged
+    } else {
+        Termination::MaxTime
+    };
+    let ev = p.evaluate(&w);
+    let (certificate, polar_lower, polar_upper) = match note {
+        Some(note) => (Certificate::untested(p, &ev, nonzero(&w), s.params.tol, note), 0.0, None),
+        None => {
+            let mut opts = crate::polar::PolarOptions::new(true, p.par);
+            opts.restarts = s.params.polar_restarts;
+            opts.budget = s.budget.clone();
+            let polar = p.net.polar(dual_direction(&ev.g, p.lambda).as_ref(), &opts, &mut Rng::new(s.params.seed));
+            (Certificate::new(p, &ev, &polar, nonzero(&w), s.params.tol), polar.lower, polar.upper)
+        }
+    };
+    let rec = IterationRecord {
+        outer: state.outer + 1,
+        subnetworks: w.width(),
+        objective: ev.objective,
+        polar_lower,
+        polar_upper,
+        gap_bound: certificate.gap_bound,
+        descent_sweeps: info.sweeps,
+        seconds: elapsed(before, start),
+        action: Action::Stop,
+    };
+    let rec_seconds = rec.seconds;
+    let _ = observer.iter(&rec, &state);
+    let mut history = state.history.clone();
+    history.push(rec);
+    let ending = Ending {
+        termination,
+        history,
+        outer: state.outer + 1,
+        lower_bound: certificate.optimum_lower_bound,
+        seconds: rec_seconds,
+    };
+    finish(w, certificate, ending, &state, observer)
+}

@@ -1,0 +1,154 @@
+//! The meta-algorithm (THEORY.md section 4): descend, check the polar, grow with a proper step, prune, until the
+//! gap bound is certified or a limit is reached. Parameters are validated once ([`params`]), one outer iteration
+//! is a step of the [`solver`], the [`executor`] runs the steps from a start or a saved [`MetaState`] and hands
+//! each iteration to the [`Observer`]s (progress, logs, checkpoints, a stop flag), and the result is a separate
+//! [`FittedModel`] with the [`Termination`] that ended the run.
+
+pub mod executor;
+pub mod observer;
+pub mod params;
+pub mod solver;
+pub mod state;
+
+use faer::Par;
+
+use crate::certificate::Certificate;
+use crate::error::{GonnError, Result};
+use crate::growth::ray_step;
+use crate::linalg::all_finite;
+use crate::loss::{Loss, Observations};
+use crate::objective::Problem;
+use crate::polar::PolarOptions;
+use crate::rng::Rng;
+use crate::subnetwork::{balance, prune_zero, Subnetwork, Weights};
+
+pub use observer::{Observer, Observers, Silent};
+pub use params::{FitParams, ValidFitParams};
+pub use state::{fingerprint, Action, IterationRecord, MetaState, Termination};
+
+/// A fitted model: its weights, certificate, history and why the run ended.
+#[derive(Clone, Debug)]
+pub struct FittedModel {
+    pub weights: Weights,
+    pub certificate: Certificate,
+    pub history: Vec<IterationRecord>,
+    pub termination: Termination,
+    pub outer_iterations: usize,
+    pub seconds: f64,
+}
+
+/// The parallelism for `threads` (0: all cores).
+pub fn parallelism(threads: usize) -> Par {
+    if threads == 1 {
+        Par::Seq
+    } else {
+        Par::rayon(threads)
+    }
+}
+
+pub(crate) fn check_weights(net: &dyn Subnetwork, w: &Weights) -> Result<()> {
+    let dims = net.layer_dims();
+    if w.layers.len() != dims.len() {
+        return Err(GonnError::Shape(format!("expected {} weight layers, got {}", dims.len(), w.layers.len())));
+    }
+    let r = w.width();
+    for (k, (l, d)) in w.layers.iter().zip(&dims).enumerate() {
+        if l.nrows() != *d || l.ncols() != r {
+            return Err(GonnError::Shape(format!(
+                "weight layer {k} is {} x {}, expected {d} x {r}",
+                l.nrows(),
+                l.ncols()
+            )));
+        }
+        if !all_finite(l.as_ref()) {
+            return Err(GonnError::Data(format!("weight layer {k} has non-finite entries")));
+        }
+    }
+    for (k, n) in net.layer_norms().iter().enumerate() {
+        if n.nonneg && (0..r).any(|i| w.layers[k].col_as_slice(i).iter().any(|v| *v < 0.0)) {
+            return Err(GonnError::Data(format!("weight layer {k} must be nonnegative")));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_problem(net: &dyn Subnetwork, obs: &Observations, loss: Loss) -> Result<()> {
+    let (m, n) = net.output_shape();
+    if (obs.nrows(), obs.ncols()) != (m, n) {
+        return Err(GonnError::Shape(format!(
+            "the model outputs {m} x {n} but the data is {} x {}",
+            obs.nrows(),
+            obs.ncols()
+        )));
+    }
+    loss.validate(obs)
+}
+
+/// Random start: `init_width` subnetworks with Gaussian layers, then the optimal scaling along the ray.
+pub(crate) fn random_start(p: &Problem<'_>, width: usize, rng: &mut Rng) -> Weights {
+    let mut w = Weights { layers: p.net.layer_dims().iter().map(|&d| rng.normal_mat(d, width)).collect() };
+    for (k, n) in p.net.layer_norms().iter().enumerate() {
+        if n.nonneg {
+            let l = &mut w.layers[k];
+            for j in 0..l.ncols() {
+                l.col_as_slice_mut(j).iter_mut().for_each(|v| *v = v.abs());
+            }
+        }
+    }
+    balance(p.net, &mut w);
+    // The optimal scale along the ray assumes theta and phi of the same degree.
+    if degree_mismatch(p.net).is_none() {
+        ray_step(p, &mut w);
+    }
+    prune_zero(&mut w);
+    w
+}
+
+/// When `theta`'s degree differs from the network's, what that implies (THEORY.md, degree mismatch proposition).
+pub fn degree_mismatch(net: &dyn Subnetwork) -> Option<String> {
+    let p = net.degree();
+    let q = net.theta_form().degree(p);
+    match q.cmp(&p) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Less => Some(format!(
+            "degree mismatch: the network is homogeneous of degree {p} but the {} regularizer has degree {q}. Near \
+             zero the regularizer (~t^{q}) beats any loss decrease (~t^{p}), so the zero network is a local minimum \
+             even when it is not optimal, and other non-global local minima can exist. gonn trains the given width \
+             by local descent only: no growth, no polar test, no certificate. Use --reg product or --reg powers for \
+             a certifiable problem.",
+            net.theta_form().name()
+        )),
+        std::cmp::Ordering::Greater => Some(format!(
+            "degree mismatch: the network is homogeneous of degree {p} but the {} regularizer has degree {q} > {p}: \
+             splitting a subnetwork into many small copies drives the regularizer to zero, so it does not control \
+             the network size. gonn trains the given width by local descent only, without a certificate.",
+            net.theta_form().name()
+        )),
+    }
+}
+
+/// Computes the certificate of arbitrary weights (THEORY.md section 3), without changing them.
+pub fn certify(
+    net: &dyn Subnetwork,
+    obs: &Observations,
+    loss: Loss,
+    lambda: f64,
+    w: &Weights,
+    tol: f64,
+    threads: usize,
+) -> Result<Certificate> {
+    let params = FitParams::new(lambda).loss(loss).tol(tol).threads(threads).validate()?;
+    check_problem(net, obs, loss)?;
+    check_weights(net, w)?;
+    let p = Problem { net, loss, obs, lambda, par: parallelism(threads) };
+    let ev = p.evaluate(w);
+    let q = solver::dual_direction(&ev.g, lambda);
+    let mut rng = Rng::new(params.seed);
+    let mut opts = PolarOptions::new(true, p.par);
+    opts.restarts = params.polar_restarts;
+    let polar = net.polar(q.as_ref(), &opts, &mut rng);
+    let nonzero = crate::subnetwork::zero_slices(w).iter().filter(|z| !**z).count();
+    let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);
+    solver::tighten(&p, w, &polar, &opts, &mut rng, &mut cert, 10);
+    Ok(cert)
+}

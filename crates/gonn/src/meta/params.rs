@@ -1,0 +1,124 @@
+//! The parameters of a fit, validated once (the linfa flow: `FitParams -> validate -> ValidFitParams`).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::error::{GonnError, Result};
+use crate::loss::Loss;
+
+/// User-facing parameters of a fit.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FitParams {
+    /// Regularization weight `lambda > 0`.
+    pub lambda: f64,
+    pub loss: Loss,
+    /// Relative tolerance on the certified gap: stop when `gap_bound <= tol * f(W)`.
+    pub tol: f64,
+    pub max_outer: usize,
+    /// Wall-clock limit of this call (a resumed run gets the full limit again).
+    pub max_seconds: f64,
+    /// Number of random subnetworks to start from (0: start empty).
+    pub init_width: usize,
+    pub seed: u64,
+    /// Worker threads for dense kernels (0: all cores).
+    pub threads: usize,
+    /// Random restarts of the heuristic polar solvers.
+    pub polar_restarts: usize,
+    /// Minibatch size of the local descent, for families that support it (`None`: full batch). The polar and the
+    /// certificate always use a full pass.
+    pub batch_size: Option<usize>,
+    /// A flag that stops the run when raised (Ctrl-C, SIGTERM, Python's `KeyboardInterrupt`): the fit then ends
+    /// with the best point reached and [`Termination::Interrupted`](super::Termination::Interrupted).
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl FitParams {
+    /// Defaults: squared loss, `tol = 1e-6`, at most 500 outer iterations and 600 s, empty start, seed 0.
+    pub fn new(lambda: f64) -> Self {
+        Self {
+            lambda,
+            loss: Loss::Squared,
+            tol: 1e-6,
+            max_outer: 500,
+            max_seconds: 600.0,
+            init_width: 0,
+            seed: 0,
+            threads: 0,
+            polar_restarts: 8,
+            batch_size: None,
+            stop: None,
+        }
+    }
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+    pub fn tol(mut self, tol: f64) -> Self {
+        self.tol = tol;
+        self
+    }
+    pub fn max_outer(mut self, n: usize) -> Self {
+        self.max_outer = n;
+        self
+    }
+    pub fn max_seconds(mut self, s: f64) -> Self {
+        self.max_seconds = s;
+        self
+    }
+    pub fn init_width(mut self, r: usize) -> Self {
+        self.init_width = r;
+        self
+    }
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+    pub fn polar_restarts(mut self, n: usize) -> Self {
+        self.polar_restarts = n;
+        self
+    }
+    pub fn batch_size(mut self, b: Option<usize>) -> Self {
+        self.batch_size = b;
+        self
+    }
+    pub fn stop_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.stop = Some(flag);
+        self
+    }
+
+    /// Checks every parameter once, naming the bad value.
+    pub fn validate(self) -> Result<ValidFitParams> {
+        if !(self.lambda.is_finite() && self.lambda > 0.0) {
+            return Err(GonnError::param("lambda", format!("{} (must be positive and finite)", self.lambda)));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0 && self.tol < 1.0) {
+            return Err(GonnError::param("tol", format!("{} (must be in (0, 1))", self.tol)));
+        }
+        if !(self.max_seconds.is_finite() && self.max_seconds > 0.0) {
+            return Err(GonnError::param("max_seconds", format!("{} (must be positive)", self.max_seconds)));
+        }
+        if self.max_outer == 0 {
+            return Err(GonnError::param("max_outer", "0 (must be at least 1)"));
+        }
+        if self.batch_size == Some(0) {
+            return Err(GonnError::param("batch_size", "0 (must be at least 1)"));
+        }
+        Ok(ValidFitParams(self))
+    }
+}
+
+/// Parameters that passed [`FitParams::validate`].
+#[derive(Clone, Debug)]
+pub struct ValidFitParams(FitParams);
+
+impl std::ops::Deref for ValidFitParams {
+    type Target = FitParams;
+    fn deref(&self) -> &FitParams {
+        &self.0
+    }
+}

@@ -1,0 +1,186 @@
+//! One outer iteration of the meta-algorithm (THEORY.md section 4): local descent, the polar at the result, its
+//! certificate, and the move that follows (grow, refine or stop). The executor decides when to stop; this file
+//! knows nothing of observers, files or signals.
+
+use crate::budget::Budget;
+use crate::certificate::{refined_dual_bound, Certificate, Status};
+use crate::descent::{local_descent, DescentInfo, DescentOptions};
+use crate::growth::{grow, ray_step};
+use crate::objective::{Evaluation, Problem};
+use crate::polar::{Polar, PolarOptions};
+use crate::pruning::prune_dependent;
+use crate::rng::Rng;
+use crate::subnetwork::{prune_zero, Weights};
+
+use super::params::ValidFitParams;
+use super::state::MetaState;
+
+/// `Q = -G / lambda`, the argument of the polar.
+pub(super) fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> {
+    faer::Mat::from_fn(g.nrows(), g.ncols(), |i, j| -g[(i, j)] / lambda)
+}
+
+/// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
+/// has a proven upper bound from an exact solver. Returns the fully corrective model over the cuts, when it is
+/// better than `w`.
+pub(super) fn tighten(
+    p: &Problem<'_>,
+    w: &Weights,
+    polar: &Polar,
+    opts: &PolarOptions,
+    rng: &mut Rng,
+    cert: &mut Certificate,
+    rounds: usize,
+) -> Option<Weights> {
+    if cert.status == Status::Certified
+        || !p.net.refine_dual()
+        || !polar.exact
+        || polar.upper.is_none()
+        || polar.heuristic
+    {
+        return None;
+    }
+    let objective = cert.objective;
+    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, rounds);
+    if let Some(dual) = refined.dual {
+        cert.tighten(dual);
+    }
+    if refined.primal >= objective {
+        return None;
+    }
+    let mut better = Weights::empty(&p.net.layer_dims());
+    let kdeg = p.net.degree() as f64;
+    for (atom, weight) in &refined.units {
+        better.push(atom, &vec![weight.powf(1.0 / kdeg); p.net.degree()]);
+    }
+    Some(better)
+}
+
+/// What the polar and certificate said about the descended weights of one outer iteration.
+pub(super) struct Checked {
+    pub ev: Evaluation,
+    pub polar: Polar,
+    pub cert: Certificate,
+    /// The polar is below `1 + grow_threshold`: no subnetwork improves `f` by a margin.
+    pub near_optimal: bool,
+    /// The fully corrective model of the dual refinement, when better than the descended weights.
+    pub corrected: Option<Weights>,
+    pub info: DescentInfo,
+}
+
+/// The meta-algorithm's moves on a problem, with the run's parameters and budget.
+pub(super) struct MetaSolver<'a> {
+    pub p: Problem<'a>,
+    pub params: &'a ValidFitParams,
+    pub budget: Budget,
+}
+
+impl MetaSolver<'_> {
+    fn descent_options(&self, state: &MetaState) -> DescentOptions {
+        DescentOptions {
+            tol: state.descent_tol,
+            budget: self.budget.clone(),
+            batch_size: self.params.batch_size,
+            seed: self.params.seed,
+            ..Default::default()
+        }
+    }
+
+    /// Local descent from `w` (THEORY.md section 5), then the optimal scale along the ray and the pruning moves.
+    pub fn descend(&self, w: &mut Weights, state: &MetaState) -> DescentInfo {
+        let info = local_descent(&self.p, w, &self.descent_options(state));
+        ray_step(&self.p, w);
+        prune_zero(w);
+        prune_dependent(&self.p, w);
+        info
+    }
+
+    /// The polar at `w` with its certificate; the polar is proven when the run is near optimal or about to stop
+    /// (`last`).
+    pub fn check(&self, w: &Weights, info: DescentInfo, state: &MetaState, last: bool, rng: &mut Rng) -> Checked {
+        let p = &self.p;
+        let ev = p.evaluate(w);
+        let q = dual_direction(&ev.g, p.lambda);
+        let mut opts = PolarOptions::new(false, p.par);
+        opts.restarts = self.params.polar_restarts;
+        opts.extra_atoms = 8;
+        opts.budget = self.budget.clone();
+        let mut polar = p.net.polar(q.as_ref(), &opts, rng);
+        let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
+        if near_optimal || last {
+            opts.prove = true;
+            opts.lanczos_tol = 1e-10;
+            opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
+            opts.extra_atoms = 0;
+            let proven = p.net.polar(q.as_ref(), &opts, rng);
+            // A heuristic polar may find a better subnetwork on the second search: then keep growing.
+            near_optimal = proven.lower <= 1.0 + state.grow_threshold;
+            polar = proven;
+        }
+        let mut cert = Certificate::new(p, &ev, &polar, w.width(), self.params.tol);
+        // Families that refine their dual also grow by the fully corrective step over several polar atoms.
+        let corrected = tighten(p, w, &polar, &opts, rng, &mut cert, if opts.prove { 10 } else { 5 });
+        Checked { ev, polar, cert, near_optimal, corrected, info }
+    }
+
+    /// Whether the descent and growth schedule can still be refined (else a near-optimal run has converged).
+    pub fn can_refine(&self, state: &MetaState) -> bool {
+        state.descent_tol > 1e-16 || state.grow_threshold > 0.5 * self.params.tol || state.stalls < 3
+    }
+
+    /// Records the gap of a near-optimal iteration (for the stall count).
+    pub fn note_gap(&self, state: &mut MetaState, c: &Checked) {
+        if c.near_optimal {
+            let gap = c.cert.gap_bound.unwrap_or(f64::INFINITY);
+            let best = state.best_gap.unwrap_or(f64::INFINITY);
+            state.stalls = if gap < 0.99 * best { 0 } else { state.stalls + 1 };
+            state.best_gap = Some(best.min(gap)).filter(|g| g.is_finite());
+        }
+    }
+
+    /// The move after a checked iteration that does not stop: grow along the polar (and its extra atoms), or
+    /// refine the descent, then adopt the fully corrective model when it is better.
+    pub fn advance(&self, w: &mut Weights, state: &mut MetaState, c: Checked) {
+        let p = &self.p;
+        let tol = self.params.tol;
+        if c.near_optimal {
+            // No subnetwork improves f by a margin: polish the local descent before asking again. Near the
+            // optimum a sweep decreases f by about (rho - 1)^2 * f, so reaching rho - 1 ~ tol / 10 needs a
+            // relative-decrease tolerance of about (tol / 10)^2.
+            state.descent_tol = (state.descent_tol * 1e-2).min((0.1 * tol).powi(2)).max(1e-16);
+            state.grow_threshold = (state.grow_threshold * 0.1).max(0.5 * tol);
+            if c.polar.lower > 1.0 + state.grow_threshold {
+                grow(p, w, &c.polar.atom, Some(&c.ev.z));
+            }
+        } else {
+            grow(p, w, &c.polar.atom, Some(&c.ev.z));
+            // Further candidates found at no cost (Ritz pairs): each corrective step can only decrease f.
+            for (value, atom) in &c.polar.extra {
+                if *value > 1.0 + state.grow_threshold {
+                    grow(p, w, atom, None);
+                }
+            }
+        }
+        // Single subnetworks may no longer improve f measurably while several together do: take the fully
+        // corrective model of the dual refinement when it is better, for descent to polish.
+        if let Some(better) = c.corrected {
+            if p.objective(&better) < p.objective(w) {
+                *w = better;
+            }
+        }
+    }
+
+    /// Local descent at the width of `w` only, until it converges or the budget ends.
+    pub fn descend_fixed(&self, w: &mut Weights, state: &MetaState) -> DescentInfo {
+        let opts = self.descent_options(state);
+        // Families with bounded descent calls (deep subnetworks) are called until they converge or time is up.
+        let mut info = local_descent(&self.p, w, &opts);
+        let mut sweeps = info.sweeps;
+        while !info.converged && w.width() > 0 && !self.budget.expired() {
+            info = local_descent(&self.p, w, &opts);
+            sweeps += info.sweeps;
+        }
+        info.sweeps = sweeps;
+        info
+    }
+}
