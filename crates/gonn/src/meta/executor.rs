@@ -267,12 +267,14 @@ fn interrupted(
     let (w, cert) = match best {
         Some((bw, bc)) if bc.objective <= ev.objective => (bw, bc),
         _ => {
-            let note = match state.lower_bound {
-                Some(_) => {
-                    "the run was interrupted inside its local descent, so the polar was not computed at these \
-                            weights; the gap bound uses the best lower bound on the optimum proven earlier in the run"
-                }
-                None => "the run was interrupted before its first polar: no optimality test was run",
+            let note = if state.lower_bound.is_some() {
+                "the run was interrupted inside its local descent, so the polar was not computed at these weights; \
+                 the gap bound uses the best lower bound on the optimum proven earlier in the run"
+            } else if state.outer == 0 {
+                "the run was interrupted before its first polar: no optimality test was run"
+            } else {
+                "the run was interrupted inside its local descent, and no polar of the run so far had a proven \
+                 upper bound: no gap bound"
             };
             let cert = Certificate::carried(&s.p, &ev, nonzero(&w), s.params.tol, state.lower_bound, note.into());
             (w, cert)
