@@ -276,7 +276,7 @@ fn parse_spec(p: &ProblemArgs) -> Result<ModelSpec> {
         return Err(GonnError::param("model", "--activation, --reg and --image apply to mlp:... and cnn:... models"));
     }
     if let ModelSpec::Deep { arch, image, bias, reg } = &mut spec {
-        arch.activation = gonn::subnetwork::deep::Activation::parse(&p.activation)?;
+        arch.activation = gonn::families::deep::Activation::parse(&p.activation)?;
         *reg = p.reg.parse()?;
         *bias = !p.no_bias;
         *image = p.image.as_deref().map(gonn::spec::parse_image).transpose()?;
@@ -446,7 +446,7 @@ impl Observer for Checkpoint {
             None => std::ops::ControlFlow::Continue(()),
         }
     }
-    fn finish(&mut self, _: &FittedModel, state: &MetaState) {
+    fn finish(&mut self, _: &FitResult, state: &MetaState) {
         self.write(state);
     }
 }
@@ -578,7 +578,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
 fn finish_fit(
     p: &ProblemArgs,
     l: &Loaded,
-    fitted: &FittedModel,
+    fitted: &FitResult,
     mut metadata: std::collections::HashMap<String, String>,
     out: Option<&Path>,
     plot: Option<&Path>,

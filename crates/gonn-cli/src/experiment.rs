@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use gonn::descent::{local_descent, DescentOptions};
+use gonn::core::descent::DescentOptions;
+use gonn::core::polar::PolarOptions;
+use gonn::core::problem::Problem;
+use gonn::core::{Regularizer, Weights};
 use gonn::faer::{Mat, MatRef, Par};
+use gonn::families::deep::{Activation, Architecture, DeepNetwork};
 use gonn::io::load_supervised;
-use gonn::objective::Problem;
 use gonn::plot::{Chart, Series};
-use gonn::polar::PolarOptions;
 use gonn::prelude::*;
-use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
-use gonn::subnetwork::{Regularizer, Weights};
 use gonn::{GonnError, Result};
 
 use crate::commands::Scaling;
@@ -212,9 +212,9 @@ fn homogeneity(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
     // A counterexample: tanh is not positively homogeneous.
     let (w1, w2) = (rng.normal_mat(x.ncols(), 8), rng.normal_mat(8, 3));
     let tanh_norm = |s: f64| {
-        let h = gonn::linalg::mul(x.as_ref(), (s * &w1).as_ref(), Par::Seq);
+        let h = gonn::numerics::linalg::mul(x.as_ref(), (s * &w1).as_ref(), Par::Seq);
         let h = Mat::from_fn(h.nrows(), h.ncols(), |i, j| (h[(i, j)] / 64.0).tanh());
-        gonn::linalg::mul(h.as_ref(), (s * &w2).as_ref(), Par::Seq).norm_l2()
+        gonn::numerics::linalg::mul(h.as_ref(), (s * &w2).as_ref(), Par::Seq).norm_l2()
     };
     let tanh_degs: Vec<f64> = scales.iter().map(|&s| measured_degree(tanh_norm, s)).collect();
     let tanh_spread = tanh_degs.iter().fold(0.0f64, |m, d| m.max((d - tanh_degs[0]).abs()));
@@ -259,7 +259,7 @@ fn homogeneity(a: &ExperimentArgs, dir: &Path) -> Result<Outcome> {
 }
 
 /// Records of a fit: `(outer, objective, subnetworks, polar_lower)`.
-fn history_of(m: &FittedModel) -> Vec<(f64, f64, f64, f64)> {
+fn history_of(m: &FitResult) -> Vec<(f64, f64, f64, f64)> {
     m.history.iter().map(|r| (r.outer as f64, r.objective, r.subnetworks as f64, r.polar_lower)).collect()
 }
 
@@ -378,7 +378,7 @@ fn descend(p: &Problem<'_>, w: &mut Weights, tol: f64, calls: usize) {
     let mut opts = DescentOptions::default();
     opts.tol = tol;
     for _ in 0..calls {
-        let info = local_descent(p, w, &opts);
+        let info = p.net.descend(p, w, &opts);
         if info.converged || w.width() == 0 {
             break;
         }
@@ -393,7 +393,7 @@ fn relu_local_minimum(p_deep: &Problem<'_>, p_relu: &Problem<'_>, r: usize, rng:
     for _ in 0..4 {
         descend(p_deep, &mut w, 1e-12, 4);
         if w.width() > 0 {
-            local_descent(p_relu, &mut w, &DescentOptions::default());
+            p_relu.net.descend(p_relu, &mut w, &DescentOptions::default());
         }
     }
     w

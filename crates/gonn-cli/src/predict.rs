@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use gonn::faer::Mat;
+use gonn::families::relu::predict as relu_predict;
 use gonn::io::supervised::{encode_targets, read_xy};
 use gonn::io::{check_writable, load_model, read_array, write_npy, Array, ModelFile};
 use gonn::meta::parallelism;
 use gonn::prelude::*;
-use gonn::subnetwork::relu::predict as relu_predict;
 use gonn::{GonnError, Result};
 use serde::Serialize;
 

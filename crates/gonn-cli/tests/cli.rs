@@ -101,7 +101,7 @@ fn certify_weights_from_another_tool() {
     let d = tmpdir("certify");
     let y = matrix(15, 12, 4);
     write_npy(d.join("Y.npy"), &Array::from_mat(&y)).unwrap();
-    let mut rng = gonn::rng::Rng::new(1);
+    let mut rng = gonn::numerics::rng::Rng::new(1);
     let (u, v) = (rng.normal_mat(15, 3), rng.normal_mat(12, 3));
     write_npz(d.join("w.npz"), &[("U", &Array::from_mat(&u)), ("V", &Array::from_mat(&v))]).unwrap();
     let out = gonn(&[
@@ -126,7 +126,7 @@ fn certify_weights_from_another_tool() {
 #[test]
 fn cp_fit_from_npz_and_csv_input() {
     let d = tmpdir("cp");
-    let mut rng = gonn::rng::Rng::new(2);
+    let mut rng = gonn::numerics::rng::Rng::new(2);
     let t = Array { shape: vec![4, 3, 3], data: (0..36).map(|_| rng.normal()).collect() };
     write_npz(d.join("T.npz"), &[("Y", &t)]).unwrap();
     let out = gonn(&[

@@ -7,7 +7,7 @@ use std::process::Output;
 use common::{files, gonn, json, s, tmpdir};
 
 use gonn::io::{read_array, write_npz, Array};
-use gonn::rng::Rng;
+use gonn::numerics::rng::Rng;
 
 fn ok(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();

@@ -8,7 +8,7 @@ use common::{files, gonn, json, s, tmpdir};
 
 use gonn::faer::Mat;
 use gonn::io::{read_array, write_npy, write_npz, Array};
-use gonn::rng::Rng;
+use gonn::numerics::rng::Rng;
 
 fn shipped(name: &str) -> String {
     format!("{}/../../data/{name}.npz", env!("CARGO_MANIFEST_DIR"))

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{files, gonn, json, s, tmpdir};
 
 use gonn::io::{load_model, write_npz, Array};
-use gonn::rng::Rng;
+use gonn::numerics::rng::Rng;
 
 fn ok(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -36,7 +36,8 @@ fn resumed_run_reaches_the_uninterrupted_optimum() {
     let (x, y) = regression(60, 1, 3);
     let data = d.join("train.npz");
     write_npz(&data, &[("X", &x), ("Y", &y)]).unwrap();
-    let (full, part, resumed, ckpt) = (d.join("full.json"), d.join("part.json"), d.join("res.json"), d.join("run.ckpt"));
+    let (full, part, resumed, ckpt) =
+        (d.join("full.json"), d.join("part.json"), d.join("res.json"), d.join("run.ckpt"));
 
     ok(&gonn(&fit_args(s(&data), &["--report", s(&full)])));
     let full = json(&full);
@@ -54,7 +55,8 @@ fn resumed_run_reaches_the_uninterrupted_optimum() {
     assert!(saved.metadata.contains_key("checkpoint"));
 
     // Resumed (same data and problem): the same steps as the uninterrupted run.
-    let err = ok(&gonn(&fit_args(s(&data), &["--report", s(&resumed), "--resume", s(&ckpt), "--checkpoint", s(&ckpt)])));
+    let err =
+        ok(&gonn(&fit_args(s(&data), &["--report", s(&resumed), "--resume", s(&ckpt), "--checkpoint", s(&ckpt)])));
     assert!(err.contains("resuming"), "{err}");
     let res = json(&resumed);
     assert_eq!(res["status"], "certified");

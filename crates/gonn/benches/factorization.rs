@@ -6,12 +6,12 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gonn::descent::{local_descent, DescentOptions};
+use gonn::core::descent::DescentOptions;
+use gonn::core::polar::PolarOptions;
+use gonn::core::problem::Problem;
 use gonn::faer::{Mat, Par};
-use gonn::objective::Problem;
-use gonn::polar::factor::factor_polar;
-use gonn::polar::spectral::{sigma_max_upper, small_gram};
-use gonn::polar::PolarOptions;
+use gonn::families::factor::polar::factor_polar;
+use gonn::numerics::spectral::{sigma_max_upper, small_gram};
 use gonn::prelude::*;
 
 const N: usize = 1000;
@@ -49,7 +49,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("squared_full (exact block solves)", |b| {
         b.iter(|| {
             let mut w = model.weights.clone();
-            black_box(local_descent(&p, &mut w, &one))
+            black_box(p.net.descend(&p, &mut w, &one))
         })
     });
     let masked = gonn::datasets::low_rank(N, N, RANK, 1.0, 0.3, 7);
@@ -58,7 +58,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("squared_masked (accelerated prox-gradient)", |b| {
         b.iter(|| {
             let mut w = model.weights.clone();
-            black_box(local_descent(&pm, &mut w, &one))
+            black_box(pm.net.descend(&pm, &mut w, &one))
         })
     });
     g.finish();

@@ -6,11 +6,11 @@
 use std::time::Instant;
 
 use faer::{Mat, Par};
+use gonn::core::loss::Loss;
+use gonn::core::{Regularizer, Subnetwork, Weights};
+use gonn::families::deep::{Activation, Architecture, DeepNetwork};
 use gonn::io::load_supervised;
-use gonn::loss::Loss;
-use gonn::rng::Rng;
-use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
-use gonn::subnetwork::{Regularizer, Subnetwork, Weights};
+use gonn::numerics::rng::Rng;
 
 /// The configurations timed: architecture and number of subnetworks.
 pub const CONFIGS: [(&str, usize); 8] = [

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
+use gonn::core::polar::PolarOptions;
 use gonn::faer::Par;
-use gonn::polar::PolarOptions;
 use gonn::prelude::*;
 
 fn main() {

@@ -47,19 +47,19 @@ fn main() {
     );
     println!("ratio fit / SVD: {:.2}", t_fit / t_svd);
     // One local-descent sweep at the optimum's width and its matrix-multiply rate.
-    let p = gonn::objective::Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par };
+    let p = gonn::core::problem::Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par };
     let mut w = model.weights.clone();
     let opts = {
-        let mut o = gonn::descent::DescentOptions::default();
+        let mut o = gonn::core::descent::DescentOptions::default();
         o.max_sweeps = 1;
         o.tol = 0.0;
         o
     };
-    let (t_sweep, _) = best_of(5, || gonn::descent::local_descent(&p, &mut w, &opts));
+    let (t_sweep, _) = best_of(5, || p.net.descend(&p, &mut w, &opts));
     // Fully observed squared loss: one sweep is one product Y V and one Y^T U, each 2 m n r flops.
     let flops = 2.0 * 2.0 * (m * n * rank) as f64;
-    let a = gonn::rng::Rng::new(1).normal_mat(m, rank);
-    let (t_mm, _) = best_of(5, || gonn::linalg::mul_nt(a.as_ref(), a.as_ref(), par));
+    let a = gonn::numerics::rng::Rng::new(1).normal_mat(m, rank);
+    let (t_mm, _) = best_of(5, || gonn::numerics::linalg::mul_nt(a.as_ref(), a.as_ref(), par));
     let mm_rate = 2.0 * (m * m * rank) as f64 / t_mm / 1e9;
     println!(
         "one descent sweep (r = {rank}): {:.4} s, {:.1} GFLOP/s in its products; plain {m}x{rank} * {rank}x{m} product: {mm_rate:.1} GFLOP/s",

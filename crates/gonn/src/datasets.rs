@@ -2,8 +2,8 @@
 
 use faer::Mat;
 
-use crate::linalg::mul_nt;
-use crate::rng::Rng;
+use crate::numerics::linalg::mul_nt;
+use crate::numerics::rng::Rng;
 
 /// A noisy low-rank matrix `Y = A B^T + noise * N(0, 1)` with `A, B` Gaussian of width `rank`, scaled so that
 /// entries of `A B^T` have unit variance, and a mask observing each entry with probability `observed`.

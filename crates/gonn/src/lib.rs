@@ -34,25 +34,17 @@
 //! [`pruning`] (the moves of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its
 //! refinement), [`io`] (files), [`plot`] (run plots and experiment charts).
 
-pub mod budget;
-pub mod certificate;
-pub mod cone;
+pub mod core;
 pub mod datasets;
-pub mod descent;
 pub mod error;
-pub mod growth;
+pub mod families;
 pub mod io;
-pub mod linalg;
-pub mod loss;
 pub mod meta;
-pub mod norms;
-pub mod objective;
+pub mod model;
+pub mod numerics;
 pub mod plot;
-pub mod polar;
-pub mod pruning;
-pub mod rng;
+pub mod preprocessing;
 pub mod spec;
-pub mod subnetwork;
 
 pub use error::{GonnError, Result};
 /// The linear-algebra crate whose `Mat` the API uses.
@@ -60,11 +52,13 @@ pub use faer;
 
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::certificate::{Certificate, Status};
-    pub use crate::loss::{Loss, Observations};
-    pub use crate::meta::{certify, FitParams, FittedModel, IterationRecord, MetaState, Observer, Termination};
-    pub use crate::norms::{LayerNorm, Norm};
-    pub use crate::rng::Rng;
+    pub use crate::core::loss::{Loss, Observations};
+    pub use crate::core::norms::{LayerNorm, Norm};
+    pub use crate::core::{Subnetwork, Weights};
+    pub use crate::families::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork};
+    pub use crate::meta::certificate::{Certificate, Status};
+    pub use crate::meta::{certify, FitParams, FitResult, IterationRecord, MetaState, Observer, Termination};
+    pub use crate::model::FittedModel;
+    pub use crate::numerics::rng::Rng;
     pub use crate::spec::ModelSpec;
-    pub use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork, Subnetwork, Weights};
 }

@@ -5,15 +5,18 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::core::loss::Observations;
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::{Regularizer, Subnetwork};
 use crate::error::{GonnError, Result};
+use crate::families::deep::{Activation, Architecture, DeepNetwork, ImageShape};
+use crate::families::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork};
 use crate::io::read_array_opt;
-use crate::loss::Observations;
-use crate::norms::{LayerNorm, Norm};
-use crate::subnetwork::deep::{Activation, Architecture, DeepNetwork, ImageShape};
-use crate::subnetwork::{CpTensor, MatrixFactorization, PolarMode, Regularizer, ReluNetwork, Subnetwork};
 
-/// A model family with its regularizer.
-#[derive(Clone, Debug, PartialEq)]
+/// A model family with its regularizer: data-free, so that it can be stored with a model (as one JSON value,
+/// see [`SpecRecord`]) and bound to new data ([`ModelSpec::bind_supervised`], [`ModelSpec::build`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "SpecRecord", try_from = "SpecRecord")]
 pub enum ModelSpec {
     /// `u v^T` with `theta = ||u||_a ||v||_b`.
     Factor { norms: [LayerNorm; 2] },
@@ -36,7 +39,111 @@ pub fn parse_image(s: &str) -> Result<ImageShape> {
     }
 }
 
+/// The JSON form of a [`ModelSpec`]: the model as on the command line and its options.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SpecRecord {
+    pub model: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norms: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonneg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_norm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub polar: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl From<ModelSpec> for SpecRecord {
+    fn from(spec: ModelSpec) -> Self {
+        let mut r = SpecRecord {
+            model: spec.kind().into(),
+            norms: None,
+            nonneg: None,
+            bias: None,
+            output_norm: None,
+            polar: None,
+            activation: None,
+            reg: None,
+            image: None,
+        };
+        match &spec {
+            ModelSpec::Factor { .. } => {
+                r.norms = Some(spec.norms_string());
+                r.nonneg = Some(spec.nonneg_string().into());
+            }
+            ModelSpec::Cp => {}
+            ModelSpec::Relu { bias, output_norm, polar } => {
+                r.bias = Some(*bias);
+                r.output_norm = Some(output_norm.to_string());
+                r.polar = Some(polar.name().into());
+            }
+            ModelSpec::Deep { arch, image, bias, reg } => {
+                r.model = arch.to_string();
+                r.activation = Some(arch.activation.to_string());
+                r.bias = Some(*bias);
+                r.reg = Some(reg.name().into());
+                r.image = image.map(|(h, w, c)| format!("{h}x{w}x{c}"));
+            }
+        }
+        r
+    }
+}
+
+impl TryFrom<SpecRecord> for ModelSpec {
+    type Error = GonnError;
+    fn try_from(r: SpecRecord) -> Result<Self> {
+        let mut spec = ModelSpec::parse(&r.model, r.norms.as_deref(), r.nonneg.as_deref())?;
+        match &mut spec {
+            ModelSpec::Relu { bias, output_norm, polar } => {
+                *bias = r.bias.unwrap_or(true);
+                if let Some(n) = &r.output_norm {
+                    *output_norm = n.parse()?;
+                }
+                if let Some(p) = &r.polar {
+                    *polar = p.parse()?;
+                }
+            }
+            ModelSpec::Deep { arch, image, bias, reg } => {
+                if let Some(a) = &r.activation {
+                    arch.activation = Activation::parse(a)?;
+                }
+                *bias = r.bias.unwrap_or(true);
+                if let Some(g) = &r.reg {
+                    *reg = g.parse()?;
+                }
+                *image = r.image.as_deref().map(parse_image).transpose()?;
+            }
+            _ => {}
+        }
+        Ok(spec)
+    }
+}
+
 impl ModelSpec {
+    /// The spec as one JSON value (stored in model files under `spec`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a spec serializes")
+    }
+
+    /// The spec from its JSON value.
+    pub fn from_json(text: &str) -> Result<Self> {
+        serde_json::from_str(text).map_err(|e| GonnError::param("spec", format!("not a model spec: {e}")))
+    }
+
+    /// The family of a supervised model bound to inputs `x` (`n x d`, without the bias column) with `outputs`
+    /// outputs; the same as [`ModelSpec::build_supervised`].
+    pub fn bind_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Subnetwork>> {
+        self.build_supervised(x, outputs)
+    }
+
     /// Parses `--model`, `--norms A,B` (default `l2,l2`) and `--nonneg u|v|both`.
     pub fn parse(model: &str, norms: Option<&str>, nonneg: Option<&str>) -> Result<Self> {
         match model.trim().to_ascii_lowercase().as_str() {
@@ -252,6 +359,7 @@ impl ModelSpec {
                 m.insert("image".into(), format!("{h}x{w}x{c}"));
             }
         }
+        m.insert("spec".into(), self.to_json());
         m.insert("norms".into(), self.norms_string());
         m.insert("nonneg".into(), self.nonneg_string().into());
         m.insert("shape".into(), format!("{dims:?}"));

@@ -3,10 +3,10 @@
 //! (THEORY.md sections 1 and 2).
 
 use faer::{Mat, MatRef, Par};
-use gonn::linalg::dot;
+use gonn::core::Regularizer;
+use gonn::families::deep::{Activation, Architecture, DeepNetwork};
+use gonn::numerics::linalg::dot;
 use gonn::prelude::*;
-use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
-use gonn::subnetwork::Regularizer;
 
 /// An architecture, its activation, the image shape (convolutions) and the input dimension.
 type Case = (&'static str, Activation, Option<(usize, usize, usize)>, usize);
@@ -153,11 +153,11 @@ fn degree_mismatch_makes_zero_a_local_minimum() {
     assert_eq!(wd.degree(), 3);
     assert!(gonn::meta::degree_mismatch(&wd).is_some());
     assert!(gonn::meta::degree_mismatch(&matched).is_none());
-    let p_wd = gonn::objective::Problem { net: &wd, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
-    let p_m = gonn::objective::Problem { net: &matched, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+    let p_wd = gonn::core::problem::Problem { net: &wd, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+    let p_m = gonn::core::problem::Problem { net: &matched, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
     let zero = Weights::empty(&wd.layer_dims());
     let f0 = p_wd.objective(&zero);
-    let along = |p: &gonn::objective::Problem<'_>, dir: &Weights, t: f64| {
+    let along = |p: &gonn::core::problem::Problem<'_>, dir: &Weights, t: f64| {
         let mut w = dir.clone();
         w.scale_all(t);
         p.objective(&w) - f0
@@ -179,7 +179,7 @@ fn degree_mismatch_makes_zero_a_local_minimum() {
     // Matched regularizer: the polar at zero exceeds 1 and its subnetwork decreases f for small t.
     let ev = p_m.evaluate(&zero);
     let q = Mat::from_fn(n, c, |i, j| -ev.g[(i, j)] / lambda);
-    let polar = matched.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+    let polar = matched.polar(q.as_ref(), &gonn::core::polar::PolarOptions::default(), &mut rng);
     assert!(polar.lower > 1.0, "polar at zero {}", polar.lower);
     // Near zero, f(t w) - f(0) is about lambda (t^3 (1 - rho)) for the product and lambda (3/2 t^2 - rho t^3) for
     // weight decay: with t = 0.1 / rho or 0.3 / rho the first decreases and the second increases.
@@ -199,7 +199,7 @@ fn heuristic_polar_bracket_is_consistent() {
         let (n, c) = (12, 2);
         let net = build(spec, act, image, d, n, c, &mut rng);
         let q = rng.normal_mat(n, c);
-        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        let polar = net.polar(q.as_ref(), &gonn::core::polar::PolarOptions::default(), &mut rng);
         assert!(polar.heuristic && !polar.exact);
         let upper = polar.upper.unwrap();
         assert!(polar.lower <= upper * (1.0 + 1e-12), "{spec}: {} > {upper}", polar.lower);
@@ -242,21 +242,21 @@ fn descent_decreases_and_prunes() {
     )
     .unwrap();
     for (lambda, batch) in [(0.5, None), (0.5, Some(16)), (40.0, None)] {
-        let p = gonn::objective::Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
+        let p = gonn::core::problem::Problem { net: &net, loss: Loss::Squared, obs: &obs, lambda, par: Par::Seq };
         let mut w = random_weights(&net, 6, &mut rng);
         w.scale_all(0.2);
         let f0 = p.objective(&w);
-        let mut opts = gonn::descent::DescentOptions::default();
+        let mut opts = gonn::core::descent::DescentOptions::default();
         opts.batch_size = batch;
         opts.max_sweeps = 200;
-        let info = gonn::descent::local_descent(&p, &mut w, &opts);
+        let info = p.net.descend(&p, &mut w, &opts);
         assert!(info.objective < f0 && (p.objective(&w) - info.objective).abs() <= 1e-9 * f0.abs());
         if lambda > 10.0 {
             assert!(w.width() < 6, "a large lambda must zero out whole subnetworks");
         }
         // Balanced at the end: for the sum of powers, equal layer norms in each subnetwork.
         for i in 0..w.width() {
-            let ns: Vec<f64> = w.layers.iter().map(|l| gonn::norms::l2(l.col_as_slice(i))).collect();
+            let ns: Vec<f64> = w.layers.iter().map(|l| gonn::core::norms::l2(l.col_as_slice(i))).collect();
             assert!(ns.iter().all(|v| (v - ns[0]).abs() <= 1e-9 * ns[0]), "{ns:?}");
         }
     }

@@ -2,10 +2,10 @@
 //! gradients and homogeneity identities.
 
 use faer::{Mat, Par};
+use gonn::core::problem::Problem;
+use gonn::core::regularizer;
 use gonn::meta::certify;
-use gonn::objective::Problem;
 use gonn::prelude::*;
-use gonn::subnetwork::regularizer;
 
 fn noisy_low_rank(m: usize, n: usize, rank: usize, noise: f64, seed: u64) -> Mat<f64> {
     gonn::datasets::low_rank(m, n, rank, noise, 1.0, seed).y
@@ -24,7 +24,7 @@ fn shrink_value(s: f64, lam: f64) -> f64 {
     }
 }
 
-fn fit(net: &dyn Subnetwork, y: &Mat<f64>, lambda: f64, init: usize, tol: f64) -> FittedModel {
+fn fit(net: &dyn Subnetwork, y: &Mat<f64>, lambda: f64, init: usize, tol: f64) -> FitResult {
     let obs = Observations::new(y.clone(), None).unwrap();
     FitParams::new(lambda)
         .tol(tol)
@@ -245,11 +245,11 @@ fn layer_gradients_and_homogeneity() {
         let w = Weights { layers: dims.iter().map(|&d| rng.normal_mat(d, 3)).collect() };
         let (om, on) = net.output_shape();
         let g = rng.normal_mat(om, on);
-        let f = |w: &Weights| gonn::linalg::dot(g.as_ref(), net.forward(w, Par::Seq).as_ref());
+        let f = |w: &Weights| gonn::numerics::linalg::dot(g.as_ref(), net.forward(w, Par::Seq).as_ref());
         let mut euler = 0.0;
         for (k, &dim) in dims.iter().enumerate() {
             let grad = net.layer_gradient(&w, k, g.as_ref(), Par::Seq);
-            euler += gonn::linalg::dot(grad.as_ref(), w.layers[k].as_ref());
+            euler += gonn::numerics::linalg::dot(grad.as_ref(), w.layers[k].as_ref());
             for i in 0..dim {
                 for j in 0..3 {
                     let h = 1e-6;
@@ -262,7 +262,8 @@ fn layer_gradients_and_homogeneity() {
             }
             // Each layer enters linearly: <grad_k, W^k> = <G, Phi>.
             assert!(
-                (gonn::linalg::dot(grad.as_ref(), w.layers[k].as_ref()) - f(&w)).abs() < 1e-9 * f(&w).abs().max(1.0)
+                (gonn::numerics::linalg::dot(grad.as_ref(), w.layers[k].as_ref()) - f(&w)).abs()
+                    < 1e-9 * f(&w).abs().max(1.0)
             );
         }
         let p = net.degree() as f64;
@@ -283,7 +284,7 @@ fn layer_gradients_and_homogeneity() {
         };
         for i in 0..3 {
             for j in 0..3 {
-                let d = gonn::linalg::dot(single(i).as_ref(), single(j).as_ref());
+                let d = gonn::numerics::linalg::dot(single(i).as_ref(), single(j).as_ref());
                 assert!((gram[(i, j)] - d).abs() < 1e-9 * d.abs().max(1.0));
             }
         }
@@ -312,7 +313,7 @@ fn pruning_move_bounds_the_width() {
         w.push(&atom, &[0.5, 1.0]);
     }
     let (phi0, theta0) = (net.forward(&w, Par::Seq), regularizer(&net, &w));
-    let removed = gonn::pruning::prune_dependent(&p, &mut w);
+    let removed = gonn::meta::pruning::prune_dependent(&p, &mut w);
     assert!(removed >= 3 && w.width() <= 3, "removed {removed}, width {}", w.width());
     let phi1 = net.forward(&w, Par::Seq);
     assert!((phi1 - &phi0).norm_l2() < 1e-9 * phi0.norm_l2());

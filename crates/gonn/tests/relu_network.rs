@@ -4,10 +4,10 @@
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettingsBuilder, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
 use faer::Mat;
-use gonn::cone::Rows;
+use gonn::families::relu::augment;
 use gonn::meta::certify;
+use gonn::numerics::cone::Rows;
 use gonn::prelude::*;
-use gonn::subnetwork::relu::augment;
 
 /// Every activation pattern `1[X u >= 0]` of the arrangement of the rows of `X` (`d <= 3`, generic data): the
 /// regions next to every intersection ray, found by stepping off the ray in the four sign combinations.
@@ -304,7 +304,7 @@ fn l2_output_polar_bracket_contains_grid_maximum() {
     let xa = augment(x.as_ref(), true);
     for _ in 0..5 {
         let q = rng.normal_mat(20, 3);
-        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        let polar = net.polar(q.as_ref(), &gonn::core::polar::PolarOptions::default(), &mut rng);
         let upper = polar.upper.unwrap();
         assert!(!polar.exact);
         let mut grid_max = 0.0f64;
@@ -348,10 +348,10 @@ fn logistic_gap_bound_is_valid() {
 /// polar's unit decreases f.
 #[test]
 fn theorem_1_local_minima_with_a_zero_unit_are_global() {
-    use gonn::descent::{local_descent, DescentOptions};
-    use gonn::objective::Problem;
-    use gonn::subnetwork::deep::{Activation, Architecture, DeepNetwork};
-    use gonn::subnetwork::Regularizer;
+    use gonn::core::descent::DescentOptions;
+    use gonn::core::problem::Problem;
+    use gonn::core::Regularizer;
+    use gonn::families::deep::{Activation, Architecture, DeepNetwork};
     let (x, y) = data_1d(20, 11);
     let lambda = 0.05;
     let fstar = convex_optimum(&augment(x.as_ref(), true), &y, lambda);
@@ -374,9 +374,9 @@ fn theorem_1_local_minima_with_a_zero_unit_are_global() {
         let mut w = Weights { layers: vec![rng.normal_mat(2, r), rng.normal_mat(1, r)] };
         w.scale_all(0.3);
         for _ in 0..4 {
-            local_descent(&pd, &mut w, &DescentOptions::default());
+            pd.net.descend(&pd, &mut w, &DescentOptions::default());
             if w.width() > 0 {
-                local_descent(&p, &mut w, &DescentOptions::default());
+                p.net.descend(&p, &mut w, &DescentOptions::default());
             }
         }
         minima.push(w);
@@ -390,7 +390,7 @@ fn theorem_1_local_minima_with_a_zero_unit_are_global() {
     for w in &minima {
         let ev = p.evaluate(w);
         let q = Mat::from_fn(y.len(), 1, |i, _| -ev.g[(i, 0)] / lambda);
-        let polar = net.polar(q.as_ref(), &gonn::polar::PolarOptions::default(), &mut rng);
+        let polar = net.polar(q.as_ref(), &gonn::core::polar::PolarOptions::default(), &mut rng);
         assert!(polar.exact);
         let rho = polar.upper.unwrap();
         if rho <= 1.0 + 1e-5 {

@@ -15,8 +15,8 @@ use faer::Mat;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::arrays::Array;
+use crate::core::Weights;
 use crate::error::{GonnError, Result};
-use crate::subnetwork::Weights;
 
 /// Tensor names of each model kind's layers (`layers` is the count for deep models, `W1..WK`).
 pub fn layer_names(kind: &str, layers: usize) -> Vec<String> {

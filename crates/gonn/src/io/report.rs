@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::certificate::Certificate;
 use crate::error::Result;
+use crate::meta::certificate::Certificate;
 use crate::meta::{IterationRecord, Termination};
 
 /// Everything a run reports, with the certificate's fields at the top level.

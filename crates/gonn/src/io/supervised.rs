@@ -7,8 +7,8 @@ use std::path::Path;
 use faer::Mat;
 
 use super::arrays::{read_array_opt, Array};
+use crate::core::loss::{Loss, Observations};
 use crate::error::{GonnError, Result};
-use crate::loss::{Loss, Observations};
 
 /// Inputs, targets as the loss expects them, and the number of classes for classification.
 #[derive(Clone, Debug)]
@@ -44,7 +44,7 @@ pub fn read_xy(data: &Path, targets: Option<&Path>, x_key: &str, y_key: &str) ->
         return Err(GonnError::Shape(format!("X must be a matrix (n x d), but has shape {:?}", x.shape)));
     }
     let x = x.to_mat("X")?;
-    if !crate::linalg::all_finite(x.as_ref()) {
+    if !crate::numerics::linalg::all_finite(x.as_ref()) {
         return Err(GonnError::Data("X has non-finite entries".into()));
     }
     let yn = y.shape.first().copied().unwrap_or(0);
@@ -63,7 +63,7 @@ pub fn read_xy(data: &Path, targets: Option<&Path>, x_key: &str, y_key: &str) ->
 /// rows that are class distributions (`n x C`).
 pub fn encode_targets(y: &Array, loss: Loss, classes: Option<usize>) -> Result<(Mat<f64>, Option<usize>)> {
     let ym = y.to_mat("Y")?;
-    if !crate::linalg::all_finite(ym.as_ref()) {
+    if !crate::numerics::linalg::all_finite(ym.as_ref()) {
         return Err(GonnError::Data("Y has non-finite entries".into()));
     }
     let is_vector = ym.ncols() == 1;

@@ -4,19 +4,19 @@
 
 use std::time::{Duration, Instant};
 
-use crate::budget::Budget;
-use crate::certificate::{Certificate, Status};
+use crate::core::budget::Budget;
+use crate::core::loss::Observations;
+use crate::core::problem::Problem;
+use crate::core::{prune_zero, zero_slices, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::loss::Observations;
-use crate::objective::Problem;
-use crate::rng::Rng;
-use crate::subnetwork::{prune_zero, zero_slices, Subnetwork, Weights};
+use crate::meta::certificate::{Certificate, Status};
+use crate::numerics::rng::Rng;
 
 use super::observer::{Observer, Silent};
 use super::params::ValidFitParams;
 use super::solver::{dual_direction, MetaSolver};
 use super::state::{Action, IterationRecord, MetaState, Termination};
-use super::{check_problem, check_weights, degree_mismatch, parallelism, random_start, FittedModel};
+use super::{check_problem, check_weights, degree_mismatch, parallelism, random_start, FitResult};
 
 impl ValidFitParams {
     fn problem<'a>(&self, net: &'a dyn Subnetwork, obs: &'a Observations) -> Result<Problem<'a>> {
@@ -45,7 +45,7 @@ impl ValidFitParams {
     }
 
     /// Runs the meta-algorithm from an empty or random start.
-    pub fn fit(&self, net: &dyn Subnetwork, obs: &Observations) -> Result<FittedModel> {
+    pub fn fit(&self, net: &dyn Subnetwork, obs: &Observations) -> Result<FitResult> {
         self.fit_from(net, obs, None, &mut Silent)
     }
 
@@ -56,7 +56,7 @@ impl ValidFitParams {
         obs: &Observations,
         init: Option<Weights>,
         observer: &mut dyn Observer,
-    ) -> Result<FittedModel> {
+    ) -> Result<FitResult> {
         let state = self.initial_state(net, obs, init)?;
         self.resume(net, obs, state, observer)
     }
@@ -69,7 +69,7 @@ impl ValidFitParams {
         obs: &Observations,
         state: MetaState,
         observer: &mut dyn Observer,
-    ) -> Result<FittedModel> {
+    ) -> Result<FitResult> {
         let p = self.problem(net, obs)?;
         if state.fingerprint != super::state::fingerprint(&p) {
             return Err(GonnError::Data(
@@ -96,7 +96,7 @@ impl ValidFitParams {
         net: &dyn Subnetwork,
         obs: &Observations,
         init: Option<Weights>,
-    ) -> Result<FittedModel> {
+    ) -> Result<FitResult> {
         let state = self.initial_state(net, obs, init)?;
         let p = self.problem(net, obs)?;
         Ok(fixed_width(&self.solver(p), state, degree_mismatch(net), &mut Silent))
@@ -148,14 +148,8 @@ fn settle(mut cert: Certificate, e: &Ending) -> Certificate {
 }
 
 /// Ends a run with `w` and `cert`; `state` is the point a resumed run would continue from.
-fn finish(
-    w: Weights,
-    cert: Certificate,
-    ending: Ending,
-    state: &MetaState,
-    observer: &mut dyn Observer,
-) -> FittedModel {
-    let model = FittedModel {
+fn finish(w: Weights, cert: Certificate, ending: Ending, state: &MetaState, observer: &mut dyn Observer) -> FitResult {
+    let model = FitResult {
         weights: w,
         certificate: settle(cert, &ending),
         history: ending.history,
@@ -170,7 +164,7 @@ fn finish(
 /// The meta-loop: descend, check the polar, stop or grow, until a termination applies. `state` is always the
 /// last point to continue from (the end of a completed, non-final outer iteration), so that a checkpoint written
 /// at any stop resumes exactly the steps of the uninterrupted run.
-fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) -> FittedModel {
+fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) -> FitResult {
     let start = Instant::now();
     let before = state.seconds;
     let mut w = state.weights.clone();
@@ -262,7 +256,7 @@ fn interrupted(
     state: &MetaState,
     seconds: f64,
     observer: &mut dyn Observer,
-) -> FittedModel {
+) -> FitResult {
     let ev = s.p.evaluate(&w);
     let (w, cert) = match best {
         Some((bw, bc)) if bc.objective <= ev.objective => (bw, bc),
@@ -292,7 +286,7 @@ fn interrupted(
 
 /// Local descent at the width of the state's weights only (no growth). With a matched regularizer the result is
 /// checked by the proven polar; with a mismatched one (`note`) no optimality test applies and the result says so.
-fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, observer: &mut dyn Observer) -> FittedModel {
+fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, observer: &mut dyn Observer) -> FitResult {
     let start = Instant::now();
     let before = state.seconds;
     let p = &s.p;
@@ -310,7 +304,7 @@ fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, obser
     let (certificate, polar_lower, polar_upper) = match note {
         Some(note) => (Certificate::untested(p, &ev, nonzero(&w), s.params.tol, note), 0.0, None),
         None => {
-            let mut opts = crate::polar::PolarOptions::new(true, p.par);
+            let mut opts = crate::core::polar::PolarOptions::new(true, p.par);
             opts.restarts = s.params.polar_restarts;
             opts.budget = s.budget.clone();
             let polar = p.net.polar(dual_direction(&ev.g, p.lambda).as_ref(), &opts, &mut Rng::new(s.params.seed));

@@ -2,33 +2,37 @@
 //! gap bound is certified or a limit is reached. Parameters are validated once ([`params`]), one outer iteration
 //! is a step of the [`solver`], the [`executor`] runs the steps from a start or a saved [`MetaState`] and hands
 //! each iteration to the [`Observer`]s (progress, logs, checkpoints, a stop flag), and the result is a separate
-//! [`FittedModel`] with the [`Termination`] that ended the run.
+//! [`FitResult`] with the [`Termination`] that ended the run.
 
+pub mod certificate;
 pub mod executor;
+pub mod growth;
 pub mod observer;
 pub mod params;
+pub mod pruning;
 pub mod solver;
 pub mod state;
 
 use faer::Par;
 
-use crate::certificate::Certificate;
+use crate::core::loss::{Loss, Observations};
+use crate::core::polar::PolarOptions;
+use crate::core::problem::Problem;
+use crate::core::{balance, prune_zero, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::growth::ray_step;
-use crate::linalg::all_finite;
-use crate::loss::{Loss, Observations};
-use crate::objective::Problem;
-use crate::polar::PolarOptions;
-use crate::rng::Rng;
-use crate::subnetwork::{balance, prune_zero, Subnetwork, Weights};
+use crate::meta::certificate::Certificate;
+use crate::meta::growth::ray_step;
+use crate::numerics::linalg::all_finite;
+use crate::numerics::rng::Rng;
 
 pub use observer::{Observer, Observers, Silent};
 pub use params::{FitParams, ValidFitParams};
 pub use state::{fingerprint, Action, IterationRecord, MetaState, Termination};
 
-/// A fitted model: its weights, certificate, history and why the run ended.
+/// The result of a run of the meta-algorithm: weights, certificate, history and why the run ended (see
+/// [`crate::model::FittedModel`] for a model that predicts, saves and loads).
 #[derive(Clone, Debug)]
-pub struct FittedModel {
+pub struct FitResult {
     pub weights: Weights,
     pub certificate: Certificate,
     pub history: Vec<IterationRecord>,
@@ -147,7 +151,7 @@ pub fn certify(
     let mut opts = PolarOptions::new(true, p.par);
     opts.restarts = params.polar_restarts;
     let polar = net.polar(q.as_ref(), &opts, &mut rng);
-    let nonzero = crate::subnetwork::zero_slices(w).iter().filter(|z| !**z).count();
+    let nonzero = crate::core::zero_slices(w).iter().filter(|z| !**z).count();
     let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);
     solver::tighten(&p, w, &polar, &opts, &mut rng, &mut cert, 10);
     Ok(cert)

@@ -4,7 +4,7 @@
 use std::ops::ControlFlow;
 
 use super::state::{IterationRecord, MetaState};
-use super::FittedModel;
+use super::FitResult;
 
 /// Receives the start, every outer iteration and the end of a run.
 pub trait Observer {
@@ -14,7 +14,7 @@ pub trait Observer {
     /// (termination `interrupted`).
     fn iter(&mut self, record: &IterationRecord, state: &MetaState) -> ControlFlow<()>;
     /// Called once with the result and the last state to continue from.
-    fn finish(&mut self, _model: &FittedModel, _state: &MetaState) {}
+    fn finish(&mut self, _model: &FitResult, _state: &MetaState) {}
 }
 
 /// An observer that does nothing.
@@ -50,7 +50,7 @@ impl Observer for Observers<'_> {
         }
         flow
     }
-    fn finish(&mut self, model: &FittedModel, state: &MetaState) {
+    fn finish(&mut self, model: &FitResult, state: &MetaState) {
         self.0.iter_mut().for_each(|o| o.finish(model, state));
     }
 }

@@ -3,8 +3,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::core::loss::Loss;
 use crate::error::{GonnError, Result};
-use crate::loss::Loss;
 
 /// User-facing parameters of a fit.
 #[derive(Clone, Debug)]

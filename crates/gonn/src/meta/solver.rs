@@ -2,15 +2,15 @@
 //! certificate, and the move that follows (grow, refine or stop). The executor decides when to stop; this file
 //! knows nothing of observers, files or signals.
 
-use crate::budget::Budget;
-use crate::certificate::{refined_dual_bound, Certificate, Status};
-use crate::descent::{local_descent, DescentInfo, DescentOptions};
-use crate::growth::{grow, ray_step};
-use crate::objective::{Evaluation, Problem};
-use crate::polar::{Polar, PolarOptions};
-use crate::pruning::prune_dependent;
-use crate::rng::Rng;
-use crate::subnetwork::{prune_zero, Weights};
+use crate::core::budget::Budget;
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::problem::{Evaluation, Problem};
+use crate::core::{prune_zero, Weights};
+use crate::meta::certificate::{refined_dual_bound, Certificate, Status};
+use crate::meta::growth::{grow, ray_step};
+use crate::meta::pruning::prune_dependent;
+use crate::numerics::rng::Rng;
 
 use super::params::ValidFitParams;
 use super::state::MetaState;
@@ -88,7 +88,7 @@ impl MetaSolver<'_> {
 
     /// Local descent from `w` (THEORY.md section 5), then the optimal scale along the ray and the pruning moves.
     pub fn descend(&self, w: &mut Weights, state: &MetaState) -> DescentInfo {
-        let info = local_descent(&self.p, w, &self.descent_options(state));
+        let info = self.p.net.descend(&self.p, w, &self.descent_options(state));
         ray_step(&self.p, w);
         prune_zero(w);
         prune_dependent(&self.p, w);
@@ -174,10 +174,10 @@ impl MetaSolver<'_> {
     pub fn descend_fixed(&self, w: &mut Weights, state: &MetaState) -> DescentInfo {
         let opts = self.descent_options(state);
         // Families with bounded descent calls (deep subnetworks) are called until they converge or time is up.
-        let mut info = local_descent(&self.p, w, &opts);
+        let mut info = self.p.net.descend(&self.p, w, &opts);
         let mut sweeps = info.sweeps;
         while !info.converged && w.width() > 0 && !self.budget.expired() {
-            info = local_descent(&self.p, w, &opts);
+            info = self.p.net.descend(&self.p, w, &opts);
             sweeps += info.sweeps;
         }
         info.sweeps = sweeps;

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::objective::Problem;
-use crate::rng::Rng;
-use crate::subnetwork::Weights;
+use crate::core::problem::Problem;
+use crate::core::Weights;
+use crate::numerics::rng::Rng;
 
 /// What an outer iteration did next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@
 
 use faer::{Mat, MatRef};
 
-use super::spectral::{sigma_max_upper, small_gram, top_singular};
-use super::{Polar, PolarOptions};
-use crate::linalg::mul;
-use crate::rng::Rng;
-use crate::subnetwork::Weights;
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::Weights;
+use crate::numerics::linalg::mul;
+use crate::numerics::rng::Rng;
+use crate::numerics::spectral::{sigma_max_upper, small_gram, top_singular};
 
 fn normalize(x: &mut [f64]) -> f64 {
     let n = x.iter().map(|v| v * v).sum::<f64>().sqrt();

@@ -5,8 +5,8 @@
 
 use faer::Side;
 
-use crate::objective::Problem;
-use crate::subnetwork::{prune_zero, theta, Weights};
+use crate::core::problem::Problem;
+use crate::core::{prune_zero, theta, Weights};
 
 /// Relative size of the smallest Gram eigenvalue below which outputs count as linearly dependent.
 const DEPENDENCE_TOL: f64 = 1e-12;
@@ -18,7 +18,7 @@ pub fn prune_dependent(p: &Problem<'_>, w: &mut Weights) -> usize {
     while w.width() >= 2 {
         let gram = p.net.output_gram(w, p.par);
         let eig = gram.self_adjoint_eigen(Side::Lower);
-        crate::linalg::clear_upper_state();
+        crate::numerics::linalg::clear_upper_state();
         let Ok(eig) = eig else { break };
         let s = eig.S().column_vector();
         let smax = s[s.nrows() - 1];

@@ -5,11 +5,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::objective::{Evaluation, Problem};
-use crate::polar::Polar;
+use crate::core::polar::Polar;
+use crate::core::problem::{Evaluation, Problem};
 
 /// The outcome of a fit or a check, in the spirit of a conic solver's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// A proven gap bound at most `tol` (relative): globally optimal to that accuracy.
@@ -34,7 +34,7 @@ impl fmt::Display for Status {
 }
 
 /// What is known about the optimality of some weights.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// `f(W) = loss + lambda * regularizer`.
     pub objective: f64,
@@ -58,10 +58,10 @@ pub struct Certificate {
     pub status: Status,
     /// When the polar exceeds 1: the subnetwork that improves the model (each layer of unit norm, `theta = 1`,
     /// layer by layer; for a ReLU unit `[u (bias last), v]`). Adding it with a small positive weight decreases `f`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub improving_subnetwork: Option<Vec<Vec<f64>>>,
     /// Why no optimality test applies (e.g. a regularizer whose degree does not match the network's).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// The relative tolerance that separates `certified` from `bounded`.
     #[serde(skip)]
@@ -93,7 +93,7 @@ fn nonneg_qp(m: &[f64], b: &[f64], c: &mut [f64]) {
             let p = passive.len();
             let sub: Vec<f64> = (0..p * p).map(|t| m[passive[t / p] * k + passive[t % p]]).collect();
             let rhs: Vec<f64> = passive.iter().map(|&i| b[i]).collect();
-            let Some(z) = crate::cone::cholesky_solve(&sub, &rhs, p) else {
+            let Some(z) = crate::numerics::cone::cholesky_solve(&sub, &rhs, p) else {
                 let j = passive.pop().expect("nonempty");
                 c[j] = 0.0;
                 skip[j] = true;
@@ -139,7 +139,7 @@ pub struct Refinement {
     /// A proven lower bound on `F*`, when the polar's upper bound is proven.
     pub dual: Option<f64>,
     /// The best fully corrective model: subnetworks (at `theta = 1`) with their weights.
-    pub units: Vec<(crate::subnetwork::Weights, f64)>,
+    pub units: Vec<(crate::core::Weights, f64)>,
     /// Its objective (`+inf` when none was computed).
     pub primal: f64,
 }
@@ -155,7 +155,7 @@ struct Cuts {
 
 impl Cuts {
     fn add(&mut self, o: faer::Mat<f64>, y: &faer::Mat<f64>, lambda: f64) {
-        let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::linalg::dot(a.as_ref(), b.as_ref());
+        let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
         let mut row: Vec<f64> = self.outputs.iter().map(|prev| dotm(prev, &o)).collect();
         for (prev_row, v) in self.gram_rows.iter_mut().zip(&row) {
             prev_row.push(*v);
@@ -180,25 +180,25 @@ impl Cuts {
 /// solution as `(subnetwork, weight)` pairs with its objective `P` (a model at least as good as the current one).
 pub fn refined_dual_bound(
     p: &Problem<'_>,
-    w: &crate::subnetwork::Weights,
-    first_atom: &crate::subnetwork::Weights,
-    opts: &crate::polar::PolarOptions,
-    rng: &mut crate::rng::Rng,
+    w: &crate::core::Weights,
+    first_atom: &crate::core::Weights,
+    opts: &crate::core::polar::PolarOptions,
+    rng: &mut crate::numerics::rng::Rng,
     rounds: usize,
 ) -> Refinement {
     let mut out = Refinement { primal: f64::INFINITY, ..Default::default() };
-    if p.loss != crate::loss::Loss::Squared {
+    if p.loss != crate::core::loss::Loss::Squared {
         return out;
     }
     let (m, n) = p.net.output_shape();
     let masked =
         |a: &faer::Mat<f64>| faer::Mat::from_fn(m, n, |i, j| if p.obs.is_observed(i, j) { a[(i, j)] } else { 0.0 });
-    let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::linalg::dot(a.as_ref(), b.as_ref());
+    let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
     let y = masked(&p.obs.y);
     // Atoms: the current subnetworks at theta = 1 (their weights c = theta_i), then the polar's.
     let kdeg = p.net.degree() as f64;
-    let thetas = crate::subnetwork::theta(p.net, w);
-    let mut atoms: Vec<crate::subnetwork::Weights> = Vec::new();
+    let thetas = crate::core::theta(p.net, w);
+    let mut atoms: Vec<crate::core::Weights> = Vec::new();
     let mut c: Vec<f64> = Vec::new();
     for (i, th) in thetas.iter().enumerate() {
         if *th <= 0.0 {
@@ -206,7 +206,7 @@ pub fn refined_dual_bound(
         }
         let s = th.powf(-1.0 / kdeg);
         let layers = w.layers.iter().map(|l| faer::Mat::from_fn(l.nrows(), 1, |a, _| s * l[(a, i)])).collect();
-        atoms.push(crate::subnetwork::Weights { layers });
+        atoms.push(crate::core::Weights { layers });
         c.push(*th);
     }
     atoms.push(first_atom.clone());

@@ -178,7 +178,7 @@ impl LayerNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use crate::numerics::rng::Rng;
 
     fn norms() -> Vec<LayerNorm> {
         let mut v = Vec::new();

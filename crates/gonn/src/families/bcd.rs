@@ -3,42 +3,18 @@
 //! balancing, and removal of subnetworks that became exactly zero.
 //!
 //! Step sizes come from a majorizer of the layer's curvature matrix `M_k` (see
-//! [`Subnetwork::layer_curvature`](crate::subnetwork::Subnetwork::layer_curvature)): either the scalar
+//! [`Subnetwork::layer_curvature`](crate::core::Subnetwork::layer_curvature)): either the scalar
 //! `L = lambda_max(M_k)` of THEORY.md, or the diagonal of absolute row sums `d_i = sum_j |M_k[i, j]|`
 //! (Gershgorin: `diag(d) - M_k` is diagonally dominant, hence `M_k <= diag(d)`). Near an optimum the subnetworks
 //! are nearly orthogonal and `d_i ~ M_k[i, i]`, so each subnetwork gets its own step `1 / d_i`; this removes the
 //! ill-conditioning between large and small subnetworks that slows a single global step.
 
-pub mod deep;
-pub mod relu;
-
-use crate::linalg::sym_max_eigenvalue;
-use crate::linalg::{dot, mul};
-use crate::loss::Loss;
-use crate::objective::Problem;
-use crate::subnetwork::{balance, prune_zero, zero_slices, Weights};
-
-/// Options for [`local_descent`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct DescentOptions {
-    /// Maximum number of sweeps over all layers.
-    pub max_sweeps: usize,
-    /// Stop when a sweep decreases `f` by less than `tol * f` (relative).
-    pub tol: f64,
-    /// Stop when the deadline passes or the stop flag is raised.
-    pub budget: crate::budget::Budget,
-    /// Minibatch size for families with a stochastic descent (a sweep is then one epoch); `None`: full batch.
-    pub batch_size: Option<usize>,
-    /// Seed of the minibatch order.
-    pub seed: u64,
-}
-
-impl Default for DescentOptions {
-    fn default() -> Self {
-        Self { max_sweeps: 5000, tol: 1e-7, budget: crate::budget::Budget::default(), batch_size: None, seed: 0 }
-    }
-}
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::loss::Loss;
+use crate::core::problem::Problem;
+use crate::core::{balance, prune_zero, zero_slices, Weights};
+use crate::numerics::linalg::sym_max_eigenvalue;
+use crate::numerics::linalg::{dot, mul};
 
 /// Per-column curvature steps `L_i` (the step is `1 / L_i`) from the curvature matrix `m` scaled by the loss
 /// curvature `c`: the diagonal Gershgorin majorizer when its steps are larger on (geometric) average, else the
@@ -59,27 +35,15 @@ pub fn majorizer(m: &faer::Mat<f64>, c: f64) -> Vec<f64> {
     }
 }
 
-/// What a call of [`local_descent`] did.
-#[derive(Clone, Debug, Default)]
-pub struct DescentInfo {
-    pub sweeps: usize,
-    pub objective: f64,
-    pub converged: bool,
-    pub restarts: usize,
-}
-
 /// Runs block-coordinate proximal gradient on `w` until the relative decrease per sweep falls below `opts.tol`.
 ///
 /// For layer `k`, with the other layers fixed, the loss is smooth with gradient Lipschitz constant
 /// `L_k = curvature(loss) * layer_lipschitz(W, k)` and the regularizer is the weighted group penalty
 /// `lambda * sum_i (prod_{j != k} ||W^j_i||) ||W^k_i||`; the step is `prox(W^k_hat - grad / L_k)` per column.
 pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
-    if let Some(info) = p.net.local_descent(p, w, opts) {
-        return info;
-    }
     // Exact block minimization pays off for l2-type layers; with pure l1 layers (many equivalent factorizations)
     // it was observed to stall where the accelerated single-step scheme keeps moving, so those use the latter.
-    let l1_layer = p.net.layer_norms().iter().any(|n| n.norm == crate::norms::Norm::L1);
+    let l1_layer = p.net.layer_norms().iter().any(|n| n.norm == crate::core::norms::Norm::L1);
     if p.loss == Loss::Squared && p.obs.mask.is_none() && p.net.multilinear() && !l1_layer {
         return quadratic_descent(p, w, opts);
     }
@@ -95,7 +59,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
     let objective = |w: &Weights| match sparse {
         Some((idx, y)) => {
             let z = net.forward_observed(w, idx).expect("checked above");
-            p.loss.value_and_gradient_observed(y, &z).0 + p.lambda * crate::subnetwork::regularizer(net, w)
+            p.loss.value_and_gradient_observed(y, &z).0 + p.lambda * crate::core::regularizer(net, w)
         }
         None => p.objective(w),
     };
@@ -272,7 +236,7 @@ fn solve_block(
     b: &faer::Mat<f64>,
     c: &[f64],
     x0: &faer::Mat<f64>,
-    norm: &crate::norms::LayerNorm,
+    norm: &crate::core::norms::LayerNorm,
     par: faer::Par,
 ) -> faer::Mat<f64> {
     let steps = majorizer(m, 1.0);

@@ -219,7 +219,7 @@ pub fn project_warm(rows: &Rows, active: &[bool], z: &[f64], set: &mut Vec<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use crate::numerics::rng::Rng;
 
     /// The projection is feasible and no random feasible point is closer to `z`.
     #[test]

@@ -2,9 +2,9 @@
 
 use faer::{Mat, Par};
 
-use crate::linalg::dot;
-use crate::loss::{Loss, Observations};
-use crate::subnetwork::{regularizer, Subnetwork, Weights};
+use crate::core::loss::{Loss, Observations};
+use crate::core::{regularizer, Subnetwork, Weights};
+use crate::numerics::linalg::dot;
 
 /// A subnetwork family, a loss, the observations and `lambda`: everything that defines `f`.
 #[derive(Clone, Copy)]

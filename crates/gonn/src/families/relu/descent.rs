@@ -15,13 +15,13 @@
 
 use faer::Mat;
 
-use super::{DescentInfo, DescentOptions};
-use crate::cone::{project_warm, Rows};
-use crate::linalg::{dot, mul, mul_nt, mul_tn};
-use crate::norms::{LayerNorm, Norm};
-use crate::objective::Problem;
-use crate::subnetwork::relu::{hidden, ReluNetwork};
-use crate::subnetwork::{prune_zero, Subnetwork, Weights};
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::problem::Problem;
+use crate::core::{prune_zero, Subnetwork, Weights};
+use crate::families::relu::{hidden, ReluNetwork};
+use crate::numerics::cone::{project_warm, Rows};
+use crate::numerics::linalg::{dot, mul, mul_nt, mul_tn};
 
 /// A convex block problem `min_x smooth(x) + penalty(x)` for [`fista`].
 trait Block {
@@ -41,7 +41,7 @@ struct FistaSettings {
     /// residual, in the units of `lambda`.
     gtol: f64,
     max_iter: usize,
-    budget: crate::budget::Budget,
+    budget: crate::core::budget::Budget,
 }
 
 /// The result of [`fista`]: the minimizer estimate, its objective and the last step constant.

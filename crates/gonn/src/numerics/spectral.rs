@@ -4,9 +4,9 @@
 
 use faer::{Mat, MatRef, Par, Side};
 
-use crate::linalg::{mul, mul_tn};
+use crate::numerics::linalg::{mul, mul_tn};
 
-use crate::rng::Rng;
+use crate::numerics::rng::Rng;
 
 /// A singular triplet `(sigma, u, v)` with unit `u`, `v` and `sigma = u^T Q v` (so `sigma <= sigma_max(Q)`).
 #[derive(Clone, Debug)]
@@ -108,7 +108,7 @@ pub fn lanczos_triplets(
                 }
             });
             let svd = b.svd();
-            crate::linalg::clear_upper_state();
+            crate::numerics::linalg::clear_upper_state();
             if let Ok(svd) = svd {
                 let s: Vec<f64> = svd.S().column_vector().iter().copied().collect();
                 let x = svd.U().to_owned();
@@ -173,7 +173,7 @@ pub fn small_gram(q: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         1.0,
         par,
     );
-    crate::linalg::clear_upper_state();
+    crate::numerics::linalg::clear_upper_state();
     g
 }
 
@@ -194,7 +194,7 @@ fn cholesky_succeeds(gram: &Mat<f64>, c2: f64) -> bool {
         std::cmp::Ordering::Less => 0.0,
     });
     let ok = a.llt(Side::Lower).is_ok();
-    crate::linalg::clear_upper_state();
+    crate::numerics::linalg::clear_upper_state();
     ok
 }
 

@@ -11,8 +11,8 @@
 
 use std::f64::consts::PI;
 
-use crate::cone::{project_warm, Rows};
-use crate::rng::Rng;
+use crate::numerics::cone::{project_warm, Rows};
+use crate::numerics::rng::Rng;
 
 const TAU: f64 = 2.0 * PI;
 

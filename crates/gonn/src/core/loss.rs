@@ -394,7 +394,7 @@ impl Loss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use crate::numerics::rng::Rng;
 
     fn data(loss: Loss, rng: &mut Rng) -> (Observations, Mat<f64>) {
         let (m, n) = (5, 4);
@@ -444,14 +444,14 @@ mod tests {
             let (obs, z) = data(loss, &mut rng);
             let (f, g) = loss.value_and_gradient(&obs, z.as_ref());
             let tight = loss.neg_conjugate(&obs, z.as_ref(), g.as_ref(), 1.0);
-            let gz = crate::linalg::dot(g.as_ref(), z.as_ref());
+            let gz = crate::numerics::linalg::dot(g.as_ref(), z.as_ref());
             assert!((tight - (f - gz)).abs() < 1e-10, "{loss}: {tight} vs {}", f - gz);
             for k in 0..=10 {
                 let t = k as f64 / 10.0;
                 let nc = loss.neg_conjugate(&obs, z.as_ref(), g.as_ref(), t);
                 for _ in 0..30 {
                     let z2 = Mat::from_fn(z.nrows(), z.ncols(), |_, _| 3.0 * rng.normal());
-                    let rhs = loss.value(&obs, z2.as_ref()) - t * crate::linalg::dot(g.as_ref(), z2.as_ref());
+                    let rhs = loss.value(&obs, z2.as_ref()) - t * crate::numerics::linalg::dot(g.as_ref(), z2.as_ref());
                     assert!(nc <= rhs + 1e-10, "{loss} t={t}: {nc} > {rhs}");
                 }
             }

@@ -3,18 +3,22 @@
 //! same optimum as weight decay on both layers) or `||v||_1` (THEORY.md sections 6 and 7). A first-layer bias is
 //! a constant-1 input column, regularized with `u`.
 
+pub mod descent;
+pub mod polar;
+
 use faer::{Mat, MatRef, Par, Side};
 
-use super::{Subnetwork, Weights};
-use crate::cone::Rows;
-use crate::descent::{DescentInfo, DescentOptions};
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::problem::Problem;
+use crate::core::{Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
-use crate::norms::{LayerNorm, Norm};
-use crate::objective::Problem;
-use crate::polar::relu::{exact_scalar_polar_pair, heuristic_scalar_polar, ScalarPolar};
-use crate::polar::{Polar, PolarOptions};
-use crate::rng::Rng;
+use crate::families::relu::polar::{exact_scalar_polar_pair, heuristic_scalar_polar, ScalarPolar};
+use crate::numerics::cone::Rows;
+pub use crate::numerics::linalg::augment;
+use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
+use crate::numerics::rng::Rng;
 
 /// How the polar is solved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +29,17 @@ pub enum PolarMode {
     Heuristic,
     /// Exact when `rank(X) <= 3`, heuristic otherwise.
     Auto,
+}
+
+impl PolarMode {
+    /// Name as on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PolarMode::Exact => "exact",
+            PolarMode::Heuristic => "heuristic",
+            PolarMode::Auto => "auto",
+        }
+    }
 }
 
 impl std::str::FromStr for PolarMode {
@@ -63,12 +78,6 @@ pub struct ReluNetwork {
     x_norm: f64,
 }
 
-/// `[X, 1]` when `bias`, else `X`.
-pub fn augment(x: MatRef<'_, f64>, bias: bool) -> Mat<f64> {
-    let d = x.ncols();
-    Mat::from_fn(x.nrows(), d + usize::from(bias), |i, j| if j < d { x[(i, j)] } else { 1.0 })
-}
-
 /// `(X U)_+` for the augmented inputs `x` and first layer `u`.
 pub fn hidden(x: MatRef<'_, f64>, u: MatRef<'_, f64>, par: Par) -> Mat<f64> {
     let mut h = mul(x, u, par);
@@ -87,7 +96,7 @@ impl ReluNetwork {
         if outputs == 0 {
             return Err(GonnError::Shape("the network needs at least one output".into()));
         }
-        if !crate::linalg::all_finite(x) {
+        if !crate::numerics::linalg::all_finite(x) {
             return Err(GonnError::Data("X has non-finite entries".into()));
         }
         if !matches!(output_norm, Norm::L1 | Norm::L2) {
@@ -96,7 +105,7 @@ impl ReluNetwork {
         let xa = augment(x, bias);
         let gram = mul_tn(xa.as_ref(), xa.as_ref(), Par::Seq);
         let eig = gram.self_adjoint_eigen(Side::Lower);
-        crate::linalg::clear_upper_state();
+        crate::numerics::linalg::clear_upper_state();
         let eig = eig.map_err(|_| GonnError::Data("the eigendecomposition of X^T X did not converge".into()))?;
         let s = eig.S().column_vector();
         let d = xa.ncols();
@@ -296,8 +305,8 @@ impl Subnetwork for ReluNetwork {
     fn refine_dual(&self) -> bool {
         true
     }
-    fn local_descent(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> Option<DescentInfo> {
-        Some(crate::descent::relu::pattern_descent(p, self, w, opts))
+    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+        crate::families::relu::descent::pattern_descent(p, self, w, opts)
     }
     /// Output `l1` (or one output): `max_c` of the signed scalar polars, exact by enumeration when
     /// `rank(X) <= 3`. Output `l2`: `max_{||u|| <= 1} ||Q^T (X u)_+||_2` (copositive, hard): lower bound by

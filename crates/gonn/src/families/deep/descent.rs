@@ -18,11 +18,11 @@
 
 use faer::Mat;
 
-use super::{DescentInfo, DescentOptions};
-use crate::objective::Problem;
-use crate::rng::Rng;
-use crate::subnetwork::deep::{backward_pass, batch_pass, forward_pass, DeepNetwork};
-use crate::subnetwork::{balance, prune_zero, regularizer, Regularizer, Weights};
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::problem::Problem;
+use crate::core::{balance, prune_zero, regularizer, Regularizer, Weights};
+use crate::families::deep::{backward_pass, batch_pass, forward_pass, DeepNetwork};
+use crate::numerics::rng::Rng;
 
 /// Steps per call: the meta-algorithm calls the descent again after each growth, so a bounded call keeps the
 /// polar (which may find a better subnetwork to add) in the loop.
@@ -32,7 +32,7 @@ const MAX_STEPS: usize = 500;
 fn prox_step(reg: Regularizer, y: &Weights, grads: &[Mat<f64>], t: f64, lambda: f64) -> Weights {
     // The product of the other layers' norms, per layer and subnetwork (the group weight of THEORY.md section 5).
     let norms: Vec<Vec<f64>> =
-        y.layers.iter().map(|l| (0..l.ncols()).map(|i| crate::norms::l2(l.col_as_slice(i))).collect()).collect();
+        y.layers.iter().map(|l| (0..l.ncols()).map(|i| crate::core::norms::l2(l.col_as_slice(i))).collect()).collect();
     let others =
         |k: usize, i: usize| -> f64 { norms.iter().enumerate().filter(|(j, _)| *j != k).map(|(_, n)| n[i]).product() };
     let mut out = y.clone();
@@ -46,7 +46,7 @@ fn prox_step(reg: Regularizer, y: &Weights, grads: &[Mat<f64>], t: f64, lambda: 
                 Regularizer::WeightDecay => 1.0 / (1.0 + t * lambda),
                 Regularizer::Product | Regularizer::Powers => {
                     let mu = t * lambda * others(k, i);
-                    let nx = crate::norms::l2(x);
+                    let nx = crate::core::norms::l2(x);
                     if nx > mu {
                         1.0 - mu / nx
                     } else {
@@ -67,7 +67,7 @@ fn tidy(net: &DeepNetwork, w: &mut Weights) {
 }
 
 /// `f(W)` with the loss gradient `G` and the forward pass (kept for the backward pass).
-fn evaluate(net: &DeepNetwork, p: &Problem<'_>, w: &Weights) -> (f64, Mat<f64>, crate::subnetwork::deep::Cache) {
+fn evaluate(net: &DeepNetwork, p: &Problem<'_>, w: &Weights) -> (f64, Mat<f64>, crate::families::deep::Cache) {
     let cache = forward_pass(net, w, p.par);
     let (loss, g) = p.loss.value_and_gradient(p.obs, cache.out.as_ref());
     (loss + p.lambda * regularizer(net, w), g, cache)

@@ -1,14 +1,16 @@
 //! Matrix factorization: `phi(u, v) = u v^T`, `Phi(U, V) = U V^T`, `theta = ||u||_a ||v||_b` (degree 2).
 //! With `l2, l2` the induced regularizer is the nuclear norm (THEORY.md sections 1 and 2).
 
+pub mod polar;
+
 use faer::{Mat, MatRef, Par};
 
-use super::{Subnetwork, Weights};
-use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
-use crate::norms::LayerNorm;
-use crate::polar::factor::factor_polar;
-use crate::polar::{Polar, PolarOptions};
-use crate::rng::Rng;
+use crate::core::norms::LayerNorm;
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::{Subnetwork, Weights};
+use crate::families::factor::polar::factor_polar;
+use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
+use crate::numerics::rng::Rng;
 
 /// The family of rank-one matrices `u v^T` with `u` in `R^m`, `v` in `R^n`.
 #[derive(Clone, Debug)]
@@ -76,6 +78,14 @@ impl Subnetwork for MatrixFactorization {
     }
     fn multilinear(&self) -> bool {
         true
+    }
+    fn descend(
+        &self,
+        p: &crate::core::problem::Problem<'_>,
+        w: &mut Weights,
+        opts: &crate::core::descent::DescentOptions,
+    ) -> crate::core::descent::DescentInfo {
+        crate::families::bcd::local_descent(p, w, opts)
     }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());

@@ -89,3 +89,9 @@ pub fn hadamard(a: MatRef<'_, f64>, b: MatRef<'_, f64>) -> Mat<f64> {
 pub fn all_finite(a: MatRef<'_, f64>) -> bool {
     (0..a.ncols()).all(|j| a.col(j).iter().all(|x| x.is_finite()))
 }
+
+/// `[X, 1]` when `bias`, else `X`: the inputs with the constant column of a first-layer bias.
+pub fn augment(x: faer::MatRef<'_, f64>, bias: bool) -> faer::Mat<f64> {
+    let d = x.ncols();
+    faer::Mat::from_fn(x.nrows(), d + usize::from(bias), |i, j| if j < d { x[(i, j)] } else { 1.0 })
+}

@@ -9,12 +9,12 @@
 
 use faer::{Mat, MatRef};
 
-use super::spectral::{lanczos_triplets, sigma_max_upper, small_gram, top_singular};
-use super::{Polar, PolarOptions};
-use crate::linalg::{mul, mul_tn};
-use crate::norms::{LayerNorm, Norm};
-use crate::rng::Rng;
-use crate::subnetwork::Weights;
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::Weights;
+use crate::numerics::linalg::{mul, mul_tn};
+use crate::numerics::rng::Rng;
+use crate::numerics::spectral::{lanczos_triplets, sigma_max_upper, small_gram, top_singular};
 
 fn atom(u: &[f64], v: &[f64]) -> Weights {
     Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
@@ -215,7 +215,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use crate::numerics::rng::Rng;
 
     /// Dense brute-force lower estimate: the best of many random feasible pairs, each improved by alternation.
     fn brute(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, rng: &mut Rng) -> f64 {

@@ -4,15 +4,9 @@
 //! bound), `upper` is present only when it is proven. `exact` says that the solver is exact for this case (the
 //! bracket is closed up to rounding).
 
-pub mod cp;
-pub mod deep;
-pub mod factor;
-pub mod relu;
-pub mod spectral;
-
 use faer::Par;
 
-use crate::subnetwork::Weights;
+use crate::core::Weights;
 
 /// The result of a polar computation.
 #[derive(Clone, Debug)]
@@ -58,7 +52,7 @@ pub struct PolarOptions {
     pub par: Par,
     /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
     /// attained, the upper bound does not depend on the search).
-    pub budget: crate::budget::Budget,
+    pub budget: crate::core::budget::Budget,
 }
 
 impl Default for PolarOptions {
@@ -71,7 +65,7 @@ impl Default for PolarOptions {
             extra_atoms: 0,
             warm_start: None,
             par: Par::Seq,
-            budget: crate::budget::Budget::default(),
+            budget: crate::core::budget::Budget::default(),
         }
     }
 }

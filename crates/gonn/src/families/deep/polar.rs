@@ -6,10 +6,10 @@
 
 use faer::MatRef;
 
-use crate::polar::{Polar, PolarOptions};
-use crate::rng::Rng;
-use crate::subnetwork::deep::{polar_upper_bound, DeepNetwork};
-use crate::subnetwork::{Subnetwork, Weights};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::{Subnetwork, Weights};
+use crate::families::deep::{polar_upper_bound, DeepNetwork};
+use crate::numerics::rng::Rng;
 
 /// Ascent iterations per restart, and for polishing the best start.
 const RESTART_ITERS: usize = 40;

@@ -1,14 +1,16 @@
 //! CP tensor factorization: `phi(a, b, c) = a ∘ b ∘ c`, `theta = ||a||_2 ||b||_2 ||c||_2` (degree 3).
 //! Outputs are stored as mode-1 unfoldings `m x (n k)` with column `j k + l` (C-order reshape of `m x n x k`).
 
+pub mod polar;
+
 use faer::{Mat, MatRef, Par};
 
-use super::{Subnetwork, Weights};
-use crate::linalg::{hadamard, mul, mul_nt, mul_tn};
-use crate::norms::{LayerNorm, Norm};
-use crate::polar::cp::cp_polar;
-use crate::polar::{Polar, PolarOptions};
-use crate::rng::Rng;
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::{Subnetwork, Weights};
+use crate::families::cp::polar::cp_polar;
+use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
+use crate::numerics::rng::Rng;
 
 /// The family of rank-one tensors `a ∘ b ∘ c` in `R^{m x n x k}`.
 #[derive(Clone, Debug)]
@@ -69,6 +71,14 @@ impl Subnetwork for CpTensor {
     }
     fn multilinear(&self) -> bool {
         true
+    }
+    fn descend(
+        &self,
+        p: &crate::core::problem::Problem<'_>,
+        w: &mut Weights,
+        opts: &crate::core::descent::DescentOptions,
+    ) -> crate::core::descent::DescentInfo {
+        crate::families::bcd::local_descent(p, w, opts)
     }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let g: Vec<Mat<f64>> = w.layers.iter().map(|l| mul_tn(l.as_ref(), l.as_ref(), par)).collect();

@@ -5,10 +5,10 @@
 
 use faer::Mat;
 
-use crate::linalg::dot;
-use crate::loss::Loss;
-use crate::objective::Problem;
-use crate::subnetwork::{regularizer, Weights};
+use crate::core::loss::Loss;
+use crate::core::problem::Problem;
+use crate::core::{regularizer, Weights};
+use crate::numerics::linalg::dot;
 
 /// One pass over the observed entries: `[<z1,z1>, <z1,z2>, <z2,z2>, <y,z1>, <y,z2>]` (`z2` may be absent).
 fn squared_stats(p: &Problem<'_>, z1: &Mat<f64>, z2: Option<&Mat<f64>>) -> [f64; 5] {

@@ -15,19 +15,22 @@
 //! height-width-channel order (`x[s, (y * w + x) * c + ch]`), valid padding and stride 1. Max-out with `m` pieces
 //! gives a weight layer `m` times as many outputs, unit `j` taking the largest of outputs `j m .. j m + m - 1`.
 
+pub mod descent;
+pub mod polar;
+
 use std::fmt;
 
 use faer::{Mat, MatMut, MatRef, Par};
 
-use super::{Regularizer, Subnetwork, Weights};
-use crate::descent::{DescentInfo, DescentOptions};
+use crate::core::descent::{DescentInfo, DescentOptions};
+use crate::core::norms::{LayerNorm, Norm};
+use crate::core::polar::{Polar, PolarOptions};
+use crate::core::problem::Problem;
+use crate::core::{Regularizer, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::linalg::{mul, mul_into};
-use crate::norms::{LayerNorm, Norm};
-use crate::objective::Problem;
-use crate::polar::spectral::sigma_max_bound;
-use crate::polar::{Polar, PolarOptions};
-use crate::rng::Rng;
+use crate::numerics::linalg::{mul, mul_into};
+use crate::numerics::rng::Rng;
+use crate::numerics::spectral::sigma_max_bound;
 
 /// The 1-homogeneous nonlinearity after each hidden weight layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -424,7 +427,7 @@ impl DeepNetwork {
                 let pos = p.nrows() / n;
                 (p, pos)
             }
-            _ => (crate::subnetwork::relu::augment(x, bias), 1),
+            _ => (crate::numerics::linalg::augment(x, bias), 1),
         };
         let dims: Vec<usize> = weight_shapes(&ops).iter().map(|(fi, fo)| fi * fo).collect();
         let norms = vec![LayerNorm::new(Norm::L2, false); dims.len()];
@@ -596,7 +599,7 @@ impl DeepNetwork {
                     k -= 1;
                     let l = &w.layers[k];
                     if idx == self.ops.len() - 1 {
-                        let hg = crate::linalg::mul_tn(cache.output(idx - 1).as_ref(), g, par);
+                        let hg = crate::numerics::linalg::mul_tn(cache.output(idx - 1).as_ref(), g, par);
                         let gk = &mut grads[k];
                         for i in 0..r {
                             let col = gk.col_as_slice_mut(i);
@@ -610,7 +613,7 @@ impl DeepNetwork {
                         delta = mul(g, stack_t.as_ref(), par);
                     } else if k == 0 {
                         let (p0, _) = self.operand(rows);
-                        let gw = crate::linalg::mul_tn(p0.as_ref().as_ref(), delta.as_ref(), par);
+                        let gw = crate::numerics::linalg::mul_tn(p0.as_ref().as_ref(), delta.as_ref(), par);
                         let gk = &mut grads[0];
                         for i in 0..r {
                             let col = gk.col_as_slice_mut(i);
@@ -693,7 +696,7 @@ impl DeepNetwork {
     pub(crate) fn polar_eval(&self, w: &mut Weights, q: MatRef<'_, f64>, par: Par) -> (f64, Vec<Mat<f64>>) {
         let cache = self.run(w, None, par);
         let h = cache.last_hidden();
-        let hq = crate::linalg::mul_tn(h.as_ref(), q, par);
+        let hq = crate::numerics::linalg::mul_tn(h.as_ref(), q, par);
         let value = hq.norm_l2();
         let last = w.layers.last_mut().expect("at least one layer");
         let fan_in = hq.nrows();
@@ -877,25 +880,25 @@ impl Subnetwork for DeepNetwork {
         for i in 0..r {
             let others: f64 = (0..self.dims.len())
                 .filter(|&j| j != k)
-                .map(|j| crate::norms::l2(w.layers[j].col_as_slice(i)))
+                .map(|j| crate::core::norms::l2(w.layers[j].col_as_slice(i)))
                 .product();
             m[(i, i)] = r as f64 * (self.lipschitz * others).powi(2);
         }
         m
     }
 
-    fn local_descent(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> Option<DescentInfo> {
-        Some(crate::descent::deep::prox_descent(self, p, w, opts))
+    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+        crate::families::deep::descent::prox_descent(self, p, w, opts)
     }
 
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let outs = self.outputs_each(w, par);
         let r = outs.len();
-        Mat::from_fn(r, r, |a, b| crate::linalg::dot(outs[a].as_ref(), outs[b].as_ref()))
+        Mat::from_fn(r, r, |a, b| crate::numerics::linalg::dot(outs[a].as_ref(), outs[b].as_ref()))
     }
 
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
-        crate::polar::deep::heuristic_polar(self, q, opts, rng)
+        crate::families::deep::polar::heuristic_polar(self, q, opts, rng)
     }
 }
 

@@ -1,0 +1,236 @@
+//! A fitted model that predicts, saves and loads, in the library alone: a data-free [`ModelSpec`] bound to
+//! training data, the meta-algorithm's result, the input scaling, and the problem it is optimal for (lambda,
+//! loss). The one file that names every model kind's rebuilding.
+//!
+//! ```
+//! use gonn::faer::Mat;
+//! use gonn::model::FittedModel;
+//! use gonn::prelude::*;
+//!
+//! // y = |x| sampled on [-1, 1]: two ReLU units fit it.
+//! let x = Mat::from_fn(40, 1, |i, _| -1.0 + 2.0 * i as f64 / 39.0);
+//! let y = Mat::from_fn(40, 1, |i, _| x[(i, 0)].abs());
+//! let spec = ModelSpec::parse("relu", None, None)?;
+//! let params = FitParams::new(0.01).validate()?;
+//! let model = FittedModel::fit_supervised(&spec, x.clone(), Observations::new(y, None)?, &params, false)?;
+//! assert_eq!(model.certificate.status, Status::Certified);
+//! let path = std::env::temp_dir().join(format!("gonn-doc-{}.safetensors", std::process::id()));
+//! model.save(&path)?;
+//! let again = FittedModel::load(&path)?;
+//! let (a, b) = (model.predict(x.as_ref(), 1)?, again.predict(x.as_ref(), 1)?);
+//! assert!((0..40).all(|i| a[(i, 0)] == b[(i, 0)]));
+//! # std::fs::remove_file(&path).ok();
+//! # Ok::<(), gonn::GonnError>(())
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use faer::{Mat, MatRef};
+
+use crate::core::loss::{Loss, Observations};
+use crate::core::Subnetwork;
+use crate::core::Weights;
+use crate::error::{GonnError, Result};
+use crate::io::{load_model, save_model, ModelFile};
+use crate::meta::certificate::Certificate;
+use crate::meta::{parallelism, FitResult, IterationRecord, Termination, ValidFitParams};
+use crate::preprocessing::Scaling;
+use crate::spec::ModelSpec;
+
+/// A model with its certificate, ready to predict and to be saved.
+#[derive(Clone, Debug)]
+pub struct FittedModel {
+    pub spec: ModelSpec,
+    pub weights: Weights,
+    pub certificate: Certificate,
+    /// Why the run ended (`None` for files written before this field existed).
+    pub termination: Option<Termination>,
+    pub history: Vec<IterationRecord>,
+    /// Input standardization applied before the network (supervised models).
+    pub scaling: Option<Scaling>,
+    pub lambda: f64,
+    pub loss: Loss,
+    /// Shape of the training data: `[n, d, outputs]` for networks, the matrix or tensor shape otherwise.
+    pub shape: Vec<usize>,
+    /// Number of classes of a classifier.
+    pub classes: Option<usize>,
+}
+
+impl FittedModel {
+    /// The model of a finished run of `params` on a problem of `spec` with data of shape `shape`.
+    pub fn new(spec: ModelSpec, fit: FitResult, params: &ValidFitParams, shape: Vec<usize>) -> Self {
+        Self {
+            spec,
+            weights: fit.weights,
+            certificate: fit.certificate,
+            termination: Some(fit.termination),
+            history: fit.history,
+            scaling: None,
+            lambda: params.lambda,
+            loss: params.loss,
+            shape,
+            classes: None,
+        }
+    }
+
+    /// Fits a supervised model (relu, mlp, cnn) to inputs `x` (`n x d`) and targets `obs` (`n x outputs`), with
+    /// inputs standardized first when `standardize`.
+    pub fn fit_supervised(
+        spec: &ModelSpec,
+        mut x: Mat<f64>,
+        obs: Observations,
+        params: &ValidFitParams,
+        standardize: bool,
+    ) -> Result<Self> {
+        if !spec.supervised() {
+            return Err(GonnError::param("model", format!("the {} model has no inputs: use fit_matrix", spec.kind())));
+        }
+        let scaling = standardize.then(|| Scaling::fit(&x));
+        if let Some(s) = &scaling {
+            s.apply(&mut x)?;
+        }
+        let net = spec.bind_supervised(x.as_ref(), obs.ncols())?;
+        let fit = params.fit(net.as_ref(), &obs)?;
+        let mut model = Self::new(spec.clone(), fit, params, vec![x.nrows(), x.ncols(), obs.ncols()]);
+        model.scaling = scaling;
+        Ok(model)
+    }
+
+    /// Fits a factorization (`factor`: `dims = [m, n]`, `cp`: `[m, n, k]` with `obs` the mode-1 unfolding).
+    pub fn fit_matrix(spec: &ModelSpec, obs: &Observations, dims: &[usize], params: &ValidFitParams) -> Result<Self> {
+        let net = spec.build(dims)?;
+        let fit = params.fit(net.as_ref(), obs)?;
+        Ok(Self::new(spec.clone(), fit, params, dims.to_vec()))
+    }
+
+    /// The network outputs `Phi(W)` on raw inputs `x` (`n x d`; standardized first if the model was fitted that
+    /// way), for relu, mlp and cnn models.
+    pub fn predict(&self, x: MatRef<'_, f64>, threads: usize) -> Result<Mat<f64>> {
+        if !self.spec.supervised() {
+            return Err(GonnError::param(
+                "model",
+                format!("the {} model has no inputs: use completed() for the fitted matrix", self.spec.kind()),
+            ));
+        }
+        let mut x = x.to_owned();
+        if let Some(s) = &self.scaling {
+            s.apply(&mut x)?;
+        }
+        let outputs = *self.shape.last().ok_or_else(|| GonnError::param("model_file", "no output count"))?;
+        let net = self.spec.bind_supervised(x.as_ref(), outputs)?;
+        self.check_layers(net.as_ref(), x.ncols())?;
+        Ok(net.forward(&self.weights, parallelism(threads)))
+    }
+
+    /// The fitted matrix `Phi(W)` of a factorization (the mode-1 unfolding of a CP tensor): the completion of
+    /// every entry, observed or not.
+    pub fn completed(&self, threads: usize) -> Result<Mat<f64>> {
+        if self.spec.supervised() {
+            return Err(GonnError::param("model", "a network maps inputs: use predict(x)"));
+        }
+        let net = self.spec.build(&self.shape)?;
+        self.check_layers(net.as_ref(), 0)?;
+        Ok(net.forward(&self.weights, parallelism(threads)))
+    }
+
+    fn check_layers(&self, net: &dyn Subnetwork, features: usize) -> Result<()> {
+        if net.layer_dims() != self.weights.dims() {
+            return Err(GonnError::Shape(format!(
+                "the model's layers {:?} do not fit the data (layers {:?} for {features} features)",
+                self.weights.dims(),
+                net.layer_dims()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The metadata written with the weights: the spec as one JSON value (`spec`), the legacy keys of earlier
+    /// releases, lambda, loss, classes, scaling, certificate and termination.
+    pub fn metadata(&self) -> Result<HashMap<String, String>> {
+        let mut m = self.spec.metadata(&self.shape);
+        m.insert("lambda".into(), self.lambda.to_string());
+        m.insert("loss".into(), self.loss.to_string());
+        if let Some(c) = self.classes {
+            m.insert("classes".into(), c.to_string());
+        }
+        if let Some(s) = &self.scaling {
+            s.store(&mut m);
+        }
+        if let ModelSpec::Deep { arch, image, bias, .. } = &self.spec {
+            let shapes = arch.layer_shapes(self.shape[1], *image, *bias, self.shape[2])?;
+            m.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
+        }
+        m.insert("certificate".into(), serde_json::to_string(&self.certificate).expect("serializable"));
+        if let Some(t) = self.termination {
+            m.insert("termination".into(), t.to_string());
+        }
+        m.insert("history".into(), serde_json::to_string(&self.history).expect("serializable"));
+        Ok(m)
+    }
+
+    /// Writes the model as safetensors (atomically).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let file =
+            ModelFile { kind: self.spec.kind().into(), weights: self.weights.clone(), metadata: self.metadata()? };
+        save_model(path, &file)
+    }
+
+    /// Reads a model written by [`FittedModel::save`] or by `gonn fit --out` (of this or an earlier release).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let file = load_model(path)?;
+        let meta = &file.metadata;
+        let bad = |what: &str| GonnError::format(path, format!("the model's metadata has no valid `{what}`"));
+        let spec = match meta.get("spec") {
+            Some(text) => ModelSpec::from_json(text)?,
+            None => legacy_spec(&file.kind, meta)?,
+        };
+        if spec.kind() != file.kind {
+            return Err(GonnError::format(
+                path,
+                format!("holds a {} model but its spec says {}", file.kind, spec.kind()),
+            ));
+        }
+        let shape: Vec<usize> =
+            meta.get("shape").and_then(|s| serde_json::from_str(s).ok()).ok_or_else(|| bad("shape"))?;
+        let expected = if spec.supervised() { 3 } else { spec.build(&shape).map(|_| shape.len()).unwrap_or(0) };
+        if shape.len() != expected || shape.contains(&0) {
+            return Err(bad("shape"));
+        }
+        let certificate = meta
+            .get("certificate")
+            .and_then(|c| serde_json::from_str::<Certificate>(c).ok())
+            .ok_or_else(|| bad("certificate"))?;
+        Ok(Self {
+            spec,
+            weights: file.weights.clone(),
+            certificate,
+            termination: meta.get("termination").and_then(|t| serde_json::from_value(t.as_str().into()).ok()),
+            history: meta.get("history").and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default(),
+            scaling: Scaling::load(meta)?,
+            lambda: meta.get("lambda").and_then(|l| l.parse().ok()).ok_or_else(|| bad("lambda"))?,
+            loss: meta.get("loss").map_or(Ok(Loss::Squared), |s| s.parse())?,
+            shape,
+            classes: meta.get("classes").and_then(|c| c.parse().ok()),
+        })
+    }
+}
+
+/// The spec of a model file written before specs were stored (`bias`, `output_norm`, `architecture`, ... keys).
+fn legacy_spec(kind: &str, meta: &HashMap<String, String>) -> Result<ModelSpec> {
+    match kind {
+        "mlp" | "cnn" => ModelSpec::deep_from_metadata(meta),
+        "relu" => {
+            let mut spec = ModelSpec::parse("relu", None, None)?;
+            if let ModelSpec::Relu { bias, output_norm, .. } = &mut spec {
+                *bias = meta.get("bias").map(String::as_str) != Some("false");
+                if let Some(n) = meta.get("output_norm") {
+                    *output_norm = n.parse()?;
+                }
+            }
+            Ok(spec)
+        }
+        other => ModelSpec::parse(other, meta.get("norms").map(String::as_str), meta.get("nonneg").map(String::as_str)),
+    }
+}
