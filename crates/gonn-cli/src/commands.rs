@@ -259,7 +259,7 @@ pub struct DemoArgs {
 
 struct Loaded {
     spec: ModelSpec,
-    net: Box<dyn Subnetwork>,
+    net: Box<dyn Family>,
     obs: Observations,
     dims: Vec<usize>,
     loss: Loss,

@@ -54,7 +54,7 @@ pub use faer;
 pub mod prelude {
     pub use crate::core::loss::{Loss, Observations};
     pub use crate::core::norms::{LayerNorm, Norm};
-    pub use crate::core::{Subnetwork, Weights};
+    pub use crate::core::{Family, Subnetwork, Weights};
     pub use crate::families::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork};
     pub use crate::meta::certificate::{Certificate, Status};
     pub use crate::meta::{certify, FitParams, FitResult, IterationRecord, MetaState, Observer, Termination};

@@ -29,7 +29,7 @@ use std::path::Path;
 use faer::{Mat, MatRef};
 
 use crate::core::loss::{Loss, Observations};
-use crate::core::Subnetwork;
+use crate::core::Family;
 use crate::core::Weights;
 use crate::error::{GonnError, Result};
 use crate::io::{load_model, save_model, ModelFile};
@@ -134,7 +134,7 @@ impl FittedModel {
         Ok(net.forward(&self.weights, parallelism(threads)))
     }
 
-    fn check_layers(&self, net: &dyn Subnetwork, features: usize) -> Result<()> {
+    fn check_layers(&self, net: &dyn Family, features: usize) -> Result<()> {
         if net.layer_dims() != self.weights.dims() {
             return Err(GonnError::Shape(format!(
                 "the model's layers {:?} do not fit the data (layers {:?} for {features} features)",

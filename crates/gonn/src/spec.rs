@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::core::loss::Observations;
 use crate::core::norms::{LayerNorm, Norm};
-use crate::core::{Regularizer, Subnetwork};
+use crate::core::{Family, Regularizer};
 use crate::error::{GonnError, Result};
 use crate::families::deep::{Activation, Architecture, DeepNetwork, ImageShape};
 use crate::families::{CpTensor, MatrixFactorization, PolarMode, ReluNetwork};
@@ -140,7 +140,7 @@ impl ModelSpec {
 
     /// The family of a supervised model bound to inputs `x` (`n x d`, without the bias column) with `outputs`
     /// outputs; the same as [`ModelSpec::build_supervised`].
-    pub fn bind_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Subnetwork>> {
+    pub fn bind_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Family>> {
         self.build_supervised(x, outputs)
     }
 
@@ -291,7 +291,7 @@ impl ModelSpec {
     }
 
     /// The subnetwork family for data of shape `dims`.
-    pub fn build(&self, dims: &[usize]) -> Result<Box<dyn Subnetwork>> {
+    pub fn build(&self, dims: &[usize]) -> Result<Box<dyn Family>> {
         match (self, dims) {
             (ModelSpec::Factor { norms }, [m, n]) => Ok(Box::new(MatrixFactorization::new(*m, *n, *norms))),
             (ModelSpec::Cp, [m, n, k]) => Ok(Box::new(CpTensor::new(*m, *n, *k))),
@@ -312,7 +312,7 @@ impl ModelSpec {
 
     /// The family of a supervised model (relu or deep) on inputs `x` (`n x d`, without the bias column) with
     /// `outputs` outputs.
-    pub fn build_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Subnetwork>> {
+    pub fn build_supervised(&self, x: faer::MatRef<'_, f64>, outputs: usize) -> Result<Box<dyn Family>> {
         match self {
             ModelSpec::Deep { .. } => Ok(Box::new(self.build_deep(x, outputs)?)),
             _ => Ok(Box::new(self.build_relu(x, outputs)?)),

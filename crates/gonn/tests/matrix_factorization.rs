@@ -24,7 +24,7 @@ fn shrink_value(s: f64, lam: f64) -> f64 {
     }
 }
 
-fn fit(net: &dyn Subnetwork, y: &Mat<f64>, lambda: f64, init: usize, tol: f64) -> FitResult {
+fn fit(net: &dyn Family, y: &Mat<f64>, lambda: f64, init: usize, tol: f64) -> FitResult {
     let obs = Observations::new(y.clone(), None).unwrap();
     FitParams::new(lambda)
         .tol(tol)
@@ -236,7 +236,7 @@ fn matrix_completion_certifies() {
 #[test]
 fn layer_gradients_and_homogeneity() {
     let mut rng = Rng::new(12);
-    let nets: Vec<Box<dyn Subnetwork>> = vec![
+    let nets: Vec<Box<dyn Family>> = vec![
         Box::new(MatrixFactorization::new(5, 4, [l(Norm::L2), l(Norm::L1L2 { gamma: 0.5 })])),
         Box::new(CpTensor::new(4, 3, 2)),
     ];

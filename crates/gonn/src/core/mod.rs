@@ -12,6 +12,6 @@ pub mod subnetwork;
 pub mod theta;
 pub mod weights;
 
-pub use subnetwork::Subnetwork;
+pub use subnetwork::{Family, FamilyHints, Subnetwork};
 pub use theta::{balance, prune_zero, regularizer, theta, zero_slices, Regularizer};
 pub use weights::Weights;

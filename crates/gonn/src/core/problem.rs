@@ -3,13 +3,13 @@
 use faer::{Mat, Par};
 
 use crate::core::loss::{Loss, Observations};
-use crate::core::{regularizer, Subnetwork, Weights};
+use crate::core::{regularizer, Family, Weights};
 use crate::numerics::linalg::dot;
 
 /// A subnetwork family, a loss, the observations and `lambda`: everything that defines `f`.
 #[derive(Clone, Copy)]
 pub struct Problem<'a> {
-    pub net: &'a dyn Subnetwork,
+    pub net: &'a dyn Family,
     pub loss: Loss,
     pub obs: &'a Observations,
     pub lambda: f64,

@@ -60,7 +60,7 @@ impl std::str::FromStr for Regularizer {
 }
 
 /// `theta(w_i)` for each subnetwork `i`, by default `prod_k ||W^k_i||` (THEORY.md section 1).
-pub fn theta(net: &dyn Subnetwork, w: &Weights) -> Vec<f64> {
+pub fn theta<S: Subnetwork + ?Sized>(net: &S, w: &Weights) -> Vec<f64> {
     let norms = net.layer_norms();
     let form = net.theta_form();
     (0..w.width())
@@ -72,14 +72,14 @@ pub fn theta(net: &dyn Subnetwork, w: &Weights) -> Vec<f64> {
 }
 
 /// `Theta(W) = sum_i theta(w_i)`.
-pub fn regularizer(net: &dyn Subnetwork, w: &Weights) -> f64 {
+pub fn regularizer<S: Subnetwork + ?Sized>(net: &S, w: &Weights) -> f64 {
     theta(net, w).iter().sum()
 }
 
 /// Balancing (THEORY.md section 5): rescales the layers of each subnetwork so that all layer norms are equal to
 /// `theta_i^(1/K)`. `Phi` and `Theta` are unchanged; returns the per-layer, per-subnetwork scale factors so that
 /// callers can rescale auxiliary copies (momentum) consistently.
-pub fn balance(net: &dyn Subnetwork, w: &mut Weights) -> Vec<Vec<f64>> {
+pub fn balance<S: Subnetwork + ?Sized>(net: &S, w: &mut Weights) -> Vec<Vec<f64>> {
     let norms = net.layer_norms();
     let kdeg = norms.len();
     let mut scales = vec![vec![1.0; w.width()]; kdeg];

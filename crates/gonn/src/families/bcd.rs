@@ -3,7 +3,7 @@
 //! balancing, and removal of subnetworks that became exactly zero.
 //!
 //! Step sizes come from a majorizer of the layer's curvature matrix `M_k` (see
-//! [`Subnetwork::layer_curvature`](crate::core::Subnetwork::layer_curvature)): either the scalar
+//! [`Multilinear::layer_curvature`]): either the scalar
 //! `L = lambda_max(M_k)` of THEORY.md, or the diagonal of absolute row sums `d_i = sum_j |M_k[i, j]|`
 //! (Gershgorin: `diag(d) - M_k` is diagonally dominant, hence `M_k <= diag(d)`). Near an optimum the subnetworks
 //! are nearly orthogonal and `d_i ~ M_k[i, i]`, so each subnetwork gets its own step `1 / d_i`; this removes the
@@ -12,9 +12,36 @@
 use crate::core::descent::{DescentInfo, DescentOptions};
 use crate::core::loss::Loss;
 use crate::core::problem::Problem;
-use crate::core::{balance, prune_zero, zero_slices, Weights};
+use crate::core::{balance, prune_zero, zero_slices, Subnetwork, Weights};
 use crate::numerics::linalg::sym_max_eigenvalue;
 use crate::numerics::linalg::{dot, mul};
+
+/// What the block proximal gradient needs beyond [`Subnetwork`]: families that are linear in each layer
+/// (factorizations, CP tensors), so that `||Phi(W)||^2 = <W^k M_k, W^k>` with `M_k` the exact Gram matrix of the
+/// other layers' combined features and, for the fully observed squared loss, each layer's subproblem is an exact
+/// quadratic plus the group penalty (solved without forming `Phi`).
+pub trait Multilinear: Subnetwork {
+    /// The `r x r` positive semidefinite curvature matrix `M_k` of layer `k`: with the other layers fixed, the
+    /// Hessian of `W^k -> 1/2 ||Phi(W)||^2` is `M_k ⊗ I` (e.g. `V^T V` for `U`). Masking only lowers it.
+    fn layer_curvature(&self, w: &Weights, k: usize, par: faer::Par) -> faer::Mat<f64>;
+
+    /// `Phi(W)` at the listed `(row, column)` entries only, for sparse descent on masked data (`None`: the family
+    /// has no such path and the dense one is used).
+    fn forward_observed(&self, _w: &Weights, _idx: &[(usize, usize)]) -> Option<Vec<f64>> {
+        None
+    }
+
+    /// `d <G, Phi(W)> / d W^k` for a `G` that is zero outside the listed entries, whose values are `g`.
+    fn layer_gradient_observed(
+        &self,
+        _w: &Weights,
+        _k: usize,
+        _idx: &[(usize, usize)],
+        _g: &[f64],
+    ) -> Option<faer::Mat<f64>> {
+        None
+    }
+}
 
 /// Per-column curvature steps `L_i` (the step is `1 / L_i`) from the curvature matrix `m` scaled by the loss
 /// curvature `c`: the diagonal Gershgorin majorizer when its steps are larger on (geometric) average, else the
@@ -40,14 +67,13 @@ pub fn majorizer(m: &faer::Mat<f64>, c: f64) -> Vec<f64> {
 /// For layer `k`, with the other layers fixed, the loss is smooth with gradient Lipschitz constant
 /// `L_k = curvature(loss) * layer_lipschitz(W, k)` and the regularizer is the weighted group penalty
 /// `lambda * sum_i (prod_{j != k} ||W^j_i||) ||W^k_i||`; the step is `prox(W^k_hat - grad / L_k)` per column.
-pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+pub fn local_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     // Exact block minimization pays off for l2-type layers; with pure l1 layers (many equivalent factorizations)
     // it was observed to stall where the accelerated single-step scheme keeps moving, so those use the latter.
     let l1_layer = p.net.layer_norms().iter().any(|n| n.norm == crate::core::norms::Norm::L1);
-    if p.loss == Loss::Squared && p.obs.mask.is_none() && p.net.multilinear() && !l1_layer {
-        return quadratic_descent(p, w, opts);
+    if p.loss == Loss::Squared && p.obs.mask.is_none() && !l1_layer {
+        return quadratic_descent(net, p, w, opts);
     }
-    let net = p.net;
     let norms = net.layer_norms();
     let kdeg = norms.len();
     // Masked data on a family with an observed-entry path: work on the observed entries only.
@@ -174,8 +200,7 @@ pub fn local_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) ->
 /// `B_k = d<Y, Phi>/dW^k` (one large product per layer and sweep), `M_k` the layer's Gram matrix and
 /// `c_i = lambda prod_{j != k} ||W^j_i||`. The small block problem is solved by accelerated proximal gradient on
 /// `dim_k x r` matrices, so a sweep costs two large products instead of several passes over `Y`.
-fn quadratic_descent(p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
-    let net = p.net;
+fn quadratic_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     let norms = net.layer_norms();
     let kdeg = norms.len();
     let half_y2 = 0.5 * p.obs.y.squared_norm_l2();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::core::budget::Budget;
 use crate::core::loss::Observations;
 use crate::core::problem::Problem;
-use crate::core::{prune_zero, zero_slices, Subnetwork, Weights};
+use crate::core::{prune_zero, zero_slices, Family, Weights};
 use crate::error::{GonnError, Result};
 use crate::meta::certificate::{Certificate, Status};
 use crate::numerics::rng::Rng;
@@ -19,13 +19,13 @@ use super::state::{Action, IterationRecord, MetaState, Termination};
 use super::{check_problem, check_weights, degree_mismatch, parallelism, random_start, FitResult};
 
 impl ValidFitParams {
-    fn problem<'a>(&self, net: &'a dyn Subnetwork, obs: &'a Observations) -> Result<Problem<'a>> {
+    fn problem<'a>(&self, net: &'a dyn Family, obs: &'a Observations) -> Result<Problem<'a>> {
         check_problem(net, obs, self.loss)?;
         Ok(Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) })
     }
 
     /// The state before the first outer iteration: `init` (checked) or the configured random start.
-    pub fn initial_state(&self, net: &dyn Subnetwork, obs: &Observations, init: Option<Weights>) -> Result<MetaState> {
+    pub fn initial_state(&self, net: &dyn Family, obs: &Observations, init: Option<Weights>) -> Result<MetaState> {
         let p = self.problem(net, obs)?;
         let mut rng = Rng::new(self.seed);
         let mut w = match init {
@@ -45,14 +45,14 @@ impl ValidFitParams {
     }
 
     /// Runs the meta-algorithm from an empty or random start.
-    pub fn fit(&self, net: &dyn Subnetwork, obs: &Observations) -> Result<FitResult> {
+    pub fn fit(&self, net: &dyn Family, obs: &Observations) -> Result<FitResult> {
         self.fit_from(net, obs, None, &mut Silent)
     }
 
     /// Runs the meta-algorithm from `init` (or the configured start) and reports each outer iteration.
     pub fn fit_from(
         &self,
-        net: &dyn Subnetwork,
+        net: &dyn Family,
         obs: &Observations,
         init: Option<Weights>,
         observer: &mut dyn Observer,
@@ -65,7 +65,7 @@ impl ValidFitParams {
     /// With the same seed and thread count it takes exactly the steps of the uninterrupted run.
     pub fn resume(
         &self,
-        net: &dyn Subnetwork,
+        net: &dyn Family,
         obs: &Observations,
         state: MetaState,
         observer: &mut dyn Observer,
@@ -91,12 +91,7 @@ impl ValidFitParams {
 
     /// Trains `init` (or `init_width` random subnetworks) by local descent only, at that width: no polar-driven
     /// growth. The polar still checks the result (for comparisons with [`ValidFitParams::fit_from`]).
-    pub fn fit_fixed_width(
-        &self,
-        net: &dyn Subnetwork,
-        obs: &Observations,
-        init: Option<Weights>,
-    ) -> Result<FitResult> {
+    pub fn fit_fixed_width(&self, net: &dyn Family, obs: &Observations, init: Option<Weights>) -> Result<FitResult> {
         let state = self.initial_state(net, obs, init)?;
         let p = self.problem(net, obs)?;
         Ok(fixed_width(&self.solver(p), state, degree_mismatch(net), &mut Silent))

@@ -18,7 +18,7 @@ use faer::Par;
 use crate::core::loss::{Loss, Observations};
 use crate::core::polar::PolarOptions;
 use crate::core::problem::Problem;
-use crate::core::{balance, prune_zero, Subnetwork, Weights};
+use crate::core::{balance, prune_zero, Family, Weights};
 use crate::error::{GonnError, Result};
 use crate::meta::certificate::Certificate;
 use crate::meta::growth::ray_step;
@@ -50,7 +50,7 @@ pub fn parallelism(threads: usize) -> Par {
     }
 }
 
-pub(crate) fn check_weights(net: &dyn Subnetwork, w: &Weights) -> Result<()> {
+pub(crate) fn check_weights(net: &dyn Family, w: &Weights) -> Result<()> {
     let dims = net.layer_dims();
     if w.layers.len() != dims.len() {
         return Err(GonnError::Shape(format!("expected {} weight layers, got {}", dims.len(), w.layers.len())));
@@ -76,7 +76,7 @@ pub(crate) fn check_weights(net: &dyn Subnetwork, w: &Weights) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn check_problem(net: &dyn Subnetwork, obs: &Observations, loss: Loss) -> Result<()> {
+pub(crate) fn check_problem(net: &dyn Family, obs: &Observations, loss: Loss) -> Result<()> {
     let (m, n) = net.output_shape();
     if (obs.nrows(), obs.ncols()) != (m, n) {
         return Err(GonnError::Shape(format!(
@@ -109,7 +109,7 @@ pub(crate) fn random_start(p: &Problem<'_>, width: usize, rng: &mut Rng) -> Weig
 }
 
 /// When `theta`'s degree differs from the network's, what that implies (THEORY.md, degree mismatch proposition).
-pub fn degree_mismatch(net: &dyn Subnetwork) -> Option<String> {
+pub fn degree_mismatch(net: &dyn Family) -> Option<String> {
     let p = net.degree();
     let q = net.theta_form().degree(p);
     match q.cmp(&p) {
@@ -133,7 +133,7 @@ pub fn degree_mismatch(net: &dyn Subnetwork) -> Option<String> {
 
 /// Computes the certificate of arbitrary weights (THEORY.md section 3), without changing them.
 pub fn certify(
-    net: &dyn Subnetwork,
+    net: &dyn Family,
     obs: &Observations,
     loss: Loss,
     lambda: f64,

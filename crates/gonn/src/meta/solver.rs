@@ -33,7 +33,7 @@ pub(super) fn tighten(
     rounds: usize,
 ) -> Option<Weights> {
     if cert.status == Status::Certified
-        || !p.net.refine_dual()
+        || !p.net.hints().refine_dual
         || !polar.exact
         || polar.upper.is_none()
         || polar.heuristic

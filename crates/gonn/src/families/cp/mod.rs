@@ -7,7 +7,7 @@ use faer::{Mat, MatRef, Par};
 
 use crate::core::norms::{LayerNorm, Norm};
 use crate::core::polar::{Polar, PolarOptions};
-use crate::core::{Subnetwork, Weights};
+use crate::core::{Family, Subnetwork, Weights};
 use crate::families::cp::polar::cp_polar;
 use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::numerics::rng::Rng;
@@ -64,13 +64,15 @@ impl Subnetwork for CpTensor {
             Mat::from_fn(self.k, r, |l, i| (0..self.n).map(|j| t[(i, j * self.k + l)] * b[(j, i)]).sum())
         }
     }
-    fn layer_curvature(&self, w: &Weights, layer: usize, par: Par) -> Mat<f64> {
-        let grams: Vec<Mat<f64>> =
-            (0..3).filter(|&k| k != layer).map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par)).collect();
-        hadamard(grams[0].as_ref(), grams[1].as_ref())
+    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
+        let g: Vec<Mat<f64>> = w.layers.iter().map(|l| mul_tn(l.as_ref(), l.as_ref(), par)).collect();
+        hadamard(hadamard(g[0].as_ref(), g[1].as_ref()).as_ref(), g[2].as_ref())
     }
-    fn multilinear(&self) -> bool {
-        true
+}
+
+impl Family for CpTensor {
+    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
+        cp_polar(q, self.n, self.k, opts, rng)
     }
     fn descend(
         &self,
@@ -78,13 +80,14 @@ impl Subnetwork for CpTensor {
         w: &mut Weights,
         opts: &crate::core::descent::DescentOptions,
     ) -> crate::core::descent::DescentInfo {
-        crate::families::bcd::local_descent(p, w, opts)
+        crate::families::bcd::local_descent(self, p, w, opts)
     }
-    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
-        let g: Vec<Mat<f64>> = w.layers.iter().map(|l| mul_tn(l.as_ref(), l.as_ref(), par)).collect();
-        hadamard(hadamard(g[0].as_ref(), g[1].as_ref()).as_ref(), g[2].as_ref())
-    }
-    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
-        cp_polar(q, self.n, self.k, opts, rng)
+}
+
+impl crate::families::bcd::Multilinear for CpTensor {
+    fn layer_curvature(&self, w: &Weights, layer: usize, par: Par) -> Mat<f64> {
+        let grams: Vec<Mat<f64>> =
+            (0..3).filter(|&k| k != layer).map(|k| mul_tn(w.layers[k].as_ref(), w.layers[k].as_ref(), par)).collect();
+        hadamard(grams[0].as_ref(), grams[1].as_ref())
     }
 }

@@ -26,7 +26,7 @@ use crate::core::descent::{DescentInfo, DescentOptions};
 use crate::core::norms::{LayerNorm, Norm};
 use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::Problem;
-use crate::core::{Regularizer, Subnetwork, Weights};
+use crate::core::{Family, Regularizer, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
 use crate::numerics::linalg::{mul, mul_into};
 use crate::numerics::rng::Rng;
@@ -846,59 +846,37 @@ impl Subnetwork for DeepNetwork {
     fn name(&self) -> &'static str {
         self.arch.kind()
     }
-
     fn layer_norms(&self) -> &[LayerNorm] {
         &self.norms
     }
-
     fn theta_form(&self) -> Regularizer {
         self.reg
     }
-
     fn layer_dims(&self) -> Vec<usize> {
         self.dims.clone()
     }
-
     fn output_shape(&self) -> (usize, usize) {
         (self.n, self.outputs)
     }
-
     fn forward(&self, w: &Weights, par: Par) -> Mat<f64> {
         self.run(w, None, par).out
     }
-
     fn layer_gradient(&self, w: &Weights, k: usize, g: MatRef<'_, f64>, par: Par) -> Mat<f64> {
         self.gradients(w, g, par).swap_remove(k)
     }
-
-    /// A Gauss-Newton bound from Lipschitz constants: `W^k_i -> phi(w_i)` is piecewise linear with slope at most
-    /// `L_ik = lipschitz * prod_{j != k} ||W^j_i||`, so `||sum_i J_i D_i||^2 <= r sum_i L_ik^2 ||D_i||^2`. Only the
-    /// generic descent uses it; this family has its own backtracking descent.
-    fn layer_curvature(&self, w: &Weights, k: usize, _par: Par) -> Mat<f64> {
-        let r = w.width();
-        let mut m = Mat::zeros(r, r);
-        for i in 0..r {
-            let others: f64 = (0..self.dims.len())
-                .filter(|&j| j != k)
-                .map(|j| crate::core::norms::l2(w.layers[j].col_as_slice(i)))
-                .product();
-            m[(i, i)] = r as f64 * (self.lipschitz * others).powi(2);
-        }
-        m
-    }
-
-    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
-        crate::families::deep::descent::prox_descent(self, p, w, opts)
-    }
-
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let outs = self.outputs_each(w, par);
         let r = outs.len();
         Mat::from_fn(r, r, |a, b| crate::numerics::linalg::dot(outs[a].as_ref(), outs[b].as_ref()))
     }
+}
 
+impl Family for DeepNetwork {
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
         crate::families::deep::polar::heuristic_polar(self, q, opts, rng)
+    }
+    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+        crate::families::deep::descent::prox_descent(self, p, w, opts)
     }
 }
 

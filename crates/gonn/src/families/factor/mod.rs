@@ -7,7 +7,7 @@ use faer::{Mat, MatRef, Par};
 
 use crate::core::norms::LayerNorm;
 use crate::core::polar::{Polar, PolarOptions};
-use crate::core::{Subnetwork, Weights};
+use crate::core::{Family, Subnetwork, Weights};
 use crate::families::factor::polar::factor_polar;
 use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::numerics::rng::Rng;
@@ -49,6 +49,27 @@ impl Subnetwork for MatrixFactorization {
             _ => mul_tn(g, w.layers[0].as_ref(), par),
         }
     }
+    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
+        let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());
+        hadamard(mul_tn(u, u, par).as_ref(), mul_tn(v, v, par).as_ref())
+    }
+}
+
+impl Family for MatrixFactorization {
+    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
+        factor_polar(q, self.norms[0], self.norms[1], opts, rng)
+    }
+    fn descend(
+        &self,
+        p: &crate::core::problem::Problem<'_>,
+        w: &mut Weights,
+        opts: &crate::core::descent::DescentOptions,
+    ) -> crate::core::descent::DescentInfo {
+        crate::families::bcd::local_descent(self, p, w, opts)
+    }
+}
+
+impl crate::families::bcd::Multilinear for MatrixFactorization {
     fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64> {
         let other = w.layers[1 - k].as_ref();
         mul_tn(other, other, par)
@@ -75,23 +96,5 @@ impl Subnetwork for MatrixFactorization {
             }
         }
         Some(gt.transpose().to_owned())
-    }
-    fn multilinear(&self) -> bool {
-        true
-    }
-    fn descend(
-        &self,
-        p: &crate::core::problem::Problem<'_>,
-        w: &mut Weights,
-        opts: &crate::core::descent::DescentOptions,
-    ) -> crate::core::descent::DescentInfo {
-        crate::families::bcd::local_descent(p, w, opts)
-    }
-    fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
-        let (u, v) = (w.layers[0].as_ref(), w.layers[1].as_ref());
-        hadamard(mul_tn(u, u, par).as_ref(), mul_tn(v, v, par).as_ref())
-    }
-    fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
-        factor_polar(q, self.norms[0], self.norms[1], opts, rng)
     }
 }

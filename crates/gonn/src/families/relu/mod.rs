@@ -12,7 +12,7 @@ use crate::core::descent::{DescentInfo, DescentOptions};
 use crate::core::norms::{LayerNorm, Norm};
 use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::Problem;
-use crate::core::{Subnetwork, Weights};
+use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
 use crate::families::relu::polar::{exact_scalar_polar_pair, heuristic_scalar_polar, ScalarPolar};
 use crate::numerics::cone::Rows;
@@ -282,32 +282,15 @@ impl Subnetwork for ReluNetwork {
             }
         }
     }
-    fn layer_curvature(&self, w: &Weights, k: usize, par: Par) -> Mat<f64> {
-        match k {
-            // ||sum_i D_i X u_i v_i^T||^2 <= ||X||^2 sum_ij |v_i^T v_j| ||u_i|| ||u_j||.
-            0 => {
-                let vtv = mul_tn(w.layers[1].as_ref(), w.layers[1].as_ref(), par);
-                let x2 = self.x_norm * self.x_norm;
-                Mat::from_fn(vtv.nrows(), vtv.ncols(), |i, j| x2 * vtv[(i, j)].abs())
-            }
-            _ => {
-                let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
-                mul_tn(h.as_ref(), h.as_ref(), par)
-            }
-        }
-    }
     fn output_gram(&self, w: &Weights, par: Par) -> Mat<f64> {
         let h = hidden(self.x.as_ref(), w.layers[0].as_ref(), par);
         let hh = mul_tn(h.as_ref(), h.as_ref(), par);
         let vv = mul_tn(w.layers[1].as_ref(), w.layers[1].as_ref(), par);
         hadamard(hh.as_ref(), vv.as_ref())
     }
-    fn refine_dual(&self) -> bool {
-        true
-    }
-    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
-        crate::families::relu::descent::pattern_descent(p, self, w, opts)
-    }
+}
+
+impl Family for ReluNetwork {
     /// Output `l1` (or one output): `max_c` of the signed scalar polars, exact by enumeration when
     /// `rank(X) <= 3`. Output `l2`: `max_{||u|| <= 1} ||Q^T (X u)_+||_2` (copositive, hard): lower bound by
     /// alternating between `v` and the scalar polar of `Q v`; proven upper bound
@@ -385,6 +368,12 @@ impl Subnetwork for ReluNetwork {
             extra: Vec::new(),
             heuristic: !exact_enum,
         }
+    }
+    fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
+        crate::families::relu::descent::pattern_descent(p, self, w, opts)
+    }
+    fn hints(&self) -> crate::core::FamilyHints {
+        crate::core::FamilyHints { refine_dual: true }
     }
 }
 
