@@ -135,7 +135,7 @@ fn digits(a: &ExperimentArgs, rows: usize) -> Result<(Mat<f64>, Mat<f64>)> {
     }
     let d = data.x.ncols();
     let x = Mat::from_fn(rows, d, |i, j| data.x[(order[i], j)]);
-    let y = Mat::from_fn(rows, data.obs.ncols(), |i, j| data.obs.y[(order[i], j)]);
+    let y = Mat::from_fn(rows, data.obs.ncols(), |i, j| data.obs.y()[(order[i], j)]);
     Ok((x, y))
 }
 

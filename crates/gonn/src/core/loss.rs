@@ -18,8 +18,8 @@ pub struct ObservedEntries {
 /// The data a model is fitted to: targets `Y` and an optional 0/1 mask of observed entries.
 #[derive(Clone, Debug)]
 pub struct Observations {
-    pub y: Mat<f64>,
-    pub mask: Option<Mat<f64>>,
+    y: Mat<f64>,
+    mask: Option<Mat<f64>>,
     /// With a mask: the observed `(row, column)` pairs, column by column, and their targets.
     observed: Option<ObservedEntries>,
 }
@@ -78,6 +78,14 @@ impl Observations {
         Ok(Self { y, mask, observed })
     }
 
+    /// The targets (unobserved entries are zero).
+    pub fn y(&self) -> &Mat<f64> {
+        &self.y
+    }
+    /// The 0/1 mask of observed entries (`None`: all observed).
+    pub fn mask(&self) -> Option<&Mat<f64>> {
+        self.mask.as_ref()
+    }
     pub fn nrows(&self) -> usize {
         self.y.nrows()
     }

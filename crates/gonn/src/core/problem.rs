@@ -76,8 +76,8 @@ impl Problem<'_> {
             let (mut yz, mut zz) = (0.0, 0.0);
             for j in 0..z.ncols() {
                 for i in 0..z.nrows() {
-                    if self.obs.mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0) {
-                        yz += self.obs.y[(i, j)] * z[(i, j)];
+                    if self.obs.mask().is_none_or(|m| m[(i, j)] != 0.0) {
+                        yz += self.obs.y()[(i, j)] * z[(i, j)];
                         zz += z[(i, j)] * z[(i, j)];
                     }
                 }

@@ -71,7 +71,7 @@ pub fn local_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, 
     // Exact block minimization pays off for l2-type layers; with pure l1 layers (many equivalent factorizations)
     // it was observed to stall where the accelerated single-step scheme keeps moving, so those use the latter.
     let l1_layer = p.net.layer_norms().iter().any(|n| n.norm == crate::core::norms::Norm::L1);
-    if p.loss == Loss::Squared && p.obs.mask.is_none() && !l1_layer {
+    if p.loss == Loss::Squared && p.obs.mask().is_none() && !l1_layer {
         return quadratic_descent(net, p, w, opts);
     }
     let norms = net.layer_norms();
@@ -203,7 +203,7 @@ pub fn local_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, 
 fn quadratic_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {
     let norms = net.layer_norms();
     let kdeg = norms.len();
-    let half_y2 = 0.5 * p.obs.y.squared_norm_l2();
+    let half_y2 = 0.5 * p.obs.y().squared_norm_l2();
     let mut info = DescentInfo { objective: half_y2, ..Default::default() };
     if w.width() == 0 {
         info.converged = true;
@@ -217,7 +217,7 @@ fn quadratic_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, 
         info.sweeps += 1;
         let mut f_new = f;
         for k in 0..kdeg {
-            let b = net.layer_gradient(w, k, p.obs.y.as_ref(), p.par);
+            let b = net.layer_gradient(w, k, p.obs.y().as_ref(), p.par);
             let m = net.layer_curvature(w, k, p.par);
             let c: Vec<f64> = (0..w.width())
                 .map(|i| {

@@ -194,7 +194,7 @@ pub fn refined_dual_bound(
     let masked =
         |a: &faer::Mat<f64>| faer::Mat::from_fn(m, n, |i, j| if p.obs.is_observed(i, j) { a[(i, j)] } else { 0.0 });
     let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
-    let y = masked(&p.obs.y);
+    let y = masked(&p.obs.y());
     // Atoms: the current subnetworks at theta = 1 (their weights c = theta_i), then the polar's.
     let kdeg = p.net.degree() as f64;
     let thetas = crate::core::theta(p.net, w);

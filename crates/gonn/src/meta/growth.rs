@@ -14,8 +14,8 @@ use crate::numerics::linalg::dot;
 fn squared_stats(p: &Problem<'_>, z1: &Mat<f64>, z2: Option<&Mat<f64>>) -> [f64; 5] {
     let mut h = [0.0; 5];
     for j in 0..z1.ncols() {
-        let (a, y) = (z1.col_as_slice(j), p.obs.y.col_as_slice(j));
-        let mask = p.obs.mask.as_ref().map(|m| m.col_as_slice(j));
+        let (a, y) = (z1.col_as_slice(j), p.obs.y().col_as_slice(j));
+        let mask = p.obs.mask().map(|m| m.col_as_slice(j));
         let b = z2.map(|z| z.col_as_slice(j));
         for i in 0..a.len() {
             if mask.is_some_and(|m| m[i] == 0.0) {

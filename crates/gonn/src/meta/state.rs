@@ -182,7 +182,7 @@ pub fn fingerprint(p: &Problem<'_>) -> String {
             let observed = p.obs.is_observed(i, j);
             h.bytes(&[observed as u8]);
             if observed {
-                h.f64(p.obs.y[(i, j)]);
+                h.f64(p.obs.y()[(i, j)]);
             }
         }
     }

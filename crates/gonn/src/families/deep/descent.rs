@@ -186,7 +186,7 @@ fn minibatch(
                 w,
                 rows,
                 |z| {
-                    let y: Vec<f64> = (0..c).flat_map(|j| rows.iter().map(move |&i| p.obs.y[(i, j)])).collect();
+                    let y: Vec<f64> = (0..c).flat_map(|j| rows.iter().map(move |&i| p.obs.y()[(i, j)])).collect();
                     let zs: Vec<f64> = (0..c).flat_map(|j| (0..m).map(move |i| z[(i, j)])).collect();
                     let (_, g) = p.loss.value_and_gradient_observed(&y, &zs);
                     Mat::from_fn(m, c, |i, j| scale * g[j * m + i])
