@@ -9,7 +9,7 @@ pub struct DescentOptions {
     /// Stop when a sweep decreases `f` by less than `tol * f` (relative).
     pub tol: f64,
     /// Stop when the deadline passes or the stop flag is raised.
-    pub budget: crate::core::budget::Budget,
+    pub budget: crate::numerics::budget::Budget,
     /// Minibatch size for families with a stochastic descent (a sweep is then one epoch); `None`: full batch.
     pub batch_size: Option<usize>,
     /// Seed of the minibatch order.
@@ -18,7 +18,13 @@ pub struct DescentOptions {
 
 impl Default for DescentOptions {
     fn default() -> Self {
-        Self { max_sweeps: 5000, tol: 1e-7, budget: crate::core::budget::Budget::default(), batch_size: None, seed: 0 }
+        Self {
+            max_sweeps: 5000,
+            tol: 1e-7,
+            budget: crate::numerics::budget::Budget::default(),
+            batch_size: None,
+            seed: 0,
+        }
     }
 }
 

@@ -1,8 +1,7 @@
 //! The vocabulary every family and the meta-algorithm share (THEORY.md sections 1-3): weights, the regularizer
 //! and its degree, layer norms, losses and observations, the problem `f`, the polar bracket, the descent options,
-//! the run's budget, and the [`Subnetwork`] trait. It imports only [`crate::numerics`] and [`crate::error`].
+//! and the [`Subnetwork`] trait. It imports only [`crate::numerics`] and [`crate::error`].
 
-pub mod budget;
 pub mod descent;
 pub mod loss;
 pub mod norms;

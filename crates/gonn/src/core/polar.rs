@@ -52,7 +52,7 @@ pub struct PolarOptions {
     pub par: Par,
     /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
     /// attained, the upper bound does not depend on the search).
-    pub budget: crate::core::budget::Budget,
+    pub budget: crate::numerics::budget::Budget,
 }
 
 impl Default for PolarOptions {
@@ -65,7 +65,7 @@ impl Default for PolarOptions {
             extra_atoms: 0,
             warm_start: None,
             par: Par::Seq,
-            budget: crate::core::budget::Budget::default(),
+            budget: crate::numerics::budget::Budget::default(),
         }
     }
 }

@@ -77,62 +77,6 @@ pub fn gap_bound(p: &Problem<'_>, ev: &Evaluation, polar_upper: Option<f64>) -> 
     Some(((ev.objective - dual).max(0.0), dual))
 }
 
-/// `min_{c >= 0} 1/2 c^T M c - b^T c` for a small positive semidefinite `M` (row-major `k x k`) by the
-/// Lawson-Hanson active-set method, warm-started at `c` (which must be nonnegative).
-fn nonneg_qp(m: &[f64], b: &[f64], c: &mut [f64]) {
-    let k = b.len();
-    let mut passive: Vec<usize> = (0..k).filter(|&i| c[i] > 0.0).collect();
-    let mut skip = vec![false; k];
-    let scale = (0..k).map(|i| m[i * k + i]).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
-    for _ in 0..(4 * k + 20) {
-        // Solve on the passive set, stepping back to stay nonnegative.
-        loop {
-            if passive.is_empty() {
-                break;
-            }
-            let p = passive.len();
-            let sub: Vec<f64> = (0..p * p).map(|t| m[passive[t / p] * k + passive[t % p]]).collect();
-            let rhs: Vec<f64> = passive.iter().map(|&i| b[i]).collect();
-            let Some(z) = crate::numerics::cone::cholesky_solve(&sub, &rhs, p) else {
-                let j = passive.pop().expect("nonempty");
-                c[j] = 0.0;
-                skip[j] = true;
-                continue;
-            };
-            if z.iter().all(|v| *v > 0.0) {
-                for (&i, v) in passive.iter().zip(&z) {
-                    c[i] = *v;
-                }
-                break;
-            }
-            let mut alpha = 1.0f64;
-            for (&i, v) in passive.iter().zip(&z) {
-                if *v <= 0.0 {
-                    alpha = alpha.min(c[i] / (c[i] - v));
-                }
-            }
-            for (&i, v) in passive.iter().zip(&z) {
-                c[i] += alpha * (v - c[i]);
-            }
-            passive.retain(|&i| c[i] > 1e-300);
-            for (i, ci) in c.iter_mut().enumerate() {
-                if !passive.contains(&i) {
-                    *ci = 0.0;
-                }
-            }
-        }
-        let grad: Vec<f64> = (0..k).map(|i| b[i] - (0..k).map(|j| m[i * k + j] * c[j]).sum::<f64>()).collect();
-        let next = (0..k)
-            .filter(|i| !passive.contains(i) && !skip[*i])
-            .max_by(|&i, &j| grad[i].total_cmp(&grad[j]))
-            .filter(|&i| grad[i] > 1e-14 * scale.sqrt() * b.iter().fold(0.0f64, |a, v| a.max(v.abs())).max(1e-300));
-        match next {
-            Some(i) => passive.push(i),
-            None => break,
-        }
-    }
-}
-
 /// What [`refined_dual_bound`] found.
 #[derive(Clone, Debug, Default)]
 pub struct Refinement {
@@ -194,7 +138,7 @@ pub fn refined_dual_bound(
     let masked =
         |a: &faer::Mat<f64>| faer::Mat::from_fn(m, n, |i, j| if p.obs.is_observed(i, j) { a[(i, j)] } else { 0.0 });
     let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
-    let y = masked(&p.obs.y());
+    let y = masked(p.obs.y());
     // Atoms: the current subnetworks at theta = 1 (their weights c = theta_i), then the polar's.
     let kdeg = p.net.degree() as f64;
     let thetas = crate::core::theta(p.net, w);
@@ -219,7 +163,7 @@ pub fn refined_dual_bound(
         if round > 0 && opts.budget.expired() {
             break;
         }
-        nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
+        crate::numerics::nnls::nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
         let mut gamma = y.clone();
         for (o, ck) in cuts.outputs.iter().zip(&c) {
             if *ck > 0.0 {

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::core::budget::Budget;
 use crate::core::loss::Observations;
 use crate::core::problem::Problem;
 use crate::core::{prune_zero, zero_slices, Family, Weights};
 use crate::error::{GonnError, Result};
 use crate::meta::certificate::{Certificate, Status};
+use crate::numerics::budget::Budget;
 use crate::numerics::rng::Rng;
 
 use super::observer::{Observer, Silent};

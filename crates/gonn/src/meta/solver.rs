@@ -2,7 +2,6 @@
 //! certificate, and the move that follows (grow, refine or stop). The executor decides when to stop; this file
 //! knows nothing of observers, files or signals.
 
-use crate::core::budget::Budget;
 use crate::core::descent::{DescentInfo, DescentOptions};
 use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::{Evaluation, Problem};
@@ -10,6 +9,7 @@ use crate::core::{prune_zero, Weights};
 use crate::meta::certificate::{refined_dual_bound, Certificate, Status};
 use crate::meta::growth::{grow, ray_step};
 use crate::meta::pruning::prune_dependent;
+use crate::numerics::budget::Budget;
 use crate::numerics::rng::Rng;
 
 use super::params::ValidFitParams;

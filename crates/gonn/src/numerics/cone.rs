@@ -3,6 +3,8 @@
 //! is what both the exact polar (`max_{u in K_D, ||u|| <= 1} g^T u = ||Proj_{K_D}(g)||`) and the
 //! pattern-restricted convex program of local descent need.
 
+use crate::numerics::nnls::{lawson_hanson, ActiveSetQp};
+
 /// The rows `x_j` of a data matrix `X` (`n x d`), stored contiguously for per-sample dot products.
 #[derive(Clone, Debug)]
 pub struct Rows {
@@ -106,114 +108,87 @@ pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
 /// iterates of a descent) then take one or two steps instead of one per active constraint.
 pub fn project_warm(rows: &Rows, active: &[bool], z: &[f64], set: &mut Vec<usize>) -> Option<Vec<f64>> {
     let d = rows.d;
-    let sign = |j: usize| if active[j] { 1.0 } else { -1.0 };
-    let row_norm = &rows.norms;
     let zn = z.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let feas_tol = 1e-13 * zn;
-    set.retain(|&j| j < rows.n && row_norm[j] > 0.0);
+    set.retain(|&j| j < rows.n && rows.norms[j] > 0.0);
     set.truncate(d);
-    let mut mu: Vec<f64> = vec![0.0; set.len()];
-    let mut u = z.to_vec();
-    let mut skip = vec![false; rows.n];
-    let mut warm = !set.is_empty();
-    let compute_u = |set: &[usize], mu: &[f64]| {
-        let mut u = z.to_vec();
+    let qp = PatternCone { rows, active, z, feas_tol: 1e-13 * zn };
+    let mut mu = vec![0.0; set.len()];
+    let converged = lawson_hanson(&qp, set, &mut mu, true, 10 * d + 50);
+    let u = qp.point(set, &mu);
+    let ok = converged || (0..rows.n).all(|j| qp.sign(j) * rows.dot(j, &u) >= -1e-9 * rows.norms[j] * zn.max(1e-300));
+    ok.then_some(u)
+}
+
+/// The dual of the projection onto the pattern cone, `min_{mu >= 0} 1/2 ||z + A^T mu||^2` with rows
+/// `a_j = s_j x_j`: `M = A A^T` and `b = -A z`, never formed beyond the active rows.
+struct PatternCone<'a> {
+    rows: &'a Rows,
+    active: &'a [bool],
+    z: &'a [f64],
+    /// Violations smaller than this distance are rounding.
+    feas_tol: f64,
+}
+
+impl PatternCone<'_> {
+    fn sign(&self, j: usize) -> f64 {
+        if self.active[j] {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// The primal point `u = z + A^T mu` for the multipliers `mu` on `set`.
+    fn point(&self, set: &[usize], mu: &[f64]) -> Vec<f64> {
+        let mut u = self.z.to_vec();
         for (&j, &m) in set.iter().zip(mu) {
-            let s = sign(j) * m;
-            u.iter_mut().zip(rows.row(j)).for_each(|(a, x)| *a += s * x);
+            let s = self.sign(j) * m;
+            u.iter_mut().zip(self.rows.row(j)).for_each(|(a, x)| *a += s * x);
         }
         u
-    };
-    let mut in_set = vec![false; rows.n];
-    for _ in 0..(10 * d + 50) {
-        let newest = if warm {
-            // First pass of a warm start: the least-squares step on the previous active set.
-            warm = false;
-            None
-        } else {
-            // The most violated constraint, measured as a distance.
-            in_set.iter_mut().for_each(|v| *v = false);
-            set.iter().for_each(|&j| in_set[j] = true);
-            let mut worst = (usize::MAX, -feas_tol);
-            for j in 0..rows.n {
-                if skip[j] || row_norm[j] == 0.0 || in_set[j] {
-                    continue;
-                }
-                let c = sign(j) * rows.dot(j, &u) / row_norm[j];
-                if c < worst.1 {
-                    worst = (j, c);
-                }
+    }
+}
+
+impl ActiveSetQp for PatternCone<'_> {
+    fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>) {
+        let k = set.len();
+        let mut gram = vec![0.0; k * k];
+        let mut rhs = vec![0.0; k];
+        for a in 0..k {
+            let ra = self.rows.row(set[a]);
+            for b in 0..=a {
+                let v = self.sign(set[a])
+                    * self.sign(set[b])
+                    * ra.iter().zip(self.rows.row(set[b])).map(|(p, q)| p * q).sum::<f64>();
+                gram[a * k + b] = v;
+                gram[b * k + a] = v;
             }
-            if worst.0 == usize::MAX {
-                return Some(u);
+            rhs[a] = -self.sign(set[a]) * ra.iter().zip(self.z).map(|(p, q)| p * q).sum::<f64>();
+        }
+        (gram, rhs)
+    }
+
+    /// The most violated constraint at `u = z + A^T mu`, measured as a distance.
+    fn entering(&self, set: &[usize], mu: &[f64], skip: &[bool]) -> Option<usize> {
+        let u = self.point(set, mu);
+        let mut in_set = vec![false; self.rows.n];
+        set.iter().for_each(|&j| in_set[j] = true);
+        let mut worst = (None, -self.feas_tol);
+        for j in 0..self.rows.n {
+            if skip[j] || self.rows.norms[j] == 0.0 || in_set[j] {
+                continue;
             }
-            set.push(worst.0);
-            mu.push(0.0);
-            Some(worst.0)
-        };
-        // Inner loop: least squares on the active set, stepping back to keep mu >= 0.
-        loop {
-            let k = set.len();
-            let mut gram = vec![0.0; k * k];
-            let mut rhs = vec![0.0; k];
-            for a in 0..k {
-                let ra = rows.row(set[a]);
-                for b in 0..=a {
-                    let v =
-                        sign(set[a]) * sign(set[b]) * ra.iter().zip(rows.row(set[b])).map(|(p, q)| p * q).sum::<f64>();
-                    gram[a * k + b] = v;
-                    gram[b * k + a] = v;
-                }
-                rhs[a] = -sign(set[a]) * ra.iter().zip(z).map(|(p, q)| p * q).sum::<f64>();
-            }
-            let Some(zeta) = cholesky_solve(&gram, &rhs, k) else {
-                match newest {
-                    // The new constraint is (numerically) spanned by the others: drop it and do not pick it again.
-                    Some(_) => {
-                        let j = set.pop().expect("nonempty");
-                        mu.pop();
-                        skip[j] = true;
-                    }
-                    // A dependent warm start: start cold.
-                    None => {
-                        set.clear();
-                        mu.clear();
-                    }
-                }
-                break;
-            };
-            if zeta.iter().all(|v| *v > 0.0) {
-                mu = zeta;
-                break;
-            }
-            let mut alpha = 1.0f64;
-            for (m, zt) in mu.iter().zip(&zeta) {
-                if *zt <= 0.0 {
-                    alpha = alpha.min(m / (m - zt));
-                }
-            }
-            let mut keep_set = Vec::with_capacity(k);
-            let mut keep_mu = Vec::with_capacity(k);
-            for ((&j, m), zt) in set.iter().zip(&mu).zip(&zeta) {
-                let v = m + alpha * (zt - m);
-                if v > 1e-300 {
-                    keep_set.push(j);
-                    keep_mu.push(v);
-                } else if newest == Some(j) {
-                    // The constraint just added left at once: degenerate, do not pick it again.
-                    skip[j] = true;
-                }
-            }
-            *set = keep_set;
-            mu = keep_mu;
-            if set.is_empty() {
-                break;
+            let c = self.sign(j) * self.rows.dot(j, &u) / self.rows.norms[j];
+            if c < worst.1 {
+                worst = (Some(j), c);
             }
         }
-        u = compute_u(set, &mu);
+        worst.0
     }
-    let ok = (0..rows.n).all(|j| sign(j) * rows.dot(j, &u) >= -1e-9 * row_norm[j] * zn.max(1e-300));
-    ok.then_some(u)
+
+    fn variables(&self) -> usize {
+        self.rows.n
+    }
 }
 
 #[cfg(test)]
