@@ -1,8 +1,12 @@
 //! `gonn`: fit positively homogeneous models to a certified global optimum, or certify weights made elsewhere.
 
-mod commands;
+mod args;
+mod certify;
+mod demo;
 mod experiment;
+mod fit;
 mod interrupt;
+mod load;
 mod predict;
 mod progress;
 
@@ -26,15 +30,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Generate a noisy low-rank matrix with missing entries, fit it until certified, write report, model and plot.
-    Demo(commands::DemoArgs),
+    Demo(args::DemoArgs),
     /// Fit a model to data, growing and pruning subnetworks until the optimum is certified or a limit is hit.
-    Fit(commands::FitArgs),
+    Fit(args::FitArgs),
     /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
-    Certify(commands::CertifyArgs),
+    Certify(args::CertifyArgs),
     /// Apply a fitted network (relu, mlp or cnn) to new inputs and write its predictions.
-    Predict(commands::PredictArgs),
+    Predict(args::PredictArgs),
     /// Loss and accuracy (or mean squared error) of a fitted network on held-out data.
-    Evaluate(commands::EvaluateArgs),
+    Evaluate(args::EvaluateArgs),
     /// Rerun a result of the talk (homogeneity, growth, zero-subnetwork, mismatch, lambda-path, or all) with
     /// figures and a markdown summary.
     Experiment(experiment::ExperimentArgs),
@@ -44,9 +48,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let done = |r: gonn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
-        Command::Demo(a) => commands::demo(a),
-        Command::Fit(a) => commands::fit(a),
-        Command::Certify(a) => done(commands::certify(a)),
+        Command::Demo(a) => demo::demo(a),
+        Command::Fit(a) => fit::fit(a),
+        Command::Certify(a) => done(certify::certify(a)),
         Command::Predict(a) => done(predict::predict(a)),
         Command::Evaluate(a) => done(predict::evaluate(a)),
         Command::Experiment(a) => done(experiment::run(a)),

@@ -3,81 +3,28 @@
 use std::path::Path;
 
 use gonn::faer::Mat;
-use gonn::families::relu::predict as relu_predict;
 use gonn::io::supervised::{encode_targets, read_xy};
-use gonn::io::{check_writable, load_model, read_array, write_npy, Array, ModelFile};
-use gonn::meta::parallelism;
+use gonn::io::{check_writable, read_array, write_npy, Array};
 use gonn::prelude::*;
 use gonn::{GonnError, Result};
 use serde::Serialize;
 
-use crate::commands::{EvaluateArgs, PredictArgs, Scaling};
+use crate::args::{EvaluateArgs, PredictArgs};
 
-/// A network model file with the settings it was trained with.
-struct Network {
-    file: ModelFile,
-    /// For deep models: the architecture (rebuilt on the new inputs).
-    deep: Option<ModelSpec>,
-    bias: bool,
-    loss: Loss,
-    classes: Option<usize>,
-    scaling: Option<Scaling>,
-}
-
-impl Network {
-    /// The network outputs on raw inputs `x` (standardized first if the model was fitted that way).
-    fn scores(&self, mut x: Mat<f64>, threads: usize) -> Result<Mat<f64>> {
-        if let Some(s) = &self.scaling {
-            if s.mean.len() != x.ncols() {
-                return Err(GonnError::Shape(format!(
-                    "the model expects {} input features but X has {} columns",
-                    s.mean.len(),
-                    x.ncols()
-                )));
-            }
-            s.apply(&mut x);
-        }
-        match &self.deep {
-            Some(spec) => {
-                let outputs = gonn::io::model::layer_shapes(&self.file.metadata)
-                    .and_then(|shapes| shapes.last().map(|s| s.1))
-                    .ok_or_else(|| GonnError::param("model_file", "the model's metadata lacks layer_shapes"))?;
-                let net = spec.build_deep(x.as_ref(), outputs)?;
-                if net.layer_dims() != self.file.weights.dims() {
-                    return Err(GonnError::Shape(format!(
-                        "the model's layers {:?} do not fit inputs with {} features",
-                        self.file.weights.dims(),
-                        x.ncols()
-                    )));
-                }
-                Ok(net.forward(&self.file.weights, parallelism(threads)))
-            }
-            None => relu_predict(x.as_ref(), &self.file.weights, self.bias, parallelism(threads)),
-        }
+/// A network written by `gonn fit` (relu, mlp or cnn).
+fn load_network(path: &Path) -> Result<FittedModel> {
+    let model = FittedModel::load(path)?;
+    if !model.spec.supervised() {
+        return Err(GonnError::format(
+            path,
+            format!("holds a `{}` model; predict and evaluate take networks (relu, mlp, cnn)", model.spec.kind()),
+        ));
     }
-}
-
-fn load_network(path: &Path) -> Result<Network> {
-    let file = load_model(path)?;
-    let deep = match file.kind.as_str() {
-        "relu" => None,
-        "mlp" | "cnn" => Some(ModelSpec::deep_from_metadata(&file.metadata)?),
-        other => {
-            return Err(GonnError::format(
-                path,
-                format!("holds a `{other}` model; predict and evaluate take networks (relu, mlp, cnn)"),
-            ))
-        }
-    };
-    let bias = file.metadata.get("bias").map(String::as_str) != Some("false");
-    let loss: Loss = file.metadata.get("loss").map_or(Ok(Loss::Squared), |s| s.parse())?;
-    let classes = file.metadata.get("classes").and_then(|c| c.parse().ok());
-    let scaling = Scaling::load(&file.metadata)?;
-    Ok(Network { file, deep, bias, loss, classes, scaling })
+    Ok(model)
 }
 
 /// Predicted class of each row.
-fn labels(net: &Network, z: &Mat<f64>) -> Vec<usize> {
+fn labels(net: &FittedModel, z: &Mat<f64>) -> Vec<usize> {
     (0..z.nrows())
         .map(|i| match net.loss {
             Loss::Logistic => usize::from(z[(i, 0)] > 0.0),
@@ -90,7 +37,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     check_writable(&a.out)?;
     let net = load_network(&a.model_file)?;
     let x = read_array(&a.data, &a.x_key)?.to_mat("X")?;
-    let z = net.scores(x, a.threads)?;
+    let z = net.predict(x.as_ref(), a.threads)?;
     let classifier = net.loss != Loss::Squared;
     let what = a.output.as_deref().unwrap_or(if classifier { "labels" } else { "scores" });
     let out = match (what, net.loss) {
@@ -147,7 +94,7 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     let net = load_network(&a.model_file)?;
     let (x, y) = read_xy(&a.data, a.targets.as_deref(), &a.x_key, &a.key)?;
     let (ym, _) = encode_targets(&y, net.loss, net.classes)?;
-    let z = net.scores(x, a.threads)?;
+    let z = net.predict(x.as_ref(), a.threads)?;
     if ym.ncols() != z.ncols() {
         return Err(GonnError::Shape(format!("the model has {} outputs but Y has {} columns", z.ncols(), ym.ncols())));
     }

@@ -145,22 +145,11 @@ impl FittedModel {
         Ok(())
     }
 
-    /// The metadata written with the weights: the spec as one JSON value (`spec`), the legacy keys of earlier
-    /// releases, lambda, loss, classes, scaling, certificate and termination.
+    /// The metadata written with the weights: [`problem_metadata`], then the certificate, the termination and
+    /// the history.
     pub fn metadata(&self) -> Result<HashMap<String, String>> {
-        let mut m = self.spec.metadata(&self.shape);
-        m.insert("lambda".into(), self.lambda.to_string());
-        m.insert("loss".into(), self.loss.to_string());
-        if let Some(c) = self.classes {
-            m.insert("classes".into(), c.to_string());
-        }
-        if let Some(s) = &self.scaling {
-            s.store(&mut m);
-        }
-        if let ModelSpec::Deep { arch, image, bias, .. } = &self.spec {
-            let shapes = arch.layer_shapes(self.shape[1], *image, *bias, self.shape[2])?;
-            m.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
-        }
+        let mut m =
+            problem_metadata(&self.spec, &self.shape, self.lambda, self.loss, self.classes, self.scaling.as_ref())?;
         m.insert("certificate".into(), serde_json::to_string(&self.certificate).expect("serializable"));
         if let Some(t) = self.termination {
             m.insert("termination".into(), t.to_string());
@@ -215,6 +204,37 @@ impl FittedModel {
             classes: meta.get("classes").and_then(|c| c.parse().ok()),
         })
     }
+}
+
+/// The metadata that identifies a problem: the spec as one JSON value (`spec`) with the keys of earlier releases
+/// (`norms`, `bias`, `architecture`, ...), the data's `shape`, `lambda`, `loss`, `classes`, the input scaling and,
+/// for deep stacks, the `[fan_in, fan_out]` of each layer (`layer_shapes`). Checkpoints carry it too, so that a
+/// run resumes only the same problem.
+pub fn problem_metadata(
+    spec: &ModelSpec,
+    shape: &[usize],
+    lambda: f64,
+    loss: Loss,
+    classes: Option<usize>,
+    scaling: Option<&Scaling>,
+) -> Result<HashMap<String, String>> {
+    let mut m = spec.metadata(shape);
+    m.insert("lambda".into(), lambda.to_string());
+    m.insert("loss".into(), loss.to_string());
+    if let Some(c) = classes {
+        m.insert("classes".into(), c.to_string());
+    }
+    if let Some(s) = scaling {
+        s.store(&mut m);
+    }
+    if let ModelSpec::Deep { arch, image, bias, .. } = spec {
+        let [_, d, outputs] = shape else {
+            return Err(GonnError::Shape(format!("a deep model's data shape is [n, d, outputs], not {shape:?}")));
+        };
+        let shapes = arch.layer_shapes(*d, *image, *bias, *outputs)?;
+        m.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
+    }
+    Ok(m)
 }
 
 /// The spec of a model file written before specs were stored (`bias`, `output_norm`, `architecture`, ... keys).

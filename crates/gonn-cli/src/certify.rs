@@ -1,0 +1,57 @@
+//! `gonn certify`: the certificate of weights made by gonn or any other tool.
+
+use gonn::io::{load_relu_weights, load_weights};
+use gonn::prelude::*;
+use gonn::{GonnError, Result};
+
+use crate::args::CertifyArgs;
+use crate::load::{deep_shapes, load, report, say};
+
+pub fn certify(a: CertifyArgs) -> Result<()> {
+    let p = &a.problem;
+    let l = load(p)?;
+    let model = match l.spec {
+        ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,
+        _ => load_weights(&a.weights, l.spec.kind())?,
+    };
+    if let Some(shapes) = deep_shapes(&l)? {
+        check_deep_layers(&model.weights, &shapes)?;
+    }
+    if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
+        return Err(GonnError::param("reg", format!("no optimality test applies: {w}")));
+    }
+    let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &model.weights, p.tol, p.threads)?;
+    let rep = report(p, &l, "certify", cert.clone());
+    if let Some(path) = &p.report {
+        rep.write(path)?;
+    }
+    say(p.quiet, &format!("status: {}", cert.status));
+    say(p.quiet, &cert.summary());
+    if let Some(r) = &p.report {
+        say(p.quiet, &format!("report written to {}", r.display()));
+    }
+    Ok(())
+}
+
+/// Names the first deep layer whose size does not match the architecture, with the expected shape.
+fn check_deep_layers(w: &Weights, shapes: &[(usize, usize)]) -> Result<()> {
+    if w.layers.len() != shapes.len() {
+        return Err(GonnError::Shape(format!(
+            "the weights have {} layers (W1..W{}) but the architecture has {}",
+            w.layers.len(),
+            w.layers.len(),
+            shapes.len()
+        )));
+    }
+    for (k, (l, (fi, fo))) in w.layers.iter().zip(shapes).enumerate() {
+        if l.nrows() != fi * fo {
+            return Err(GonnError::Shape(format!(
+                "W{} holds {} entries per subnetwork, but the architecture needs [r, {fi}, {fo}] (fan_in {fi}, \
+                 fan_out {fo})",
+                k + 1,
+                l.nrows()
+            )));
+        }
+    }
+    Ok(())
+}

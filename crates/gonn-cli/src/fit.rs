@@ -1,0 +1,248 @@
+//! `gonn fit`: the meta-algorithm with progress, JSON log and checkpoint observers, Ctrl-C, resume, and the
+//! model, report and plot of the result.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use gonn::io::{check_writable, save_model, ModelFile};
+use gonn::plot::write_plot;
+use gonn::prelude::*;
+use gonn::{GonnError, Result};
+
+use crate::args::{FitArgs, ProblemArgs};
+use crate::load::{load, report, say, Loaded};
+use crate::progress::Progress;
+
+/// Output paths must differ from each other and from every input file.
+fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
+    let id = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, o) in outputs.iter().enumerate() {
+        for other in &outputs[i + 1..] {
+            if o == other || id(o).is_some_and(|a| id(other) == Some(a)) {
+                return Err(GonnError::param("out", format!("{} is given as two different outputs", o.display())));
+            }
+        }
+        for input in inputs {
+            if id(o).is_some() && id(o) == id(input) {
+                return Err(GonnError::param(
+                    "out",
+                    format!("{} is an input of this run; choose another output path", o.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The metadata that identifies this run's problem (stored with the model and the checkpoint).
+fn model_metadata(p: &ProblemArgs, l: &Loaded) -> Result<HashMap<String, String>> {
+    gonn::model::problem_metadata(&l.spec, &l.dims, p.lambda, l.loss, l.classes, l.scaling.as_ref())
+}
+
+/// Writes the meta-loop's state after every outer iteration and at the end (atomically, as a model file whose
+/// tensors are the weights to continue from and whose metadata holds the state).
+struct Checkpoint {
+    path: PathBuf,
+    kind: String,
+    metadata: HashMap<String, String>,
+    error: Option<GonnError>,
+}
+
+impl Checkpoint {
+    fn write(&mut self, state: &MetaState) {
+        let mut metadata = self.metadata.clone();
+        metadata.insert("checkpoint".into(), state.to_json());
+        let file = ModelFile { kind: self.kind.clone(), weights: state.weights.clone(), metadata };
+        if let Err(e) = save_model(&self.path, &file) {
+            self.error.get_or_insert(e);
+        }
+    }
+}
+
+impl Observer for Checkpoint {
+    fn iter(&mut self, _: &IterationRecord, state: &MetaState) -> std::ops::ControlFlow<()> {
+        self.write(state);
+        match self.error {
+            Some(_) => std::ops::ControlFlow::Break(()),
+            None => std::ops::ControlFlow::Continue(()),
+        }
+    }
+    fn finish(&mut self, _: &FitResult, state: &MetaState) {
+        self.write(state);
+    }
+}
+
+/// The state saved in a checkpoint, checked against the problem of this run.
+fn read_checkpoint(path: &Path, expected: &HashMap<String, String>, kind: &str) -> Result<MetaState> {
+    let file = gonn::io::load_model(path)?;
+    let state = file
+        .metadata
+        .get("checkpoint")
+        .ok_or_else(|| GonnError::format(path, "not a checkpoint (written by `gonn fit --checkpoint FILE`)"))?;
+    if file.kind != kind {
+        return Err(GonnError::format(path, format!("the checkpoint is of a {} model, not {kind}", file.kind)));
+    }
+    for (key, value) in expected {
+        if file.metadata.get(key) != Some(value) {
+            return Err(GonnError::format(
+                path,
+                format!(
+                    "the checkpoint was written for another problem: its {key} is {}, this run's is {value}",
+                    file.metadata.get(key).map_or("missing", |v| v.as_str())
+                ),
+            ));
+        }
+    }
+    MetaState::from_json(state, file.weights)
+}
+
+/// `gonn fit`; exits with 130 when a signal interrupted the run (after writing the best point reached).
+pub fn fit(a: FitArgs) -> Result<ExitCode> {
+    let p = &a.problem;
+    let l = load(p)?;
+    let outputs: Vec<&Path> =
+        [&a.out, &a.plot, &p.report, &a.log_json, &a.checkpoint].into_iter().flatten().map(|p| p.as_path()).collect();
+    let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref()].into_iter().flatten().map(|p| p.as_path()).collect();
+    check_outputs(&outputs, &inputs)?;
+    for out in [&a.out, &a.plot, &a.checkpoint].into_iter().flatten() {
+        check_writable(out)?;
+    }
+    let stop = crate::interrupt::stop_flag();
+    let params = FitParams::new(p.lambda)
+        .loss(l.loss)
+        .tol(p.tol)
+        .max_outer(a.max_outer)
+        .max_seconds(a.max_seconds)
+        .init_width(a.init_rank)
+        .seed(a.seed)
+        .threads(p.threads)
+        .polar_restarts(a.polar_restarts)
+        .batch_size(a.batch_size)
+        .stop_flag(stop.clone())
+        .validate()?;
+    let metadata = model_metadata(p, &l)?;
+    let state = match &a.resume {
+        Some(path) => Some(read_checkpoint(path, &metadata, l.spec.kind())?),
+        None => None,
+    };
+    let log = match &a.log_json {
+        Some(path) => {
+            Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?)
+        }
+        None => None,
+    };
+    say(
+        p.quiet,
+        &format!(
+            "fitting {} model ({} norms, {} loss, lambda = {}) to data of shape {:?}",
+            l.spec.kind(),
+            l.spec.norms_string(),
+            l.loss,
+            p.lambda,
+            l.dims
+        ),
+    );
+    if let ModelSpec::Deep { arch, reg, .. } = &l.spec {
+        let k = l.net.degree();
+        say(
+            p.quiet,
+            &format!(
+                "subnetwork {arch} ({} activation): {k} weight layers, degree of homogeneity {k}; {} regularizer of \
+                 degree {}",
+                arch.activation,
+                reg.name(),
+                reg.degree(k)
+            ),
+        );
+        if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
+            eprintln!("warning: {w}");
+        }
+    }
+    if let (Some(path), Some(s)) = (&a.resume, &state) {
+        say(
+            p.quiet,
+            &format!("resuming {} after outer iteration {} ({:.2} s so far)", path.display(), s.outer, s.seconds),
+        );
+    }
+    let mut progress = Progress::new(p.quiet, log);
+    let mut checkpoint = a.checkpoint.as_ref().map(|path| Checkpoint {
+        path: path.clone(),
+        kind: l.spec.kind().into(),
+        metadata: metadata.clone(),
+        error: None,
+    });
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
+    if let Some(c) = checkpoint.as_mut() {
+        observers.push(c);
+    }
+    let mut observers = gonn::meta::Observers(observers);
+    let state = match state {
+        Some(s) => s,
+        None => params.initial_state(l.net.as_ref(), &l.obs, None)?,
+    };
+    let fitted = params.resume(l.net.as_ref(), &l.obs, state, &mut observers)?;
+    progress.finish();
+    if let Some(e) = checkpoint.and_then(|c| c.error) {
+        eprintln!("error: the checkpoint could not be written: {e}");
+    }
+    finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())?;
+    if let Some(c) = &a.checkpoint {
+        say(p.quiet, &format!("checkpoint written to {}", c.display()));
+    }
+    if fitted.termination == Termination::Interrupted && stop.load(std::sync::atomic::Ordering::SeqCst) {
+        say(p.quiet, "interrupted: wrote the best point reached so far");
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FitResult, out: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+    let mut rep = report(p, l, "fit", fitted.certificate.clone());
+    rep.outer_iterations = fitted.outer_iterations;
+    rep.seconds = fitted.seconds;
+    rep.termination = Some(fitted.termination);
+    rep.stop_reason = Some(fitted.termination);
+    rep.history = fitted.history.clone();
+    if let Some(path) = out {
+        let model = FittedModel {
+            spec: l.spec.clone(),
+            weights: fitted.weights.clone(),
+            certificate: fitted.certificate.clone(),
+            termination: Some(fitted.termination),
+            history: fitted.history.clone(),
+            scaling: l.scaling.clone(),
+            lambda: p.lambda,
+            loss: l.loss,
+            shape: l.dims.clone(),
+            classes: l.classes,
+        };
+        model.save(path)?;
+        rep.model_file = Some(path.display().to_string());
+    }
+    if let Some(path) = plot {
+        write_plot(path, &fitted.history)?;
+        rep.plot_file = Some(path.display().to_string());
+    }
+    if let Some(path) = &p.report {
+        rep.write(path)?;
+    }
+    say(
+        p.quiet,
+        &format!(
+            "\nstatus: {} ({} outer iterations, {:.2} s, termination: {})",
+            fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.termination
+        ),
+    );
+    say(p.quiet, &fitted.certificate.summary());
+    for (what, f) in [("model", &rep.model_file), ("plot", &rep.plot_file)] {
+        if let Some(f) = f {
+            say(p.quiet, &format!("{what} written to {f}"));
+        }
+    }
+    if let Some(r) = &p.report {
+        say(p.quiet, &format!("report written to {}", r.display()));
+    }
+    Ok(())
+}
