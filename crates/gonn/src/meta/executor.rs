@@ -58,7 +58,7 @@ impl ValidFitParams {
         observer: &mut dyn Observer,
     ) -> Result<FitResult> {
         let state = self.initial_state(net, obs, init)?;
-        self.resume(net, obs, state, observer)
+        self.continue_from(net, obs, state, observer)
     }
 
     /// Continues a run from `state` (a checkpoint of the same problem, or [`ValidFitParams::initial_state`]).
@@ -76,6 +76,18 @@ impl ValidFitParams {
                 "the checkpoint belongs to another problem (other data, model, loss or lambda)".into(),
             ));
         }
+        self.continue_from(net, obs, state, observer)
+    }
+
+    /// Runs from a state of this problem (already checked).
+    fn continue_from(
+        &self,
+        net: &dyn Family,
+        obs: &Observations,
+        state: MetaState,
+        observer: &mut dyn Observer,
+    ) -> Result<FitResult> {
+        let p = self.problem(net, obs)?;
         check_weights(net, &state.weights)?;
         if let Some(note) = degree_mismatch(net) {
             if state.weights.width() == 0 {

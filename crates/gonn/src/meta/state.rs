@@ -156,8 +156,10 @@ impl Fnv {
             self.0 = self.0.wrapping_mul(0x0000_0100_0000_01B3);
         }
     }
+    /// One 64-bit word per step (the targets can be millions of entries).
     fn f64(&mut self, v: f64) {
-        self.bytes(&v.to_bits().to_le_bytes());
+        self.0 ^= v.to_bits();
+        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01B3).rotate_left(29);
     }
     fn usize(&mut self, v: usize) {
         self.bytes(&(v as u64).to_le_bytes());
@@ -165,8 +167,8 @@ impl Fnv {
 }
 
 /// A fingerprint of the problem `p` as posed: the family's name, layer and output shapes, the loss, `lambda`, the
-/// observed targets and mask, and the family's output at two fixed pseudo-random subnetworks (which depends on the
-/// inputs of supervised families).
+/// observed targets and mask, and weighted sums of the family's output at two fixed pseudo-random subnetworks
+/// (which depend on the inputs of supervised families).
 pub fn fingerprint(p: &Problem<'_>) -> String {
     let mut h = Fnv(0xCBF2_9CE4_8422_2325);
     h.bytes(p.net.name().as_bytes());
@@ -189,11 +191,20 @@ pub fn fingerprint(p: &Problem<'_>) -> String {
     let mut rng = Rng::new(0x5EED);
     let probe = Weights { layers: dims.iter().map(|&d| rng.normal_mat(d, 2)).collect() };
     let z = p.net.forward(&probe, faer::Par::Seq);
+    // Four weighted sums of the probe's output, rounded to 9 significant digits: the same data gives the same
+    // digits whatever the kernels' rounding, other inputs change them.
+    let mut sums = [0.0f64; 4];
     for j in 0..z.ncols() {
         for i in 0..z.nrows() {
-            // Rounded to 9 significant digits: the same data must match across thread counts.
-            h.bytes(format!("{:.9e}", z[(i, j)]).as_bytes());
+            let v = z[(i, j)];
+            sums[0] += v;
+            sums[1] += v * ((i % 7) as f64 + 1.0);
+            sums[2] += v * ((j % 11) as f64 + 1.0);
+            sums[3] += v * v;
         }
+    }
+    for v in sums {
+        h.bytes(format!("{v:.9e}").as_bytes());
     }
     format!("{:016x}", h.0)
 }
