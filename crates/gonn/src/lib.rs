@@ -28,11 +28,11 @@
 //! # Ok::<(), gonn::GonnError>(())
 //! ```
 //!
-//! The modules follow `THEORY.md`: [`subnetwork`] (families `phi` with `theta`: factorizations, CP tensors,
-//! ReLU units, deep and convolutional stacks), [`norms`] (layer norms and their proxes), [`loss`], [`polar`]
-//! (polar solvers), [`cone`] (activation-pattern cones of ReLU units), [`descent`] (local descent), [`growth`] and
-//! [`pruning`] (the moves of the meta-algorithm), [`meta`] (the loop), [`certificate`] (the gap bound and its
-//! refinement), [`io`] (files), [`plot`] (run plots and experiment charts).
+//! The modules follow `THEORY.md`: [`core`] (the vocabulary: weights, `theta`, norms, losses, the problem, the
+//! polar bracket, and the traits [`core::Subnetwork`] and [`core::Family`]), [`numerics`] (family-free kernels),
+//! [`families`] (one folder per family: its map, polar and local descent), [`meta`] (the loop, its state,
+//! observers, the certificate, growth and pruning), [`spec`] and [`model`] (a data-free model description and
+//! a fitted model that predicts, saves and loads), [`io`] (files) and [`plot`] (run plots and experiment charts).
 
 pub mod core;
 pub mod datasets;

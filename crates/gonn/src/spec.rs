@@ -1,6 +1,6 @@
 //! A model described by name, as on the command line: `factor` with a norm pair and sign constraints, `cp`,
 //! `relu` (one hidden layer of units), or a deep/convolutional stack such as `mlp:32,16` or `cnn:c8k3,pool2`.
-//! It knows which data it needs and builds the matching [`Subnetwork`] family.
+//! It knows which data it needs and builds the matching [`Family`](crate::core::Family).
 
 use std::collections::HashMap;
 use std::path::Path;

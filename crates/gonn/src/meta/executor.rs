@@ -1,4 +1,4 @@
-//! The executor of the meta-algorithm: runs [`MetaSolver`] steps from a start or a saved [`MetaState`], decides
+//! The executor of the meta-algorithm: runs the solver's steps from a start or a saved [`MetaState`], decides
 //! the [`Termination`], hands every iteration to the observers, and on a stop flag ends with the best point
 //! reached.
 
