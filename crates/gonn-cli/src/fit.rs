@@ -13,7 +13,7 @@ use gonn::{GonnError, Result};
 
 use crate::args::{FitArgs, ProblemArgs};
 use crate::load::{load, report, say, Loaded};
-use crate::progress::Progress;
+use crate::progress::{JsonLog, Progress};
 
 /// Output paths must differ from each other and from every input file.
 fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
@@ -166,7 +166,8 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
             &format!("resuming {} after outer iteration {} ({:.2} s so far)", path.display(), s.outer, s.seconds),
         );
     }
-    let mut progress = Progress::new(p.quiet, log);
+    let mut progress = Progress::new(p.quiet);
+    let mut log = log.map(JsonLog);
     let mut checkpoint = a.checkpoint.as_ref().map(|path| Checkpoint {
         path: path.clone(),
         kind: l.spec.kind().into(),
@@ -174,6 +175,9 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         error: None,
     });
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
+    if let Some(l) = log.as_mut() {
+        observers.push(l);
+    }
     if let Some(c) = checkpoint.as_mut() {
         observers.push(c);
     }

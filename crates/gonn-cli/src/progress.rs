@@ -7,11 +7,10 @@ use std::ops::ControlFlow;
 use gonn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Prints one table row per outer iteration (and a spinner on a terminal); optionally logs JSON lines.
+/// Prints one table row per outer iteration (and a spinner on a terminal).
 pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
-    log: Option<File>,
 }
 
 fn opt(v: Option<f64>, prec: usize) -> String {
@@ -19,7 +18,7 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 }
 
 impl Progress {
-    pub fn new(quiet: bool, log: Option<File>) -> Self {
+    pub fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let pb = ProgressBar::new_spinner();
             pb.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
@@ -27,7 +26,7 @@ impl Progress {
             pb.set_message("local descent...");
             pb
         });
-        let p = Self { bar, quiet, log };
+        let p = Self { bar, quiet };
         p.line(&format!(
             "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11} {:>9}  {}",
             "outer", "r", "objective", "polar lo", "polar up", "gap bound", "seconds", "next"
@@ -68,9 +67,16 @@ impl Observer for Progress {
         if let Some(pb) = &self.bar {
             pb.set_message(format!("outer {} done, r = {}; local descent...", r.outer, r.subnetworks));
         }
-        if let Some(f) = self.log.as_mut() {
-            let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
-        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Writes one JSON line per outer iteration (`--log-json`).
+pub struct JsonLog(pub File);
+
+impl Observer for JsonLog {
+    fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
+        let _ = writeln!(self.0, "{}", serde_json::to_string(r).unwrap_or_default());
         ControlFlow::Continue(())
     }
 }

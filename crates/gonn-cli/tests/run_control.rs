@@ -99,9 +99,11 @@ fn interrupt_with(signal: i32, name: &str) {
     let data = d.join("train.npz");
     write_npz(&data, &[("X", &x), ("Y", &y)]).unwrap();
     let (model, report, ckpt) = (d.join("net.safetensors"), d.join("report.json"), d.join("run.ckpt"));
+    let plot = d.join("run.svg");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gonn"))
         .args(["fit", "--model", "relu", "--data", s(&data), "--lambda", "0.001", "--max-seconds", "120"])
         .args(["--out", s(&model), "--report", s(&report), "--checkpoint", s(&ckpt), "--polar-restarts", "64"])
+        .args(["--plot", s(&plot)])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,7 +125,8 @@ fn interrupt_with(signal: i32, name: &str) {
     let m = load_model(&model).unwrap();
     assert_eq!(m.kind, "relu");
     assert!(load_model(&ckpt).unwrap().metadata.contains_key("checkpoint"));
-    assert_eq!(files(&d), ["net.safetensors", "report.json", "run.ckpt", "train.npz"]);
+    assert!(std::fs::read_to_string(&plot).unwrap().contains("</svg>"));
+    assert_eq!(files(&d), ["net.safetensors", "report.json", "run.ckpt", "run.svg", "train.npz"]);
 }
 
 #[test]

@@ -25,6 +25,12 @@ pub trait Multilinear: Subnetwork {
     /// Hessian of `W^k -> 1/2 ||Phi(W)||^2` is `M_k ⊗ I` (e.g. `V^T V` for `U`). Masking only lowers it.
     fn layer_curvature(&self, w: &Weights, k: usize, par: faer::Par) -> faer::Mat<f64>;
 
+    /// Whether [`Multilinear::forward_observed`] and [`Multilinear::layer_gradient_observed`] are implemented,
+    /// so that masked data is descended on its observed entries only.
+    fn observed_path(&self) -> bool {
+        false
+    }
+
     /// `Phi(W)` at the listed `(row, column)` entries only, for sparse descent on masked data (`None`: the family
     /// has no such path and the dense one is used).
     fn forward_observed(&self, _w: &Weights, _idx: &[(usize, usize)]) -> Option<Vec<f64>> {
@@ -77,11 +83,7 @@ pub fn local_descent<N: Multilinear>(net: &N, p: &Problem<'_>, w: &mut Weights, 
     let norms = net.layer_norms();
     let kdeg = norms.len();
     // Masked data on a family with an observed-entry path: work on the observed entries only.
-    let sparse = p
-        .obs
-        .observed()
-        .map(|o| (o.index.as_slice(), o.y.as_slice()))
-        .filter(|(idx, _)| net.forward_observed(&Weights::empty(&net.layer_dims()), &idx[..0]).is_some());
+    let sparse = p.obs.observed().map(|o| (o.index.as_slice(), o.y.as_slice())).filter(|_| net.observed_path());
     let objective = |w: &Weights| match sparse {
         Some((idx, y)) => {
             let z = net.forward_observed(w, idx).expect("checked above");

@@ -74,6 +74,9 @@ impl crate::families::bcd::Multilinear for MatrixFactorization {
         let other = w.layers[1 - k].as_ref();
         mul_tn(other, other, par)
     }
+    fn observed_path(&self) -> bool {
+        true
+    }
     fn forward_observed(&self, w: &Weights, idx: &[(usize, usize)]) -> Option<Vec<f64>> {
         // Row-major copies so that each entry is a contiguous dot product of length r.
         let (ut, vt) = (w.layers[0].transpose().to_owned(), w.layers[1].transpose().to_owned());
