@@ -175,8 +175,16 @@ fn certify_weights_trained_elsewhere() {
     .unwrap();
     let stacked = Mat::from_fn(2, 6, |i, j| if i == 0 { w1[(0, j)] } else { b1[(j, 0)] });
     write_npz(d.join("stacked.npz"), &[("W1", &Array::from_mat(&stacked)), ("W2", &Array::from_mat(&w2))]).unwrap();
+    // PyTorch's state_dict of Sequential(Linear(1, 6), ReLU(), Linear(6, 1, bias=False)): weights are (out, in).
+    let torch = [
+        ("net.0.weight", Array::from_mat(&w1.transpose().to_owned())),
+        ("net.0.bias", Array { shape: vec![6], data: (0..6).map(|j| b1[(j, 0)]).collect() }),
+        ("net.2.weight", Array::from_mat(&w2)),
+    ];
+    let named: Vec<(&str, &Array)> = torch.iter().map(|(n, a)| (*n, a)).collect();
+    write_npz(d.join("torch.npz"), &named).unwrap();
     let mut objectives = Vec::new();
-    for f in ["sep.npz", "stacked.npz"] {
+    for f in ["sep.npz", "stacked.npz", "torch.npz"] {
         let rep = d.join(format!("{f}.json"));
         ok(&gonn(&[
             "certify",
@@ -202,7 +210,26 @@ fn certify_weights_trained_elsewhere() {
         assert!((un - 1.0).abs() < 1e-9);
         objectives.push(r["objective"].as_f64().unwrap());
     }
-    assert!((objectives[0] - objectives[1]).abs() <= 1e-12 * objectives[0]);
+    assert!(objectives.iter().all(|o| (o - objectives[0]).abs() <= 1e-12 * objectives[0]), "{objectives:?}");
+    // A bias on the last Linear (PyTorch's default) is an output offset the model does not have: refused by name.
+    let mut with_b2: Vec<(&str, &Array)> = named.clone();
+    let b2 = Array { shape: vec![1], data: vec![0.3] };
+    with_b2.push(("net.2.bias", &b2));
+    write_npz(d.join("b2.npz"), &with_b2).unwrap();
+    let out = gonn(&[
+        "certify",
+        "--model",
+        "relu",
+        "--data",
+        s(&train),
+        "--lambda",
+        "0.05",
+        "--weights",
+        s(&d.join("b2.npz")),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("net.2.bias") && err.contains("b2"), "{err}");
     std::fs::remove_dir_all(&d).ok();
 }
 

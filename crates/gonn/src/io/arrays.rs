@@ -144,6 +144,15 @@ pub fn read_array_opt(path: impl AsRef<Path>, key: &str) -> Result<Option<Array>
     }
 }
 
+/// The names of the arrays in an `.npz` (without the `.npy` suffix).
+pub fn npz_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    let f = File::open(path).map_err(|e| GonnError::io(path, e))?;
+    let npz = npyz::npz::NpzArchive::new(BufReader::new(f))
+        .map_err(|e| GonnError::format(path, format!("not a valid .npz archive ({e})")))?;
+    Ok(npz.array_names().map(|s| s.to_string()).collect())
+}
+
 /// Like [`read_array_opt`], but a missing key is an error.
 pub fn read_array(path: impl AsRef<Path>, key: &str) -> Result<Array> {
     let path = path.as_ref();

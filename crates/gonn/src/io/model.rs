@@ -149,6 +149,83 @@ impl<'a> WeightSource<'a> {
         }
     }
 
+    /// The names of the tensors (arrays) in the file.
+    fn names(&self) -> Result<Vec<String>> {
+        match self {
+            WeightSource::Npz(path) => super::arrays::npz_names(path),
+            WeightSource::Safetensors(path, bytes) => {
+                let st = SafeTensors::deserialize(bytes).map_err(|e| GonnError::format(path, e))?;
+                Ok(st.names().into_iter().map(|s| s.to_string()).collect())
+            }
+        }
+    }
+
+    /// A PyTorch `state_dict` of `Sequential(Linear(d, r), ReLU(), Linear(r, C, bias=False))` (keys `0.weight`,
+    /// `0.bias`, `2.weight`, with any common prefix): `W1 = [first.weight^T; first.bias]`, `W2 = second.weight`.
+    /// `None` when the file has no `*.weight` tensors; an error names a bias on the last layer (`2.bias`), which
+    /// the model does not have.
+    fn torch_relu(&self, path: &Path) -> Result<Option<ModelFile>> {
+        let names = self.names()?;
+        let mut weights: Vec<(usize, String)> = names
+            .iter()
+            .filter_map(|n| {
+                let stem = n.strip_suffix(".weight")?;
+                let index = stem.rsplit('.').next()?.parse::<usize>().ok()?;
+                Some((index, stem.to_string()))
+            })
+            .collect();
+        if weights.is_empty() {
+            return Ok(None);
+        }
+        weights.sort();
+        if weights.len() != 2 {
+            return Err(GonnError::format(
+                path,
+                format!(
+                    "a state_dict with {} Linear layers ({}); the relu model is Linear(d, r), ReLU(), Linear(r, C)",
+                    weights.len(),
+                    weights.iter().map(|(_, s)| format!("{s}.weight")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let (first, second) = (&weights[0].1, &weights[1].1);
+        if names.iter().any(|n| n == &format!("{second}.bias")) {
+            return Err(GonnError::format(
+                path,
+                format!(
+                    "`{second}.bias` is a bias on the last Linear layer (b2), an output offset that the relu model \
+                     does not have: train with Linear(r, C, bias=False), or fold the offset into the targets"
+                ),
+            ));
+        }
+        let get = |n: &str| self.tensor(n)?.ok_or_else(|| GonnError::format(path, format!("no tensor named `{n}`")));
+        let w1t = get(&format!("{first}.weight"))?;
+        let w2 = get(&format!("{second}.weight"))?;
+        let (r, d) = (w1t.nrows(), w1t.ncols());
+        let w1 = match self.tensor(&format!("{first}.bias"))? {
+            Some(b) if b.nrows() * b.ncols() == r => {
+                let b: Vec<f64> =
+                    (0..b.nrows()).flat_map(|i| (0..b.ncols()).map(move |j| (i, j))).map(|ij| b[ij]).collect();
+                Mat::from_fn(d + 1, r, |i, j| if i < d { w1t[(j, i)] } else { b[j] })
+            }
+            Some(b) => {
+                return Err(GonnError::Shape(format!(
+                    "`{first}.bias` has {} entries but `{first}.weight` has {r} rows (hidden units)",
+                    b.nrows() * b.ncols()
+                )))
+            }
+            None => w1t.transpose().to_owned(),
+        };
+        if w2.ncols() != r {
+            return Err(GonnError::Shape(format!(
+                "`{second}.weight` is {} x {} but `{first}.weight` has {r} rows: the layers do not chain",
+                w2.nrows(),
+                w2.ncols()
+            )));
+        }
+        Ok(Some(ModelFile { kind: "relu".into(), weights: Weights { layers: vec![w1, w2] }, metadata: HashMap::new() }))
+    }
+
     /// The string metadata of a safetensors header (none for an `.npz`).
     fn metadata(&self) -> Result<HashMap<String, String>> {
         match self {
@@ -217,7 +294,8 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
     source.model(path, &kind)
 }
 
-/// The layers of a two-layer ReLU network for inputs with `inputs` features and `outputs` outputs.
+/// The layers of a two-layer ReLU network for inputs with `inputs` features and `outputs` outputs, from `W1`/`W2`
+/// (below) or from a PyTorch `state_dict` (`0.weight`, `0.bias`, `2.weight`; a last-layer bias is refused).
 ///
 /// `W1` is `d x r` (no bias), or `(d + 1) x r` with the first-layer bias as its last row, or `d x r` plus a
 /// separate `b1` (`r`); `W2` is `C x r`. For PyTorch's `nn.Sequential(nn.Linear(d, r), nn.ReLU(),
@@ -225,7 +303,13 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
 pub fn load_relu_weights(path: impl AsRef<Path>, inputs: usize, outputs: usize, bias: bool) -> Result<ModelFile> {
     let path = path.as_ref();
     let source = WeightSource::open(path)?;
-    let mut model = source.model(path, "relu")?;
+    let mut model = match source.tensor("W1")? {
+        Some(_) => source.model(path, "relu")?,
+        None => match source.torch_relu(path)? {
+            Some(m) => m,
+            None => source.model(path, "relu")?,
+        },
+    };
     let w1 = &model.weights.layers[0];
     let (rows, r) = (w1.nrows(), w1.ncols());
     let hint = "W1 must be d x r or (d+1) x r with the bias row last (PyTorch: W1 = first.weight.T)";

@@ -74,7 +74,9 @@ pub fn gap_bound(p: &Problem<'_>, ev: &Evaluation, polar_upper: Option<f64>) -> 
     let rho_up = polar_upper?;
     let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
     let dual = p.loss.dual_lower_bound(p.obs, ev.z.as_ref(), ev.g.as_ref(), t_max);
-    Some(((ev.objective - dual).max(0.0), dual))
+    let gap = ev.objective - dual;
+    // An overflow or NaN proves nothing (NaN.max(0) would read as a zero gap).
+    (gap.is_finite() && dual.is_finite()).then_some((gap.max(0.0), dual))
 }
 
 /// What [`refined_dual_bound`] found.
@@ -194,9 +196,42 @@ pub fn refined_dual_bound(
 }
 
 impl Certificate {
+    /// A proven lower bound on `F*` can never exceed an objective the same run evaluated (`least`, at most this
+    /// certificate's own objective): if it does, rounding broke the proof, and the certificate is withdrawn
+    /// (status `heuristic`, no gap bound, a note that says why). Any non-finite number on the way does the same.
+    pub fn check_lower_bound(&mut self, least: f64) {
+        let least = least.min(self.objective);
+        let broken = match self.optimum_lower_bound {
+            Some(lb) => !lb.is_finite() || !least.is_finite() || lb > least + 1e-12 * least.abs().max(1.0),
+            None => false,
+        };
+        let non_finite = !self.objective.is_finite()
+            || self.gap_bound.is_some_and(|g| !g.is_finite())
+            || self.polar_upper.is_some_and(|u| !u.is_finite())
+            || !self.polar_lower.is_finite();
+        if broken || non_finite {
+            self.note = Some(if broken {
+                format!(
+                    "internal check failed: the proven lower bound {:.12e} exceeds an evaluated objective {least:.12e}; \
+                     the certificate is withdrawn",
+                    self.optimum_lower_bound.unwrap_or(f64::NAN)
+                )
+            } else {
+                "a number on the way to the certificate is not finite (overflow or NaN): not certified".into()
+            });
+            self.status = if self.status == Status::Untested { Status::Untested } else { Status::Heuristic };
+            self.gap_bound = None;
+            self.relative_gap = None;
+            self.optimum_lower_bound = None;
+        }
+    }
+
     /// Replaces the gap bound by `f - dual` when `dual` (a proven lower bound on `F*`) is tighter.
     pub fn tighten(&mut self, dual: f64) {
         let tol = self.tol;
+        if !(dual.is_finite() && self.objective.is_finite()) {
+            return;
+        }
         let gap = (self.objective - dual).max(0.0);
         if self.gap_bound.is_some_and(|g| gap < g) {
             self.gap_bound = Some(gap);
@@ -220,7 +255,7 @@ impl Certificate {
             Some(_) => Status::Bounded,
             None => Status::Heuristic,
         };
-        Self {
+        let mut cert = Self {
             objective: ev.objective,
             loss: ev.loss,
             regularizer: ev.regularizer,
@@ -238,7 +273,9 @@ impl Certificate {
                 .then(|| polar.atom.layers.iter().map(|l| l.col_as_slice(0).to_vec()).collect()),
             note: None,
             tol,
-        }
+        };
+        cert.check_lower_bound(ev.objective);
+        cert
     }
 
     /// The record of weights for which no optimality test applies (`note` says why): objective only.

@@ -137,20 +137,7 @@ fn settle(mut cert: Certificate, e: &Ending) -> Certificate {
         cert.tighten(lb);
     }
     let least = e.history.iter().map(|r| r.objective).fold(cert.objective, f64::min);
-    if let Some(lb) = cert.optimum_lower_bound {
-        // A lower bound above an objective that was evaluated is a broken proof (rounding in a polar bound):
-        // never report it as certified.
-        if lb > least + 1e-12 * least.abs().max(1.0) {
-            cert.status = Status::Heuristic;
-            cert.note = Some(format!(
-                "internal check failed: the proven lower bound {lb:.12e} exceeds an evaluated objective \
-                 {least:.12e}; the certificate is withdrawn"
-            ));
-            cert.gap_bound = None;
-            cert.relative_gap = None;
-            cert.optimum_lower_bound = None;
-        }
-    }
+    cert.check_lower_bound(least);
     cert
 }
 

@@ -154,5 +154,7 @@ pub fn certify(
     let nonzero = crate::core::zero_slices(w).iter().filter(|z| !**z).count();
     let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);
     solver::tighten(&p, w, &polar, &opts, &mut rng, &mut cert, 10);
+    let objective = cert.objective;
+    cert.check_lower_bound(objective);
     Ok(cert)
 }

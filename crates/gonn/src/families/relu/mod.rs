@@ -70,12 +70,22 @@ pub struct ReluNetwork {
     outputs: usize,
     bias: bool,
     norms: [LayerNorm; 2],
-    /// `rank(X) <= 3` and the mode allows it: orthonormal basis `B` (`d' x k`) of the row space and the rows of
-    /// `X B`, on which the polar is enumerated (`u = B w` loses nothing: the part of `u` outside the row space
-    /// only adds to `||u||`).
-    reduced: Option<(Mat<f64>, Rows)>,
+    /// The polar is enumerated (`rank(X) <= 3` and the mode allows it): see [`Reduction`].
+    reduced: Option<Reduction>,
     /// Proven upper bound on `||X||_2` (largest eigenvalue of the small Gram `X^T X`, plus a rounding margin).
     x_norm: f64,
+}
+
+/// The coordinates in which the polar is enumerated: an orthonormal basis `B` (`d' x k`, `k <= 3`) and the rows
+/// of `X B`. With `d' <= 3` it is the identity and nothing is dropped. Otherwise `B` spans the leading eigenvectors
+/// of `X^T X`, and for every unit `u`, `c^T (X u)_+ <= c^T (X B B^T u)_+ + ||c||_2 ||X (I - B B^T)||_2` (the ReLU is
+/// 1-Lipschitz), so the enumerated maximum plus `||c||_2 * dropped` is a proven upper bound, `dropped` being a
+/// rigorous bound on `||X (I - B B^T)||_F`.
+#[derive(Clone, Debug)]
+struct Reduction {
+    basis: Mat<f64>,
+    rows: Rows,
+    dropped: f64,
 }
 
 /// `(X U)_+` for the augmented inputs `x` and first layer `u`.
@@ -104,15 +114,22 @@ impl ReluNetwork {
         }
         let xa = augment(x, bias);
         let gram = mul_tn(xa.as_ref(), xa.as_ref(), Par::Seq);
+        let d = xa.ncols();
+        let fro2: f64 = (0..d).map(|i| gram[(i, i)]).sum();
+        if !fro2.is_finite() {
+            return Err(GonnError::Data(
+                "X is too large: the sum of its squared entries overflows (rescale X, e.g. with --standardize)".into(),
+            ));
+        }
         let eig = gram.self_adjoint_eigen(Side::Lower);
         crate::numerics::linalg::clear_upper_state();
         let eig = eig.map_err(|_| GonnError::Data("the eigendecomposition of X^T X did not converge".into()))?;
         let s = eig.S().column_vector();
-        let d = xa.ncols();
         let smax = s[d - 1].max(0.0);
-        let fro2: f64 = (0..d).map(|i| gram[(i, i)]).sum();
         let x_norm = (smax + 1e-12 * fro2).sqrt() * (1.0 + 1e-12);
-        let rank = (0..d).filter(|&i| s[i] > 1e-10 * smax).count();
+        // With at most 3 columns the polar is enumerated in X's own coordinates (nothing dropped); above, the
+        // numerical rank decides whether a reduction to 3 directions can be tried.
+        let rank = if d <= MAX_EXACT_RANK { d } else { (0..d).filter(|&i| s[i] > 1e-10 * smax).count() };
         let exact_ok = rank <= MAX_EXACT_RANK;
         let affordable = rank < MAX_EXACT_RANK || xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK3;
         if mode == PolarMode::Exact && !exact_ok {
@@ -130,10 +147,21 @@ impl ReluNetwork {
             PolarMode::Auto => exact_ok && affordable,
         };
         let reduced = enumerate.then(|| {
+            if d <= MAX_EXACT_RANK {
+                // Enumerate in the input coordinates themselves: nothing is dropped, however badly scaled X is.
+                return Reduction { basis: Mat::identity(d, d), rows: Rows::new(xa.as_ref()), dropped: 0.0 };
+            }
             let basis = Mat::from_fn(d, rank, |i, k| eig.U()[(i, d - rank + k)]);
             let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
-            let rows = Rows::new(xr.as_ref());
-            (basis, rows)
+            // ||X - X B B^T||_F, computed directly (not from the eigenvalues, whose absolute error is eps * ||X||^2),
+            // plus its rounding error.
+            let back = mul_nt(xr.as_ref(), basis.as_ref(), Par::Seq);
+            let resid: f64 = (0..d)
+                .map(|j| (0..xa.nrows()).map(|i| (xa[(i, j)] - back[(i, j)]).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                .sqrt();
+            let dropped = resid * (1.0 + 1e-12) + 4.0 * (d as f64 + 2.0) * f64::EPSILON * fro2.sqrt();
+            Reduction { basis, rows: Rows::new(xr.as_ref()), dropped }
         });
         let rows = Rows::new(xa.as_ref());
         let out_norm = LayerNorm::new(output_norm, false);
@@ -171,9 +199,10 @@ impl ReluNetwork {
     /// The scalar polars of `c` and (if `both`) of `-c`; one enumeration serves both signs.
     fn scalar_pair(&self, c: &[f64], restarts: usize, rng: &mut Rng, both: bool) -> [ScalarPolar; 2] {
         match &self.reduced {
-            Some((basis, rows)) => {
+            Some(Reduction { basis, rows, dropped }) => {
                 let neg: Vec<f64> = c.iter().map(|v| -v).collect();
                 let mut pair = exact_scalar_polar_pair(rows, c);
+                let c_norm = c.iter().map(|v| v * v).sum::<f64>().sqrt();
                 for (p, ck) in pair.iter_mut().zip([c, neg.as_slice()]) {
                     // Back to input coordinates, then re-evaluate on the full inputs so that `value` is attained
                     // exactly by the returned unit.
@@ -184,7 +213,7 @@ impl ReluNetwork {
                         u.iter_mut().for_each(|v| *v /= nu);
                     }
                     p.value = self.rows.relu_value(ck, &u);
-                    p.upper = p.upper.max(p.value);
+                    p.upper = p.upper.max(p.value) + c_norm * dropped;
                     p.u = u;
                 }
                 pair
@@ -297,8 +326,16 @@ impl Family for ReluNetwork {
     /// `sqrt(sum_c rho_c^2)` from the per-column polars `rho_c`.
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
         let exact_enum = self.polar_is_exact();
-        let method_scalar = if exact_enum { "arrangement enumeration" } else { "pattern ascent (heuristic)" };
+        let dropped = self.reduced.as_ref().map_or(0.0, |r| r.dropped);
+        let method_scalar = match (exact_enum, dropped > 0.0) {
+            (true, false) => "arrangement enumeration",
+            (true, true) => "arrangement enumeration on the leading 3 directions plus a proven bound for the rest",
+            (false, _) => "pattern ascent (heuristic)",
+        };
         let (lowers, uppers, atom) = self.column_polars(q, opts.restarts, rng);
+        // Exact only when the directions left out of the enumeration provably cannot matter.
+        let q_norm = (0..q.ncols()).map(|j| q.col(j).squared_norm_l2()).sum::<f64>().sqrt();
+        let negligible = |upper: f64| q_norm * dropped <= 1e-10 * upper.abs().max(f64::MIN_POSITIVE);
         let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
         if single {
             let value = lowers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -307,7 +344,7 @@ impl Family for ReluNetwork {
             return Polar {
                 lower: value,
                 upper: (exact_enum || opts.prove).then_some(upper.max(value)),
-                exact: exact_enum,
+                exact: exact_enum && negligible(upper),
                 atom,
                 method: method_scalar,
                 extra: Vec::new(),

@@ -101,10 +101,15 @@ fn norm(v: &[f64]) -> f64 {
 }
 
 /// Rounding margin for the enumerated maximum: the incremental sums touch every term `|c_j| ||x_j||` a few
-/// times, each with relative error below `n * eps`.
+/// times, each with relative error below `n * eps`; samples whose in-plane part is below `1e-12 ||x_j||` are
+/// bundled with the hyperplane they nearly lie on (3-D), an error of at most `1e-12 |c_j| ||x_j||` each; and the
+/// samples the 2-D sweep skips as zero rows (`||x_j|| <= 1e-12 max_k ||x_k||`) contribute at most `|c_j| ||x_j||`.
 fn margin(rows: &Rows, c: &[f64]) -> f64 {
-    let s: f64 = (0..rows.n).map(|j| c[j].abs() * norm(rows.row(j))).sum();
-    8.0 * (rows.n as f64 + 4.0) * f64::EPSILON * s
+    let norms: Vec<f64> = (0..rows.n).map(|j| norm(rows.row(j))).collect();
+    let s: f64 = (0..rows.n).map(|j| c[j].abs() * norms[j]).sum();
+    let scale = norms.iter().copied().fold(0.0, f64::max);
+    let skipped: f64 = (0..rows.n).filter(|&j| norms[j] <= 1e-12 * scale).map(|j| c[j].abs() * norms[j]).sum();
+    (8.0 * (rows.n as f64 + 4.0) * f64::EPSILON + 1e-12) * s + skipped
 }
 
 /// Exact `max_{||u|| = 1} c^T (X u)_+` for rows of dimension `d <= 3` (the rows of a rank-reduced `X`).
