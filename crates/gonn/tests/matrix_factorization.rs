@@ -352,3 +352,31 @@ fn invalid_parameters_are_rejected() {
     let obs = Observations::new(Mat::zeros(3, 3), None).unwrap();
     assert!(certify(&net, &obs, Loss::Squared, 1.0, &bad, 1e-6, 1).is_err());
 }
+
+/// A single row or column: the nuclear-norm optimum has the closed form `lambda s - lambda^2 / 2` (for
+/// `s = ||y|| > lambda`), and the polar at zero must see `s / lambda` (the Lanczos process once stopped early on
+/// the larger side and saw far less, so the model never grew).
+#[test]
+fn single_row_and_column_matrices_reach_the_closed_form() {
+    let mut rng = Rng::new(8);
+    for (m, n) in [(1, 50), (40, 1), (1, 1), (2, 30)] {
+        let y = rng.normal_mat(m, n);
+        let s = y.singular_values().unwrap();
+        for ratio in [1.3, 4.0] {
+            let lambda = s[0] / ratio;
+            let fstar: f64 =
+                s.iter().map(|&v| if v > lambda { lambda * v - 0.5 * lambda * lambda } else { 0.5 * v * v }).sum();
+            let net = MatrixFactorization::new(m, n, [LayerNorm::new(Norm::L2, false); 2]);
+            let obs = Observations::new(y.clone(), None).unwrap();
+            let model = FitParams::new(lambda).tol(1e-8).threads(1).validate().unwrap().fit(&net, &obs).unwrap();
+            let c = &model.certificate;
+            assert_eq!(c.status, Status::Certified, "{m} x {n}, ratio {ratio}: {}", c.summary());
+            assert!((c.objective - fstar).abs() <= 1e-7 * fstar, "{m} x {n}: f {} F* {fstar}", c.objective);
+            assert!(
+                model.history[0].polar_lower >= ratio * (1.0 - 1e-9),
+                "{m} x {n}: first polar {}",
+                model.history[0].polar_lower
+            );
+        }
+    }
+}

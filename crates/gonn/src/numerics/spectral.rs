@@ -68,6 +68,17 @@ pub fn lanczos_triplets(
     par: Par,
 ) -> Vec<Triplet> {
     let (m, n) = (q.nrows(), q.ncols());
+    if m < n && m <= max_steps {
+        // Started on the larger side, the bidiagonalization exhausts the smaller one after m steps with its last
+        // coupling beta_m unused, so its Ritz values can fall well below sigma_max (a 1 x n matrix gives
+        // |q . v0|). Started on the smaller side, the m steps span it and the Ritz values are exact.
+        let start_t = start.filter(|s| s.len() == n).map(|s| mul(q, col(s).as_ref(), par).col_as_slice(0).to_vec());
+        let mut t = lanczos_triplets(q.transpose(), max_steps, tol, start_t.as_deref(), extra, rng, par);
+        for tr in t.iter_mut() {
+            std::mem::swap(&mut tr.u, &mut tr.v);
+        }
+        return t;
+    }
     let kmax = max_steps.min(m.min(n)).max(1);
     let mut vb = Mat::<f64>::zeros(n, kmax + 1);
     let mut ub = Mat::<f64>::zeros(m, kmax);
