@@ -64,13 +64,14 @@ pub struct ProblemArgs {
     #[arg(long, default_value = "Y")]
     pub key: String,
     /// Name of the optional 0/1 mask of observed entries in an .npz (matrix completion).
-    #[arg(long, default_value = "mask")]
-    pub mask_key: String,
+    /// (default `mask`, used when present; a name given here must exist).
+    #[arg(long)]
+    pub mask_key: Option<String>,
     /// Relative tolerance on the certified gap: certified when gap_bound <= tol * objective.
     #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub tol: f64,
     /// Worker threads for the dense kernels (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub threads: usize,
     /// Write the JSON report here.
     #[arg(long)]
@@ -88,24 +89,24 @@ pub struct FitArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Start from this many random subnetworks (hidden units for relu; default: start empty).
-    #[arg(long, default_value_t = 0, alias = "init-width")]
+    #[arg(long, default_value_t = 0, alias = "init-width", allow_negative_numbers = true)]
     pub init_rank: usize,
     /// Seed of every random choice (same seed and thread count, same result).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub seed: u64,
     /// Maximum outer iterations (descent + polar + growth).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, allow_negative_numbers = true)]
     pub max_outer: usize,
     /// Wall-clock limit in seconds.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, default_value_t = 600.0, allow_negative_numbers = true)]
     pub max_seconds: f64,
     /// Restarts of the heuristic polar searches (NP-hard factor polars, ReLU units in more than 2-D, deep
     /// subnetworks).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub polar_restarts: usize,
     /// mlp/cnn: minibatch size of the local descent (default: full batch). The polar and the report always use
     /// a full pass over the data.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
     /// Draw objective, gap bound and number of subnetworks per iteration (.svg or .png).
     #[arg(long)]
@@ -151,7 +152,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub output: Option<String>,
     /// Worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub threads: usize,
 }
 
@@ -173,7 +174,7 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub threads: usize,
     /// Print nothing but errors.
     #[arg(long)]
@@ -186,7 +187,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "gonn-demo")]
     pub out_dir: PathBuf,
     /// Seed of the generated data.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
     pub seed: u64,
     /// Print nothing but errors.
     #[arg(long)]

@@ -5,10 +5,15 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::CertifyArgs;
-use crate::load::{deep_shapes, load, report, say};
+use crate::load::{check_outputs, deep_shapes, load, report, say};
 
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
+    if let Some(r) = &p.report {
+        let inputs: Vec<&std::path::Path> =
+            [Some(&p.data), p.targets.as_ref(), Some(&a.weights)].into_iter().flatten().map(|p| p.as_path()).collect();
+        check_outputs(&[r], &inputs)?;
+    }
     let l = load(p)?;
     let model = match l.spec {
         ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,

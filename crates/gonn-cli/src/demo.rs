@@ -41,7 +41,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         nonneg: None,
         loss: "squared".into(),
         key: "Y".into(),
-        mask_key: "mask".into(),
+        mask_key: None,
         tol: 1e-6,
         threads: 0,
         report: Some(a.out_dir.join("report.json")),

@@ -2,7 +2,6 @@
 //! model, report and plot of the result.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,29 +11,8 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::{FitArgs, ProblemArgs};
-use crate::load::{load, report, say, Loaded};
+use crate::load::{check_outputs, load, report, say, Loaded};
 use crate::progress::{JsonLog, Progress};
-
-/// Output paths must differ from each other and from every input file.
-fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
-    let id = |p: &Path| std::fs::canonicalize(p).ok();
-    for (i, o) in outputs.iter().enumerate() {
-        for other in &outputs[i + 1..] {
-            if o == other || id(o).is_some_and(|a| id(other) == Some(a)) {
-                return Err(GonnError::param("out", format!("{} is given as two different outputs", o.display())));
-            }
-        }
-        for input in inputs {
-            if id(o).is_some() && id(o) == id(input) {
-                return Err(GonnError::param(
-                    "out",
-                    format!("{} is an input of this run; choose another output path", o.display()),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
 
 /// The metadata that identifies this run's problem (stored with the model and the checkpoint).
 fn model_metadata(p: &ProblemArgs, l: &Loaded) -> Result<HashMap<String, String>> {
@@ -106,8 +84,14 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         [&a.out, &a.plot, &p.report, &a.log_json, &a.checkpoint].into_iter().flatten().map(|p| p.as_path()).collect();
     let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref()].into_iter().flatten().map(|p| p.as_path()).collect();
     check_outputs(&outputs, &inputs)?;
-    for out in [&a.out, &a.plot, &a.checkpoint].into_iter().flatten() {
+    for out in [&a.out, &a.plot, &a.checkpoint, &a.log_json].into_iter().flatten() {
         check_writable(out)?;
+    }
+    if let Some(plot) = &a.plot {
+        let ext = plot.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if ext != "svg" && ext != "png" {
+            return Err(GonnError::format(plot, "plot files must end in .svg or .png"));
+        }
     }
     let stop = crate::interrupt::stop_flag();
     let params = FitParams::new(p.lambda)
@@ -125,12 +109,6 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let metadata = model_metadata(p, &l)?;
     let state = match &a.resume {
         Some(path) => Some(read_checkpoint(path, &metadata, l.spec.kind())?),
-        None => None,
-    };
-    let log = match &a.log_json {
-        Some(path) => {
-            Some(File::create(path).map_err(|e| GonnError::Io { path: path.display().to_string(), source: e })?)
-        }
         None => None,
     };
     say(
@@ -157,7 +135,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
             ),
         );
         if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
-            eprintln!("warning: {w}");
+            note!("warning: {w}");
         }
     }
     if let (Some(path), Some(s)) = (&a.resume, &state) {
@@ -167,7 +145,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         );
     }
     let mut progress = Progress::new(p.quiet);
-    let mut log = log.map(JsonLog);
+    let mut log = a.log_json.clone().map(JsonLog::new);
     let mut checkpoint = a.checkpoint.as_ref().map(|path| Checkpoint {
         path: path.clone(),
         kind: l.spec.kind().into(),
@@ -189,7 +167,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let fitted = params.resume(l.net.as_ref(), &l.obs, state, &mut observers)?;
     progress.finish();
     if let Some(e) = checkpoint.and_then(|c| c.error) {
-        eprintln!("error: the checkpoint could not be written: {e}");
+        note!("error: the checkpoint could not be written: {e}");
     }
     finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())?;
     if let Some(c) = &a.checkpoint {

@@ -2,6 +2,8 @@
 //! report skeleton.
 
 use gonn::io::report::Report;
+use std::path::Path;
+
 use gonn::io::{check_writable, load_supervised};
 use gonn::prelude::*;
 use gonn::preprocessing::Scaling;
@@ -89,7 +91,7 @@ pub fn load(p: &ProblemArgs) -> Result<Loaded> {
         let dims = vec![data.x.nrows(), data.x.ncols(), outputs];
         return Ok(Loaded { spec, net, obs: data.obs, dims, loss, classes: data.classes, scaling });
     }
-    let (obs, dims) = spec.load_data(&p.data, &p.key, &p.mask_key)?;
+    let (obs, dims) = spec.load_data(&p.data, &p.key, p.mask_key.as_deref())?;
     loss.validate(&obs)?;
     let net = spec.build(&dims)?;
     Ok(Loaded { spec, net, obs, dims, loss, classes: None, scaling: None })
@@ -97,7 +99,7 @@ pub fn load(p: &ProblemArgs) -> Result<Loaded> {
 
 pub fn say(quiet: bool, s: &str) {
     if !quiet {
-        eprintln!("{s}");
+        note!("{s}");
     }
 }
 
@@ -138,4 +140,25 @@ pub fn deep_shapes(l: &Loaded) -> Result<Option<Vec<(usize, usize)>>> {
         ModelSpec::Deep { arch, image, bias, .. } => Ok(Some(arch.layer_shapes(l.dims[1], *image, *bias, l.dims[2])?)),
         _ => Ok(None),
     }
+}
+
+/// Output paths must differ from each other and from every input file.
+pub fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
+    let id = |p: &Path| std::fs::canonicalize(p).ok();
+    for (i, o) in outputs.iter().enumerate() {
+        for other in &outputs[i + 1..] {
+            if o.as_os_str() != "-" && (o == other || id(o).is_some_and(|a| id(other) == Some(a))) {
+                return Err(GonnError::param("out", format!("{} is given as two different outputs", o.display())));
+            }
+        }
+        for input in inputs {
+            if o.as_os_str() != "-" && (o == input || (id(o).is_some() && id(o) == id(input))) {
+                return Err(GonnError::param(
+                    "out",
+                    format!("{} is an input of this run; choose another output path", o.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

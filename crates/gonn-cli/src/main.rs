@@ -1,5 +1,22 @@
 //! `gonn`: fit positively homogeneous models to a certified global optimum, or certify weights made elsewhere.
 
+/// `eprintln!` that never panics: a closed standard error (`gonn fit ... 2>&1 | head`) must not lose the run.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that never panics on a closed standard output.
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod args;
 mod certify;
 mod demo;
@@ -58,7 +75,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             ExitCode::from(2)
         }
     }

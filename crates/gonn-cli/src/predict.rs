@@ -10,6 +10,7 @@ use gonn::{GonnError, Result};
 use serde::Serialize;
 
 use crate::args::{EvaluateArgs, PredictArgs};
+use crate::load::check_outputs;
 
 /// A network written by `gonn fit` (relu, mlp or cnn).
 fn load_network(path: &Path) -> Result<FittedModel> {
@@ -34,6 +35,7 @@ fn labels(net: &FittedModel, z: &Mat<f64>) -> Vec<usize> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
+    check_outputs(&[&a.out], &[&a.model_file, &a.data])?;
     check_writable(&a.out)?;
     let net = load_network(&a.model_file)?;
     let x = read_array(&a.data, &a.x_key)?.to_mat("X")?;
@@ -66,7 +68,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     } else {
         write_npy(&a.out, &out)?;
     }
-    eprintln!("{what} for {} samples written to {}", z.nrows(), a.out.display());
+    note!("{what} for {} samples written to {}", z.nrows(), a.out.display());
     Ok(())
 }
 
@@ -89,6 +91,12 @@ struct Evaluation {
 
 pub fn evaluate(a: EvaluateArgs) -> Result<()> {
     if let Some(r) = &a.report {
+        let inputs: Vec<&Path> = [Some(&a.model_file), Some(&a.data), a.targets.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|p| p.as_path())
+            .collect();
+        check_outputs(&[r], &inputs)?;
         check_writable(r)?;
     }
     let net = load_network(&a.model_file)?;
@@ -131,19 +139,19 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         mse,
     };
     if !a.quiet {
-        eprintln!("{n} samples, {} loss {:.6e} (mean {:.6e})", ev.loss_function, ev.loss, ev.mean_loss);
+        note!("{n} samples, {} loss {:.6e} (mean {:.6e})", ev.loss_function, ev.loss, ev.mean_loss);
         if let Some(acc) = accuracy {
-            eprintln!("accuracy {:.4}", acc);
+            note!("accuracy {:.4}", acc);
         }
         if let Some(m) = mse {
-            eprintln!("mean squared error {:.6e}", m);
+            note!("mean squared error {:.6e}", m);
         }
     }
     if let Some(r) = &a.report {
         let text = serde_json::to_string_pretty(&ev).expect("serializable");
         gonn::io::write_atomic(r, text.as_bytes())?;
         if !a.quiet {
-            eprintln!("report written to {}", r.display());
+            note!("report written to {}", r.display());
         }
     }
     Ok(())

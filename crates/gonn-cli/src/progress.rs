@@ -40,7 +40,7 @@ impl Progress {
         }
         match &self.bar {
             Some(pb) => pb.println(s),
-            None => eprintln!("{s}"),
+            None => note!("{s}"),
         }
     }
 
@@ -71,12 +71,33 @@ impl Observer for Progress {
     }
 }
 
-/// Writes one JSON line per outer iteration (`--log-json`).
-pub struct JsonLog(pub File);
+/// Writes one JSON line per outer iteration (`--log-json`). The file is created at the first iteration, so a
+/// run that fails before it leaves an earlier log as it was.
+pub struct JsonLog {
+    path: std::path::PathBuf,
+    file: Option<File>,
+}
+
+impl JsonLog {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        Self { path, file: None }
+    }
+}
 
 impl Observer for JsonLog {
     fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
-        let _ = writeln!(self.0, "{}", serde_json::to_string(r).unwrap_or_default());
+        if self.file.is_none() {
+            match File::create(&self.path) {
+                Ok(f) => self.file = Some(f),
+                Err(e) => {
+                    note!("error: cannot write the log {}: {e}", self.path.display());
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = writeln!(f, "{}", serde_json::to_string(r).unwrap_or_default());
+        }
         ControlFlow::Continue(())
     }
 }

@@ -113,6 +113,9 @@ impl FittedModel {
                 format!("the {} model has no inputs: use completed() for the fitted matrix", self.spec.kind()),
             ));
         }
+        if !crate::numerics::linalg::all_finite(x) {
+            return Err(GonnError::Data("X has non-finite entries (NaN or infinity)".into()));
+        }
         let mut x = x.to_owned();
         if let Some(s) = &self.scaling {
             s.apply(&mut x)?;
@@ -145,8 +148,8 @@ impl FittedModel {
         Ok(())
     }
 
-    /// The metadata written with the weights: [`problem_metadata`], then the certificate, the termination and
-    /// the history.
+    /// The metadata written with the weights: [`problem_metadata`], then the certificate and the termination (the
+    /// history, with its timings, goes to the report, so that the same fit writes the same file).
     pub fn metadata(&self) -> Result<HashMap<String, String>> {
         let mut m =
             problem_metadata(&self.spec, &self.shape, self.lambda, self.loss, self.classes, self.scaling.as_ref())?;
@@ -154,7 +157,6 @@ impl FittedModel {
         if let Some(t) = self.termination {
             m.insert("termination".into(), t.to_string());
         }
-        m.insert("history".into(), serde_json::to_string(&self.history).expect("serializable"));
         Ok(m)
     }
 
@@ -170,6 +172,9 @@ impl FittedModel {
         let path = path.as_ref();
         let file = load_model(path)?;
         let meta = &file.metadata;
+        if !file.weights.all_finite() {
+            return Err(GonnError::format(path, "the model's weights have non-finite entries (NaN or infinity)"));
+        }
         let bad = |what: &str| GonnError::format(path, format!("the model's metadata has no valid `{what}`"));
         let spec = match meta.get("spec") {
             Some(text) => ModelSpec::from_json(text)?,

@@ -31,11 +31,15 @@ pub enum ModelSpec {
 /// Parses `HxW` or `HxWxC` (image height, width and channels).
 pub fn parse_image(s: &str) -> Result<ImageShape> {
     let parts: Vec<&str> = s.trim().split(['x', 'X']).collect();
-    let nums: Option<Vec<usize>> = parts.iter().map(|p| p.trim().parse().ok().filter(|v| *v > 0)).collect();
+    let nums: Option<Vec<usize>> =
+        parts.iter().map(|p| p.trim().parse().ok().filter(|v| *v > 0 && *v <= 1 << 20)).collect();
     match nums.as_deref() {
         Some(&[h, w]) => Ok((h, w, 1)),
         Some(&[h, w, c]) => Ok((h, w, c)),
-        _ => Err(GonnError::param("image", format!("`{s}` (expected HxW or HxWxC, e.g. 8x8)"))),
+        _ => Err(GonnError::param(
+            "image",
+            format!("`{s}` (expected HxW or HxWxC with each side between 1 and 2^20, e.g. 8x8)"),
+        )),
     }
 }
 
@@ -249,14 +253,24 @@ impl ModelSpec {
         }
     }
 
-    /// Reads `Y` (array `key`) and the optional mask (array `mask_key`, in an `.npz`) and returns the observations
+    /// Reads `Y` (array `key`) and the mask (array `mask_key`, which must then exist, or `mask` when present, in
+    /// an `.npz`) and returns the observations
     /// with the data's shape (`[m, n]` or `[m, n, k]`).
-    pub fn load_data(&self, path: impl AsRef<Path>, key: &str, mask_key: &str) -> Result<(Observations, Vec<usize>)> {
+    pub fn load_data(
+        &self,
+        path: impl AsRef<Path>,
+        key: &str,
+        mask_key: Option<&str>,
+    ) -> Result<(Observations, Vec<usize>)> {
+        let (mask_key, required) = (mask_key.unwrap_or("mask"), mask_key.is_some());
         let path = path.as_ref();
         let y = read_array_opt(path, key)?
             .ok_or_else(|| GonnError::format(path, format!("the archive has no array named `{key}` (use --key)")))?;
         let mask = match path.extension().and_then(|e| e.to_str()) {
             Some(e) if e.eq_ignore_ascii_case("npz") => read_array_opt(path, mask_key)?,
+            _ if required => {
+                return Err(GonnError::format(path, format!("--mask-key `{mask_key}` needs an .npz that holds it")))
+            }
             _ => None,
         };
         let (ym, dims) = match self {
@@ -278,6 +292,12 @@ impl ModelSpec {
             }
         };
         let mask = match mask {
+            None if required => {
+                return Err(GonnError::format(
+                    path,
+                    format!("the archive has no array named `{mask_key}` (the --mask-key given)"),
+                ))
+            }
             None => None,
             Some(m) if m.shape != dims => {
                 return Err(GonnError::Shape(format!("mask has shape {:?} but Y has shape {:?}", m.shape, dims)))

@@ -71,7 +71,7 @@ fn supervised_model_saves_loads_and_predicts() {
     assert_eq!(back.spec, spec);
     assert_eq!(back.scaling, model.scaling);
     assert_eq!(back.termination, Some(Termination::Certified));
-    assert_eq!(back.history.len(), model.history.len());
+    assert!(back.history.is_empty(), "the history (with its timings) is in the report, not the model file");
     assert_eq!(back.certificate.objective, model.certificate.objective);
     // The prediction on the training inputs reproduces the fitted loss: 1/2 ||y - f(x)||^2.
     let z = back.predict(x.as_ref(), 1).unwrap();

@@ -78,7 +78,7 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
     for name in names {
         let dir = a.out.join(name);
         std::fs::create_dir_all(&dir).map_err(|e| GonnError::Io { path: dir.display().to_string(), source: e })?;
-        eprintln!("experiment {name} ({} mode) -> {}", if a.small { "small" } else { "full" }, dir.display());
+        note!("experiment {name} ({} mode) -> {}", if a.small { "small" } else { "full" }, dir.display());
         let start = Instant::now();
         let o = match name {
             "homogeneity" => homogeneity(&a, &dir)?,
@@ -116,13 +116,13 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
             dir.join("results.json"),
             serde_json::to_string_pretty(&results).expect("json").as_bytes(),
         )?;
-        eprintln!("  {verdict}: {}", o.claim);
+        note!("  {verdict}: {}", o.claim);
         if !o.holds {
             failed.push(name);
         }
     }
     if !failed.is_empty() {
-        eprintln!("the claim did not hold on this run for: {}", failed.join(", "));
+        note!("the claim did not hold on this run for: {}", failed.join(", "));
     }
     Ok(())
 }

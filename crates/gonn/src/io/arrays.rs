@@ -61,13 +61,46 @@ fn c_order_from_fortran(shape: &[usize], data: Vec<f64>) -> Vec<f64> {
     out
 }
 
-fn npy_to_array<R: Read>(npy: NpyFile<R>) -> std::result::Result<Array, String> {
-    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+/// The most values one array may hold (2^30, 8 GiB as `f64`): a header that claims more is refused before anything
+/// is allocated.
+pub const MAX_ELEMENTS: usize = 1 << 30;
+
+/// Checks a shape read from a file before its data is allocated: no dimension and not their product (which must
+/// not overflow) may exceed [`MAX_ELEMENTS`] (a `0 x 10^12` array is refused too), and at `item` bytes per value
+/// the data must fit in the `available` bytes the file holds.
+pub fn check_shape(shape: &[usize], item: usize, available: u64) -> std::result::Result<usize, String> {
+    if shape.iter().any(|&d| d > MAX_ELEMENTS) {
+        return Err(format!("the header claims shape {shape:?}, a dimension above the limit of {MAX_ELEMENTS}"));
+    }
+    let count =
+        shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&c| c <= MAX_ELEMENTS).ok_or_else(
+            || format!("the header claims shape {shape:?}, more than the limit of {MAX_ELEMENTS} values"),
+        )?;
+    let bytes = (count as u64).saturating_mul(item as u64);
+    if bytes > available {
+        return Err(format!(
+            "the header claims shape {shape:?} ({bytes} bytes of data) but the file holds only {available} bytes \
+             (truncated file?)"
+        ));
+    }
+    Ok(count)
+}
+
+fn npy_to_array<R: Read>(npy: NpyFile<R>, available: u64) -> std::result::Result<Array, String> {
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| usize::try_from(s).unwrap_or(usize::MAX)).collect();
     let order = npy.order();
     let DType::Plain(ts) = npy.dtype() else {
         return Err("structured arrays are not supported".into());
     };
-    let e = |e: std::io::Error| e.to_string();
+    let item = match ts.type_char() {
+        TypeChar::Bool => 1,
+        _ => usize::try_from(ts.size_field()).unwrap_or(usize::MAX).max(1),
+    };
+    check_shape(&shape, item, available)?;
+    let e = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the data is shorter than its header says (truncated file?)".to_string(),
+        _ => e.to_string(),
+    };
     let data: Vec<f64> = match (ts.type_char(), ts.size_field()) {
         (TypeChar::Float, 8) => npy.into_vec::<f64>().map_err(e)?,
         (TypeChar::Float, 4) => npy.into_vec::<f32>().map_err(e)?.into_iter().map(f64::from).collect(),
@@ -89,55 +122,106 @@ fn npy_to_array<R: Read>(npy: NpyFile<R>) -> std::result::Result<Array, String> 
     Ok(Array { shape, data })
 }
 
+/// One field of a CSV line: surrounding spaces and quotes removed, a decimal comma read as a point.
+fn csv_number(field: &str, decimal_comma: bool) -> Option<f64> {
+    let f = field.trim().trim_matches('"').trim();
+    let f = if decimal_comma { f.replace(',', ".") } else { f.to_string() };
+    f.parse::<f64>().ok()
+}
+
+/// Reads a numeric CSV: `,`, `;`, tab or space separated (detected on the first line), an optional header line
+/// (no field of it is a number), `#` comments, quoted numbers, trailing separators, a UTF-8 byte-order mark, and
+/// decimal commas with `;` separators. Any other non-number is an error that names its line and field.
 fn read_csv(path: &Path) -> Result<Array> {
-    let text = std::fs::read_to_string(path).map_err(|e| GonnError::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
+    let text = String::from_utf8(bytes).map_err(|_| GonnError::format(path, "not UTF-8 text"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let content: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let Some(&(_, first)) = content.first() else {
+        return Err(GonnError::format(path, "no numeric rows (the file is empty)"));
+    };
+    let sep = ['\t', ';', ','].into_iter().find(|c| first.contains(*c));
+    let decimal_comma = sep == Some(';') && content.iter().any(|(_, l)| l.contains(','));
+    let split = |line: &str| -> Vec<String> {
+        let mut fields: Vec<String> = match sep {
+            Some(c) => line.split(c).map(|f| f.trim().to_string()).collect(),
+            None => line.split_whitespace().map(str::to_string).collect(),
+        };
+        while fields.len() > 1 && fields.last().is_some_and(|f| f.is_empty()) {
+            fields.pop();
+        }
+        fields
+    };
     let mut rows: Vec<Vec<f64>> = Vec::new();
-    for (ln, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
+    for (k, &(ln, line)) in content.iter().enumerate() {
+        let fields = split(line);
+        let parsed: Vec<Option<f64>> = fields.iter().map(|f| csv_number(f, decimal_comma)).collect();
+        if k == 0 && parsed.iter().all(Option::is_none) {
+            continue; // a header line
         }
-        let fields: Vec<&str> = line.split([',', ';', '\t']).map(str::trim).collect();
-        let parsed: std::result::Result<Vec<f64>, _> = fields.iter().map(|f| f.parse::<f64>()).collect();
-        match parsed {
-            Ok(v) => rows.push(v),
-            Err(_) if rows.is_empty() => continue, // a header line
-            Err(_) => return Err(GonnError::format(path, format!("line {}: not a number in `{line}`", ln + 1))),
+        if let Some(j) = parsed.iter().position(Option::is_none) {
+            return Err(GonnError::format(
+                path,
+                format!("line {ln}, field {}: `{}` is not a number", j + 1, fields[j]),
+            ));
         }
+        rows.push(parsed.into_iter().map(|v| v.expect("checked")).collect());
     }
     let ncols = rows.first().map_or(0, |r| r.len());
     if rows.is_empty() || ncols == 0 {
-        return Err(GonnError::format(path, "no numeric rows"));
+        return Err(GonnError::format(path, "no numeric rows (only a header)"));
     }
     if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != ncols) {
-        return Err(GonnError::format(path, format!("row {} has {} fields, expected {ncols}", i + 1, r.len())));
+        return Err(GonnError::format(path, format!("data row {} has {} fields, expected {ncols}", i + 1, r.len())));
     }
     Ok(Array { shape: vec![rows.len(), ncols], data: rows.into_iter().flatten().collect() })
 }
 
 /// Reads array `key` from an `.npz`, or the array in an `.npy` or `.csv` (which ignore `key`). `Ok(None)` when
-/// an `.npz` has no such key.
+/// an `.npz` has no such key. Sizes in headers are checked against the file before anything is allocated, and an
+/// `.npz` entry's checksum is verified.
 pub fn read_array_opt(path: impl AsRef<Path>, key: &str) -> Result<Option<Array>> {
     let path = path.as_ref();
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "npy" => {
             let bytes = std::fs::read(path).map_err(|e| GonnError::io(path, e))?;
+            let available = bytes.len() as u64;
             let npy = NpyFile::new(Cursor::new(bytes))
                 .map_err(|e| GonnError::format(path, format!("not a valid .npy file ({e})")))?;
-            npy_to_array(npy).map(Some).map_err(|e| GonnError::format(path, e))
+            npy_to_array(npy, available).map(Some).map_err(|e| GonnError::format(path, e))
         }
         "npz" => {
             let f = File::open(path).map_err(|e| GonnError::io(path, e))?;
             let mut npz = npyz::npz::NpzArchive::new(BufReader::new(f))
                 .map_err(|e| GonnError::format(path, format!("not a valid .npz archive ({e})")))?;
-            let entry = npz.by_name(key).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}")))?;
-            match entry {
-                None => Ok(None),
-                Some(npy) => {
-                    npy_to_array(npy).map(Some).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}")))
-                }
+            let zip = npz.zip_archive();
+            let mut entry = match zip.by_name(&npyz::npz::file_name_from_array_name(key)) {
+                Ok(entry) => entry,
+                Err(npyz::zip::result::ZipError::FileNotFound) => return Ok(None),
+                Err(e) => return Err(GonnError::format(path, format!("array `{key}`: {e}"))),
+            };
+            let size = entry.size();
+            if size > (MAX_ELEMENTS as u64) * 8 + (1 << 20) {
+                return Err(GonnError::format(
+                    path,
+                    format!("array `{key}` is larger than the limit of {MAX_ELEMENTS} values"),
+                ));
             }
+            // Reading the entry to its end verifies its checksum.
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| GonnError::format(path, format!("array `{key}` is damaged ({e})")))?;
+            let available = bytes.len() as u64;
+            let npy = NpyFile::new(Cursor::new(bytes))
+                .map_err(|e| GonnError::format(path, format!("array `{key}` is not a valid .npy ({e})")))?;
+            npy_to_array(npy, available).map(Some).map_err(|e| GonnError::format(path, format!("array `{key}`: {e}")))
         }
         "csv" | "txt" => read_csv(path).map(Some),
         _ => Err(GonnError::format(path, "unknown file type (expected .npz, .npy or .csv)")),

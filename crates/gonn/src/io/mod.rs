@@ -29,9 +29,39 @@ fn existing_parent(path: &Path) -> Result<&Path> {
     Ok(dir)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+/// Writes `bytes` to `path`: `-` is standard output; a symbolic link is followed and its target replaced; a
+/// path that exists and is not a regular file (a FIFO, `/dev/stdout`) is written straight into; a regular file is
+/// written atomically (a temporary file in the same folder, then a rename), so an error never leaves half a file.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
+    if path.as_os_str() == "-" {
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|_| out.flush()).map_err(|e| GonnError::io(path, e));
+    }
+    // Follow symbolic links (also dangling ones, to the file they name) so that the link itself stays.
+    let mut target = path.to_path_buf();
+    for _ in 0..32 {
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let next = fs::read_link(&target).map_err(|e| GonnError::io(path, e))?;
+                target = match target.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            _ => break,
+        }
+    }
+    if let Ok(m) = fs::metadata(&target) {
+        if !m.is_file() && !m.is_dir() {
+            return fs::OpenOptions::new()
+                .write(true)
+                .open(&target)
+                .and_then(|mut f| f.write_all(bytes))
+                .map_err(|e| GonnError::io(path, e));
+        }
+    }
+    let path = target.as_path();
     let dir = existing_parent(path)?;
     let name = path.file_name().ok_or_else(|| GonnError::io(path, std::io::Error::other("not a file name")))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
@@ -51,6 +81,9 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// Checks that a file can later be written at `path` (its folder exists), so that long runs fail early.
 pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    if path.as_os_str() == "-" {
+        return Ok(());
+    }
     existing_parent(path)?;
     if path.is_dir() {
         return Err(GonnError::io(path, std::io::Error::other("is a folder, not a file")));

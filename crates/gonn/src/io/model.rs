@@ -83,7 +83,23 @@ pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
     meta.insert("gonn_model".into(), model.kind.clone());
     meta.insert("gonn_version".into(), env!("CARGO_PKG_VERSION").into());
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| GonnError::format(path, e))?;
-    super::write_atomic(path, &bytes)
+    super::write_atomic(path, &sorted_header(&bytes))
+}
+
+/// The same safetensors bytes with the header's keys (tensors and metadata) in sorted order, so that the same
+/// model gives the same file (the library writes its metadata map in hash order).
+fn sorted_header(bytes: &[u8]) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).expect("safetensors wrote JSON");
+    let mut text = serde_json::to_string(&header).expect("JSON serializes");
+    while (8 + text.len()) % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(bytes.len() + 8);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
 }
 
 /// A `[r, fan_in, fan_out]` C-order tensor as the `(fan_in * fan_out) x r` layer block (column-major matrices).
@@ -93,6 +109,8 @@ fn deep_layer(data: &[f64], r: usize, fi: usize, fo: usize) -> Mat<f64> {
 
 fn view_to_mat(path: &Path, name: &str, v: &TensorView<'_>) -> Result<Mat<f64>> {
     let shape = v.shape();
+    super::arrays::check_shape(shape, v.dtype().bitsize().div_ceil(8), v.data().len() as u64)
+        .map_err(|e| GonnError::format(path, format!("tensor `{name}`: {e}")))?;
     let data: Vec<f64> = match v.dtype() {
         Dtype::F64 => v.data().chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
         Dtype::F32 => v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),

@@ -61,6 +61,9 @@ pub fn read_xy(data: &Path, targets: Option<&Path>, x_key: &str, y_key: &str) ->
 /// The targets as the loss expects them. Squared: `Y` as is (a vector is one output). Logistic: 0/1 labels
 /// (one output). Softmax: integer labels `0..C` (one-hot encoded; `C` from `classes` or the largest label + 1), or
 /// rows that are class distributions (`n x C`).
+/// The most classes a softmax label vector may name.
+pub const MAX_CLASSES: usize = 100_000;
+
 pub fn encode_targets(y: &Array, loss: Loss, classes: Option<usize>) -> Result<(Mat<f64>, Option<usize>)> {
     let ym = y.to_mat("Y")?;
     if !crate::numerics::linalg::all_finite(ym.as_ref()) {
@@ -93,6 +96,17 @@ pub fn encode_targets(y: &Array, loss: Loss, classes: Option<usize>) -> Result<(
                         "label out of range: class labels must be integers 0, 1, ..., but sample {i} has {v}"
                     )));
                 }
+            }
+            // One-hot targets are n x classes: labels are class indices, so more classes than samples (or than
+            // MAX_CLASSES) is a mistake in the data, not a problem to allocate for.
+            let limit = MAX_CLASSES.min(ym.nrows().max(2));
+            if let Some(i) = (0..ym.nrows()).find(|&i| ym[(i, 0)] >= limit as f64) {
+                return Err(GonnError::Data(format!(
+                    "label out of range: sample {i} has class label {}, but labels are class indices below the \
+                     number of samples ({}) and at most {MAX_CLASSES}",
+                    ym[(i, 0)],
+                    ym.nrows()
+                )));
             }
             let max = (0..ym.nrows()).map(|i| ym[(i, 0)] as usize).max().unwrap_or(0);
             let c = classes.unwrap_or(max + 1);

@@ -33,7 +33,19 @@ impl ValidFitParams {
                 check_weights(net, &w)?;
                 w
             }
-            None => random_start(&p, self.init_width, &mut rng),
+            None => {
+                let per_unit: usize = net.layer_dims().iter().sum();
+                if per_unit.saturating_mul(self.init_width) > crate::io::arrays::MAX_ELEMENTS / 4 {
+                    return Err(GonnError::param(
+                        "init_width",
+                        format!(
+                            "{} random subnetworks of {per_unit} weights each would not fit in memory",
+                            self.init_width
+                        ),
+                    ));
+                }
+                random_start(&p, self.init_width, &mut rng)
+            }
         };
         prune_zero(&mut w);
         Ok(MetaState::start(&p, self.tol, w, &rng))

@@ -6,6 +6,12 @@ use std::sync::Arc;
 use crate::core::loss::Loss;
 use crate::error::{GonnError, Result};
 
+/// The most restarts a heuristic polar may be asked for (each is a full search).
+pub const MAX_POLAR_RESTARTS: usize = 10_000;
+/// The most random subnetworks a fit may start from (the start must also fit in memory: see
+/// `ValidFitParams::initial_state`).
+pub const MAX_INIT_WIDTH: usize = 1_000_000;
+
 /// User-facing parameters of a fit.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -104,6 +110,15 @@ impl FitParams {
         }
         if self.max_outer == 0 {
             return Err(GonnError::param("max_outer", "0 (must be at least 1)"));
+        }
+        if self.polar_restarts > MAX_POLAR_RESTARTS {
+            return Err(GonnError::param(
+                "polar_restarts",
+                format!("{} (at most {MAX_POLAR_RESTARTS})", self.polar_restarts),
+            ));
+        }
+        if self.init_width > MAX_INIT_WIDTH {
+            return Err(GonnError::param("init_width", format!("{} (at most {MAX_INIT_WIDTH})", self.init_width)));
         }
         if self.batch_size == Some(0) {
             return Err(GonnError::param("batch_size", "0 (must be at least 1)"));
