@@ -61,9 +61,7 @@ fn c_order_from_fortran(shape: &[usize], data: Vec<f64>) -> Vec<f64> {
     out
 }
 
-/// The most values one array may hold (2^30, 8 GiB as `f64`): a header that claims more is refused before anything
-/// is allocated.
-pub const MAX_ELEMENTS: usize = 1 << 30;
+pub use crate::numerics::MAX_ELEMENTS;
 
 /// Checks a shape read from a file before its data is allocated: no dimension and not their product (which must
 /// not overflow) may exceed [`MAX_ELEMENTS`] (a `0 x 10^12` array is refused too), and at `item` bytes per value

@@ -35,7 +35,7 @@ impl ValidFitParams {
             }
             None => {
                 let per_unit: usize = net.layer_dims().iter().sum();
-                if per_unit.saturating_mul(self.init_width) > crate::io::arrays::MAX_ELEMENTS / 4 {
+                if per_unit.saturating_mul(self.init_width) > crate::numerics::MAX_ELEMENTS / 4 {
                     return Err(GonnError::param(
                         "init_width",
                         format!(

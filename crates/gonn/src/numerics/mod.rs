@@ -8,3 +8,7 @@ pub mod linalg;
 pub mod nnls;
 pub mod rng;
 pub mod spectral;
+
+/// The most values one array may hold (2^30, 8 GiB as `f64`): a file header that claims more, or a start that
+/// would need more, is refused before anything is allocated.
+pub const MAX_ELEMENTS: usize = 1 << 30;
