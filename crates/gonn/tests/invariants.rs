@@ -5,6 +5,7 @@
 
 use faer::Mat;
 use gonn::prelude::*;
+use gonn::numerics::rng::Rng;
 use proptest::prelude::*;
 
 fn check(c: &Certificate, history_min: f64, tol: f64) -> Result<(), TestCaseError> {
