@@ -264,3 +264,42 @@ fn a_closed_output_stream_does_not_lose_the_run() {
     assert_eq!(json(&report)["command"], "fit");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn max_seconds_bounds_long_exact_polars() {
+    // An exact 2-D polar at n = 2500 takes several seconds per call; --max-seconds must still end the run within
+    // its limit plus the final certificate's grace (5%, at least 1 s).
+    let d = tmpdir("hard-time");
+    let mut rng = Rng::new(9);
+    let n = 2500;
+    let x = Array { shape: vec![n, 2], data: (0..2 * n).map(|_| rng.normal()).collect() };
+    let y = Array { shape: vec![n], data: (0..n).map(|i| x.data[2 * i].max(0.0) + 0.1 * rng.normal()).collect() };
+    let data = d.join("big.npz");
+    write_npz(&data, &[("X", &x), ("Y", &y)]).unwrap();
+    let report = d.join("r.json");
+    let t = std::time::Instant::now();
+    let out = gonn(&[
+        "fit",
+        "--model",
+        "relu",
+        "--polar",
+        "exact",
+        "--data",
+        s(&data),
+        "--lambda",
+        "0.1",
+        "--max-seconds",
+        "3",
+        "--threads",
+        "1",
+        "--report",
+        s(&report),
+        "--quiet",
+    ]);
+    let took = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(took < 3.0 + 1.0 + 2.0, "took {took:.1} s for --max-seconds 3");
+    let r = json(&report);
+    assert!(r["termination"] == "max_time" || r["termination"] == "certified", "{}", r["termination"]);
+    std::fs::remove_dir_all(&d).ok();
+}

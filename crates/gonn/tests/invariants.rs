@@ -4,8 +4,8 @@
 //! `gap_bound <= tol * objective`.
 
 use faer::Mat;
-use gonn::prelude::*;
 use gonn::numerics::rng::Rng;
+use gonn::prelude::*;
 use proptest::prelude::*;
 
 fn check(c: &Certificate, history_min: f64, tol: f64) -> Result<(), TestCaseError> {

@@ -109,6 +109,11 @@ impl MetaSolver<'_> {
         let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
         if near_optimal || last {
             opts.prove = true;
+            if self.budget.timed_out() {
+                // The time limit is reached: the final proof gets 5% more (1 to 30 s), so that it is not cut short.
+                let grace = (0.05 * self.params.max_seconds).clamp(1.0, 30.0);
+                opts.budget = self.budget.extended(std::time::Duration::from_secs_f64(grace));
+            }
             opts.lanczos_tol = 1e-10;
             opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
             opts.extra_atoms = 0;

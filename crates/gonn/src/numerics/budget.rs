@@ -34,6 +34,12 @@ impl Budget {
         self.interrupted() || self.timed_out()
     }
 
+    /// The same stop flag with a new deadline `grace` from now: the final certificate of a run that reached its
+    /// time limit gets this much more.
+    pub fn extended(&self, grace: std::time::Duration) -> Self {
+        Self { deadline: Some(Instant::now() + grace), stop: self.stop.clone() }
+    }
+
     /// The deadline, if any.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

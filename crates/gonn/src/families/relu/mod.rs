@@ -14,11 +14,13 @@ use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::Problem;
 use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::families::relu::polar::{exact_scalar_polar_pair, heuristic_scalar_polar, ScalarPolar};
+use crate::families::relu::polar::{exact_scalar_polar_pair_within, heuristic_scalar_polar, ScalarPolar};
+use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 pub use crate::numerics::linalg::augment;
 use crate::numerics::linalg::{hadamard, mul, mul_nt, mul_tn};
 use crate::numerics::rng::Rng;
+use std::cell::Cell;
 
 /// How the polar is solved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,17 +193,33 @@ impl ReluNetwork {
     }
 
     /// The scalar polar `max_{||u||=1} c^T (X u)_+` in input coordinates.
-    fn scalar(&self, c: &[f64], restarts: usize, rng: &mut Rng) -> ScalarPolar {
-        let [plus, _] = self.scalar_pair(c, restarts, rng, false);
+    fn scalar(&self, c: &[f64], restarts: usize, rng: &mut Rng, budget: &Budget, aborted: &Cell<bool>) -> ScalarPolar {
+        let [plus, _] = self.scalar_pair(c, restarts, rng, false, budget, aborted);
         plus
     }
 
     /// The scalar polars of `c` and (if `both`) of `-c`; one enumeration serves both signs.
-    fn scalar_pair(&self, c: &[f64], restarts: usize, rng: &mut Rng, both: bool) -> [ScalarPolar; 2] {
-        match &self.reduced {
-            Some(Reduction { basis, rows, dropped }) => {
+    /// The enumeration gives up when `budget` expires; then the heuristic answers and `aborted` is set (the
+    /// polar is no longer exact).
+    fn scalar_pair(
+        &self,
+        c: &[f64],
+        restarts: usize,
+        rng: &mut Rng,
+        both: bool,
+        budget: &Budget,
+        aborted: &Cell<bool>,
+    ) -> [ScalarPolar; 2] {
+        let enumerated = match &self.reduced {
+            Some(r) if !aborted.get() => exact_scalar_polar_pair_within(&r.rows, c, budget).map(|p| (r, p)),
+            _ => None,
+        };
+        if self.reduced.is_some() && enumerated.is_none() {
+            aborted.set(true);
+        }
+        match enumerated {
+            Some((Reduction { basis, dropped, .. }, mut pair)) => {
                 let neg: Vec<f64> = c.iter().map(|v| -v).collect();
-                let mut pair = exact_scalar_polar_pair(rows, c);
                 let c_norm = c.iter().map(|v| v * v).sum::<f64>().sqrt();
                 for (p, ck) in pair.iter_mut().zip([c, neg.as_slice()]) {
                     // Back to input coordinates, then re-evaluate on the full inputs so that `value` is attained
@@ -257,14 +275,21 @@ impl ReluNetwork {
 
     /// Best signed scalar polar over the output columns: `max_c max_s max_u s q_c^T (X u)_+`, with per-column proven
     /// upper bounds.
-    fn column_polars(&self, q: MatRef<'_, f64>, restarts: usize, rng: &mut Rng) -> (Vec<f64>, Vec<f64>, Weights) {
+    fn column_polars(
+        &self,
+        q: MatRef<'_, f64>,
+        restarts: usize,
+        rng: &mut Rng,
+        budget: &Budget,
+        aborted: &Cell<bool>,
+    ) -> (Vec<f64>, Vec<f64>, Weights) {
         let (mut best, mut best_atom) = (f64::NEG_INFINITY, None);
         let mut uppers = Vec::with_capacity(self.outputs);
         let mut lowers = Vec::with_capacity(self.outputs);
         for c in 0..self.outputs {
             let col: Vec<f64> = q.col(c).iter().copied().collect();
             let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
-            let pair = self.scalar_pair(&col, restarts, rng, true);
+            let pair = self.scalar_pair(&col, restarts, rng, true, budget, aborted);
             for (s, p) in [1.0, -1.0].into_iter().zip(pair) {
                 up = up.max(p.upper);
                 lo = lo.max(p.value);
@@ -325,14 +350,16 @@ impl Family for ReluNetwork {
     /// alternating between `v` and the scalar polar of `Q v`; proven upper bound
     /// `sqrt(sum_c rho_c^2)` from the per-column polars `rho_c`.
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
-        let exact_enum = self.polar_is_exact();
+        let aborted = Cell::new(false);
         let dropped = self.reduced.as_ref().map_or(0.0, |r| r.dropped);
+        let (lowers, uppers, atom) = self.column_polars(q, opts.restarts, rng, &opts.budget, &aborted);
+        // An enumeration cut short by the budget left the heuristic's answer (and its loose proven bound).
+        let exact_enum = self.polar_is_exact() && !aborted.get();
         let method_scalar = match (exact_enum, dropped > 0.0) {
             (true, false) => "arrangement enumeration",
             (true, true) => "arrangement enumeration on the leading 3 directions plus a proven bound for the rest",
             (false, _) => "pattern ascent (heuristic)",
         };
-        let (lowers, uppers, atom) = self.column_polars(q, opts.restarts, rng);
         // Exact only when the directions left out of the enumeration provably cannot matter.
         let q_norm = (0..q.ncols()).map(|j| q.col(j).squared_norm_l2()).sum::<f64>().sqrt();
         let negligible = |upper: f64| q_norm * dropped <= 1e-10 * upper.abs().max(f64::MIN_POSITIVE);
@@ -376,7 +403,7 @@ impl Family for ReluNetwork {
                 }
                 v.iter_mut().for_each(|a| *a /= nv);
                 let qv: Vec<f64> = (0..q.nrows()).map(|i| (0..self.outputs).map(|c| q[(i, c)] * v[c]).sum()).collect();
-                let sp = self.scalar(&qv, opts.restarts, rng);
+                let sp = self.scalar(&qv, opts.restarts, rng, &opts.budget, &aborted);
                 let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &sp.u).max(0.0)).collect();
                 let qth: Vec<f64> = (0..self.outputs).map(|c| (0..q.nrows()).map(|i| q[(i, c)] * h[i]).sum()).collect();
                 let new_val = qth.iter().map(|a| a * a).sum::<f64>().sqrt();

@@ -11,6 +11,7 @@
 
 use std::f64::consts::PI;
 
+use crate::numerics::budget::Budget;
 use crate::numerics::cone::{project_warm, Rows};
 use crate::numerics::rng::Rng;
 
@@ -121,6 +122,12 @@ pub fn exact_scalar_polar(rows: &Rows, c: &[f64]) -> ScalarPolar {
 /// The exact scalar polars of `c` and of `-c` from one enumeration (the sweeps visit the same patterns; the
 /// gradients of `-c` are the negated ones of `c`).
 pub fn exact_scalar_polar_pair(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
+    exact_scalar_polar_pair_within(rows, c, &Budget::default()).expect("no budget to expire")
+}
+
+/// [`exact_scalar_polar_pair`] that gives up (`None`) when `budget` expires: the 3-D enumeration polls it once per
+/// hyperplane, so a long enumeration honours `--max-seconds` and Ctrl-C.
+pub fn exact_scalar_polar_pair_within(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
     let d = rows.d;
     assert!(d <= 3, "exact enumeration needs d <= 3");
     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
@@ -128,7 +135,7 @@ pub fn exact_scalar_polar_pair(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
     match d {
         0 | 1 => {
             let cands: Vec<Vec<f64>> = if d == 1 { vec![vec![1.0], vec![-1.0]] } else { vec![] };
-            [finish(rows, cs[0], cands.clone(), 0.0), finish(rows, cs[1], cands, 0.0)]
+            Some([finish(rows, cs[0], cands.clone(), 0.0), finish(rows, cs[1], cands, 0.0)])
         }
         2 => {
             let scale = (0..rows.n).map(|j| rows.norm(j)).fold(0.0, f64::max);
@@ -151,9 +158,9 @@ pub fn exact_scalar_polar_pair(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
                 }
             });
             let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
-            [one(0), one(1)]
+            Some([one(0), one(1)])
         }
-        _ => exact_3d(rows, c),
+        _ => exact_3d(rows, c, budget),
     }
 }
 
@@ -181,7 +188,7 @@ fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
 /// The `R^3` case, for `c` and `-c` at once: one circle sweep per hyperplane (boundary maxima, exact), plus the
 /// interior critical points of the regions next to each arc, evaluated in decreasing order of `||g_D||` until
 /// none can beat the best value.
-fn exact_3d(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
+fn exact_3d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
     const SIGNS: [f64; 2] = [1.0, -1.0];
     let n = rows.n;
     let norms: Vec<f64> = (0..n).map(|j| rows.norm(j)).collect();
@@ -198,6 +205,9 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
         }
     };
     for i in 0..n {
+        if budget.expired() {
+            return None;
+        }
         if norms[i] == 0.0 {
             continue;
         }
@@ -306,7 +316,7 @@ fn exact_3d(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
     }
     let minus = out.pop().expect("two signs");
     let plus = out.pop().expect("two signs");
-    [plus, minus]
+    Some([plus, minus])
 }
 
 /// Ascent over activation patterns from `u0`: `u <- Proj_{K_D}(g_D) / ||.||` with `D` the pattern of `u`. Each
