@@ -303,3 +303,31 @@ fn max_seconds_bounds_long_exact_polars() {
     assert!(r["termination"] == "max_time" || r["termination"] == "certified", "{}", r["termination"]);
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn experiments_refuse_data_of_the_wrong_shape() {
+    let (d, _, x) = setup("hard-exp");
+    for name in ["mismatch", "lambda-path"] {
+        refused(
+            &d,
+            &["experiment", name, "--out", s(&d.join("out")), "--digits", &x, "--small"],
+            &["xy.npz", "64 features"],
+        );
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn the_same_fit_writes_the_same_model_bytes() {
+    let (d, y, _) = setup("hard-bytes");
+    let files: Vec<Vec<u8>> = (0..2)
+        .map(|i| {
+            let out = d.join(format!("m{i}.safetensors"));
+            let o = gonn(&["fit", "--data", &y, "--lambda", "0.5", "--threads", "1", "--out", s(&out), "--quiet"]);
+            assert!(o.status.success());
+            std::fs::read(&out).unwrap()
+        })
+        .collect();
+    assert!(files[0] == files[1], "two identical runs wrote different model files");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -138,6 +138,19 @@ fn sine_data(n: usize, seed: u64) -> (Mat<f64>, Observations) {
 /// The digits images, standardized with the statistics of the first `train` rows; `(x, labels one-hot)`.
 fn digits(a: &ExperimentArgs, rows: usize) -> Result<(Mat<f64>, Mat<f64>)> {
     let data = load_supervised(&a.digits, None, "X", "Y", Loss::Softmax, None)?;
+    // The experiments use 8 x 8 images of 10 classes, and need enough of them to split.
+    if data.x.ncols() != 64 || data.obs.ncols() != 10 || data.x.nrows() < 100 {
+        return Err(GonnError::format(
+            &a.digits,
+            format!(
+                "expected the digits data (8 x 8 images, 64 features, labels 0..9, at least 100 samples); got {} \
+                 samples of {} features with {} classes",
+                data.x.nrows(),
+                data.x.ncols(),
+                data.obs.ncols()
+            ),
+        ));
+    }
     let rows = rows.min(data.x.nrows());
     // A seeded shuffle, so that small subsets contain every class.
     let mut order: Vec<usize> = (0..data.x.nrows()).collect();

@@ -84,9 +84,16 @@ pub fn check_writable(path: impl AsRef<Path>) -> Result<()> {
     if path.as_os_str() == "-" {
         return Ok(());
     }
-    existing_parent(path)?;
+    let dir = existing_parent(path)?;
     if path.is_dir() {
         return Err(GonnError::io(path, std::io::Error::other("is a folder, not a file")));
+    }
+    // A read-only folder is found now, not after a long run. (A full disk can still fail at the end: the write is
+    // atomic, so the earlier file stays.)
+    if !fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink() || !m.is_file()) {
+        let probe = dir.join(format!(".gonn-write-check-{}", std::process::id()));
+        fs::File::create(&probe).map_err(|e| GonnError::io(path, e))?;
+        let _ = fs::remove_file(&probe);
     }
     Ok(())
 }

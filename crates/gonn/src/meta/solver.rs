@@ -107,6 +107,8 @@ impl MetaSolver<'_> {
         opts.budget = self.budget.clone();
         let mut polar = p.net.polar(q.as_ref(), &opts, rng);
         let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
+        // Time may have run out inside this polar: then the run stops here, and its certificate needs the proof.
+        let last = last || self.budget.timed_out();
         if near_optimal || last {
             opts.prove = true;
             if self.budget.timed_out() {

@@ -296,9 +296,12 @@ fn exact_3d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]>
         let formula = best_formula[k].max(best.0);
         reg.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut last: Option<[f64; 3]> = None;
-        for (gn, g) in reg {
+        for (t, (gn, g)) in reg.into_iter().enumerate() {
             if gn <= best.0 {
                 break;
+            }
+            if t % 64 == 63 && budget.expired() {
+                return None;
             }
             if last.is_some_and(|l| (0..3).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
                 continue;
