@@ -74,6 +74,10 @@ pub fn run(a: ExperimentArgs) -> Result<()> {
             ))
         }
     };
+    if names.iter().any(|n| matches!(*n, "mismatch" | "lambda-path")) {
+        // Check the digits data before anything is written.
+        digits(&a, 1)?;
+    }
     let mut failed = Vec::new();
     for name in names {
         let dir = a.out.join(name);
