@@ -331,3 +331,14 @@ fn the_same_fit_writes_the_same_model_bytes() {
     assert!(files[0] == files[1], "two identical runs wrote different model files");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn temporaries_of_killed_runs_are_cleaned_up() {
+    let (d, y, _) = setup("hard-stale");
+    // What `kill -9` between a write and its rename leaves behind (a process id that cannot exist).
+    std::fs::write(d.join(".r.json.tmp-4294967"), b"half a report").unwrap();
+    let o = gonn(&["fit", "--data", &y, "--lambda", "1", "--report", s(&d.join("r.json")), "--quiet"]);
+    assert!(o.status.success());
+    assert_eq!(files(&d), ["r.json", "xy.npz", "y.npz"]);
+    std::fs::remove_dir_all(&d).ok();
+}

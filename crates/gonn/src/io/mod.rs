@@ -65,6 +65,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let dir = existing_parent(path)?;
     let name = path.file_name().ok_or_else(|| GonnError::io(path, std::io::Error::other("not a file name")))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    remove_stale_temporaries(dir, &name.to_string_lossy());
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -76,6 +77,21 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
         return Err(GonnError::io(path, e));
     }
     Ok(())
+}
+
+/// Removes the temporaries `.NAME.tmp-PID` that a killed run (`kill -9` between write and rename) left beside
+/// `NAME`, when their process no longer exists (Linux: no `/proc/PID`).
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && Path::new("/proc/self").exists() && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Checks that a file can later be written at `path` (its folder exists), so that long runs fail early.
