@@ -131,7 +131,8 @@ impl ReluNetwork {
         let x_norm = (smax + 1e-12 * fro2).sqrt() * (1.0 + 1e-12);
         // With at most 3 columns the polar is enumerated in X's own coordinates (nothing dropped); above, the
         // numerical rank decides whether a reduction to 3 directions can be tried.
-        let rank = if d <= MAX_EXACT_RANK { d } else { (0..d).filter(|&i| s[i] > 1e-10 * smax).count() };
+        let numerical_rank = (0..d).filter(|&i| s[i] > 1e-10 * smax).count();
+        let rank = if d <= MAX_EXACT_RANK { d } else { numerical_rank };
         let exact_ok = rank <= MAX_EXACT_RANK;
         let affordable = rank < MAX_EXACT_RANK || xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK3;
         if mode == PolarMode::Exact && !exact_ok {
@@ -149,8 +150,15 @@ impl ReluNetwork {
             PolarMode::Auto => exact_ok && affordable,
         };
         let reduced = enumerate.then(|| {
+            if d <= MAX_EXACT_RANK && numerical_rank == d {
+                // Well conditioned: the full eigenbasis of X^T X (orthonormal, so nothing is dropped).
+                let basis = eig.U().to_owned();
+                let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
+                return Reduction { basis, rows: Rows::new(xr.as_ref()), dropped: 0.0 };
+            }
             if d <= MAX_EXACT_RANK {
-                // Enumerate in the input coordinates themselves: nothing is dropped, however badly scaled X is.
+                // Badly scaled or nearly rank-deficient: enumerate in the input coordinates themselves, so that
+                // no direction is dropped (the eigenvalues of X^T X below eps * ||X||^2 are noise).
                 return Reduction { basis: Mat::identity(d, d), rows: Rows::new(xa.as_ref()), dropped: 0.0 };
             }
             let basis = Mat::from_fn(d, rank, |i, k| eig.U()[(i, d - rank + k)]);
