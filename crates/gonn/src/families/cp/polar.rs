@@ -70,7 +70,11 @@ pub fn cp_polar(q: MatRef<'_, f64>, n: usize, k: usize, opts: &PolarOptions, rng
         starts.push(((0..n).map(|_| rng.normal()).collect(), (0..k).map(|_| rng.normal()).collect()));
     }
     let mut best = (f64::NEG_INFINITY, vec![0.0; m], vec![0.0; n], vec![0.0; k]);
-    for (mut b, mut c) in starts {
+    for (i, (mut b, mut c)) in starts.into_iter().enumerate() {
+        // The first starts (data-driven) always run; random restarts stop when the budget ends.
+        if i > 2 && opts.budget.expired() {
+            break;
+        }
         normalize(&mut b);
         normalize(&mut c);
         let mut a = vec![0.0; m];

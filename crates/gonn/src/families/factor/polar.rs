@@ -82,7 +82,11 @@ fn alternating(
         starts.push((0..n).map(|_| rng.normal()).collect());
     }
     let mut best = (f64::NEG_INFINITY, vec![0.0; m], vec![0.0; n]);
-    for v0 in starts {
+    for (i, v0) in starts.into_iter().enumerate() {
+        // The first starts (data-driven) always run; random restarts stop when the budget ends.
+        if i > 2 && opts.budget.expired() {
+            break;
+        }
         let (_, vv) = nv.dual(&v0);
         let Some(mut v) = vv else { continue };
         let mut val = f64::NEG_INFINITY;

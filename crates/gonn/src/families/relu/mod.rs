@@ -245,10 +245,10 @@ impl ReluNetwork {
                 pair
             }
             None => {
-                let plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng);
+                let plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng, budget);
                 let minus = if both {
                     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
-                    heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng)
+                    heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng, budget)
                 } else {
                     ScalarPolar { value: f64::NEG_INFINITY, upper: f64::INFINITY, u: Vec::new() }
                 };

@@ -350,7 +350,14 @@ pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
 /// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from data-driven starts (the samples with the largest
 /// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones. The
 /// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
-pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usize, rng: &mut Rng) -> ScalarPolar {
+pub fn heuristic_scalar_polar(
+    rows: &Rows,
+    c: &[f64],
+    x_norm: f64,
+    restarts: usize,
+    rng: &mut Rng,
+    budget: &Budget,
+) -> ScalarPolar {
     let d = rows.d;
     let mut starts: Vec<Vec<f64>> = Vec::new();
     let unit = |v: Vec<f64>| {
@@ -379,9 +386,13 @@ pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usi
     best.0 = rows.relu_value(c, &best.1);
     // Cheap phase: a few unprojected fixed-point steps u <- g_D(u) / ||g_D(u)|| from every start, keeping the
     // best point each visits; then the monotone projected ascent from the most promising ones.
+    // The data-driven starts always run; the random ones stop when the budget ends.
+    let keep = starts.len().saturating_sub(restarts).max(1);
     let mut scored: Vec<(f64, Vec<f64>)> = starts
         .into_iter()
-        .map(|mut u| {
+        .enumerate()
+        .take_while(|(i, _)| *i < keep || !budget.expired())
+        .map(|(_, mut u)| {
             let mut top = (rows.relu_value(c, &u), u.clone());
             for _ in 0..5 {
                 let Some(next) = unit(rows.masked_gradient(&rows.pattern(&u), c)) else { break };
@@ -395,7 +406,10 @@ pub fn heuristic_scalar_polar(rows: &Rows, c: &[f64], x_norm: f64, restarts: usi
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, s) in scored.into_iter().take(restarts.clamp(1, 8)) {
+    for (t, (_, s)) in scored.into_iter().take(restarts.clamp(1, 8)).enumerate() {
+        if t > 0 && budget.expired() {
+            break;
+        }
         let (v, u) = pattern_ascent(rows, c, s);
         if v > best.0 {
             best = (v, u);
@@ -435,7 +449,7 @@ mod tests {
                 }
                 assert!(p.value <= gmax + lip * step, "d={d}: exact {} far above grid {gmax}", p.value);
                 // The heuristic never exceeds the exact value.
-                let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &mut rng);
+                let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &mut rng, &Budget::default());
                 assert!(h.value <= p.upper + 1e-12);
             }
         }
