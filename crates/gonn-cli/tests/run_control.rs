@@ -53,6 +53,11 @@ fn resumed_run_reaches_the_uninterrupted_optimum() {
     assert_ne!(part["status"], "stopped");
     let saved = load_model(&ckpt).unwrap();
     assert!(saved.metadata.contains_key("checkpoint"));
+    // A checkpoint is a model file: predict reads it (the weights to continue from).
+    let pred = d.join("pred.npy");
+    ok(&gonn(&["predict", "--model-file", s(&ckpt), "--data", s(&data), "--out", s(&pred)]));
+    assert_eq!(gonn::io::read_array(&pred, "").unwrap().shape, vec![60, 1]);
+    std::fs::remove_file(&pred).unwrap();
 
     // Resumed (same data and problem): the same steps as the uninterrupted run.
     let err =

@@ -192,10 +192,17 @@ impl FittedModel {
         if shape.len() != expected || shape.contains(&0) {
             return Err(bad("shape"));
         }
-        let certificate = meta
-            .get("certificate")
-            .and_then(|c| serde_json::from_str::<Certificate>(c).ok())
-            .ok_or_else(|| bad("certificate"))?;
+        let lambda: f64 = meta.get("lambda").and_then(|l| l.parse().ok()).ok_or_else(|| bad("lambda"))?;
+        let certificate = match meta.get("certificate") {
+            Some(c) => serde_json::from_str::<Certificate>(c).map_err(|_| bad("certificate"))?,
+            // A checkpoint (`gonn fit --checkpoint`): weights between two outer iterations, not yet checked.
+            None if meta.contains_key("checkpoint") => Certificate::absent(
+                lambda,
+                file.weights.width(),
+                "a checkpoint: the run's state between two outer iterations, without a certificate".into(),
+            ),
+            None => return Err(bad("certificate")),
+        };
         Ok(Self {
             spec,
             weights: file.weights.clone(),
@@ -203,7 +210,7 @@ impl FittedModel {
             termination: meta.get("termination").and_then(|t| serde_json::from_value(t.as_str().into()).ok()),
             history: meta.get("history").and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default(),
             scaling: Scaling::load(meta)?,
-            lambda: meta.get("lambda").and_then(|l| l.parse().ok()).ok_or_else(|| bad("lambda"))?,
+            lambda,
             loss: meta.get("loss").map_or(Ok(Loss::Squared), |s| s.parse())?,
             shape,
             classes: meta.get("classes").and_then(|c| c.parse().ok()),

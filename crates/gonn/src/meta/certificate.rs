@@ -300,6 +300,29 @@ impl Certificate {
         }
     }
 
+    /// No certificate at all (a checkpoint's weights, which are a point between two outer iterations): status
+    /// `untested`, the objective unknown (NaN), and `note` saying why.
+    pub fn absent(lambda: f64, subnetworks: usize, note: String) -> Self {
+        Self {
+            objective: f64::NAN,
+            loss: f64::NAN,
+            regularizer: f64::NAN,
+            lambda,
+            subnetworks,
+            polar_lower: f64::NAN,
+            polar_upper: None,
+            polar_exact: false,
+            polar_method: "none".into(),
+            gap_bound: None,
+            relative_gap: None,
+            optimum_lower_bound: None,
+            status: Status::Untested,
+            improving_subnetwork: None,
+            note: Some(note),
+            tol: 0.0,
+        }
+    }
+
     /// The certificate of weights whose polar was not computed (a run interrupted inside its local descent). Weak
     /// duality bounds `F*` from below for every weights of the same problem, so the best proven lower bound that
     /// the run found earlier, `lower_bound`, still bounds the gap of these weights: `f(W) - lower_bound`.
