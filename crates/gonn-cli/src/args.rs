@@ -118,6 +118,10 @@ pub struct FitArgs {
     /// with --resume.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Start from these weights (a gonn model, or weights made elsewhere in the layouts `certify` reads: U/V, A/B/C,
+    /// W1/W2 or a PyTorch state_dict, Wk) and continue to a certified optimum.
+    #[arg(long, conflicts_with = "resume")]
+    pub init_weights: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (same data, model, loss and lambda; the same seed and --threads
     /// give the same result as an uninterrupted run). --max-seconds counts from the resume.
     #[arg(long)]

@@ -5,7 +5,7 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::CertifyArgs;
-use crate::load::{check_outputs, deep_shapes, load, report, say};
+use crate::load::{check_outputs, deep_shapes, load, report, say, Loaded};
 
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
@@ -15,17 +15,11 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
         check_outputs(&[r], &inputs)?;
     }
     let l = load(p)?;
-    let model = match l.spec {
-        ModelSpec::Relu { bias, .. } => load_relu_weights(&a.weights, l.dims[1], l.dims[2], bias)?,
-        _ => load_weights(&a.weights, l.spec.kind())?,
-    };
-    if let Some(shapes) = deep_shapes(&l)? {
-        check_deep_layers(&model.weights, &shapes)?;
-    }
+    let weights = external_weights(&a.weights, &l)?;
     if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
         return Err(GonnError::param("reg", format!("no optimality test applies: {w}")));
     }
-    let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &model.weights, p.tol, p.threads)?;
+    let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &weights, p.tol, p.threads)?;
     let rep = report(p, &l, "certify", cert.clone());
     if let Some(path) = &p.report {
         rep.write(path)?;
@@ -36,6 +30,19 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
         say(p.quiet, &format!("report written to {}", r.display()));
     }
     Ok(())
+}
+
+/// Weights made by gonn or another tool for the model of `l`, in the layouts `certify` documents (relu: `W1`/`W2`,
+/// `b1`, or a PyTorch `state_dict`; deep: `Wk` as `[r, fan_in, fan_out]`); the shapes are checked against the model.
+pub fn external_weights(path: &std::path::Path, l: &Loaded) -> Result<Weights> {
+    let model = match l.spec {
+        ModelSpec::Relu { bias, .. } => load_relu_weights(path, l.dims[1], l.dims[2], bias)?,
+        _ => load_weights(path, l.spec.kind())?,
+    };
+    if let Some(shapes) = deep_shapes(l)? {
+        check_deep_layers(&model.weights, &shapes)?;
+    }
+    Ok(model.weights)
 }
 
 /// Names the first deep layer whose size does not match the architecture, with the expected shape.

@@ -59,6 +59,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         plot: Some(a.out_dir.join("run.svg")),
         log_json: None,
         checkpoint: None,
+        init_weights: None,
         resume: None,
     };
     let code = fit(fit_args)?;

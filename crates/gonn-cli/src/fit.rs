@@ -82,7 +82,18 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let l = load(p)?;
     let outputs: Vec<&Path> =
         [&a.out, &a.plot, &p.report, &a.log_json, &a.checkpoint].into_iter().flatten().map(|p| p.as_path()).collect();
-    let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref()].into_iter().flatten().map(|p| p.as_path()).collect();
+    let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref(), a.init_weights.as_ref(), a.resume.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        // Resuming from the checkpoint that the run keeps writing is the point of a checkpoint.
+        .filter(|p| {
+            let same = |c: &Path| {
+                c == *p || std::fs::canonicalize(c).ok().is_some_and(|c| Some(c) == std::fs::canonicalize(p).ok())
+            };
+            !(a.resume.as_deref() == Some(*p) && a.checkpoint.as_deref().is_some_and(same))
+        })
+        .collect();
     check_outputs(&outputs, &inputs)?;
     for out in [&a.out, &a.plot, &a.checkpoint, &a.log_json].into_iter().flatten() {
         check_writable(out)?;
@@ -122,6 +133,24 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
             l.dims
         ),
     );
+    if gonn::meta::degree_mismatch(l.net.as_ref()).is_none() && a.resume.is_none() {
+        let (lo, up) = gonn::meta::lambda_max(l.net.as_ref(), &l.obs, l.loss, p.threads)?;
+        let bracket = match up {
+            Some(u) if u <= lo * (1.0 + 1e-9) => format!("{lo:.6e}"),
+            Some(u) => format!("between {lo:.6e} and {u:.6e} (proven)"),
+            None => format!("at least {lo:.6e}"),
+        };
+        say(p.quiet, &format!("lambda_max = {bracket}: the zero model is optimal for lambda >= lambda_max"));
+        if up.is_some_and(|u| p.lambda >= u) {
+            say(p.quiet, "note: lambda >= lambda_max, so the optimum is the zero model");
+        } else if p.lambda < 1e-3 * lo {
+            note!(
+                "warning: lambda = {} is below 1e-3 lambda_max: the fit may grow very many subnetworks and take long \
+                 (a lambda between 0.01 and 0.5 lambda_max is a usual start)",
+                p.lambda
+            );
+        }
+    }
     if let ModelSpec::Deep { arch, reg, .. } = &l.spec {
         let k = l.net.degree();
         say(
@@ -162,7 +191,13 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let mut observers = gonn::meta::Observers(observers);
     let state = match state {
         Some(s) => s,
-        None => params.initial_state(l.net.as_ref(), &l.obs, None)?,
+        None => {
+            if a.init_weights.is_some() && a.init_rank > 0 {
+                return Err(GonnError::param("init_width", "give either --init-weights or --init-rank, not both"));
+            }
+            let init = a.init_weights.as_deref().map(|w| crate::certify::external_weights(w, &l)).transpose()?;
+            params.initial_state(l.net.as_ref(), &l.obs, init)?
+        }
     };
     let fitted = params.resume(l.net.as_ref(), &l.obs, state, &mut observers)?;
     progress.finish();

@@ -143,3 +143,33 @@ fn ctrl_c_writes_the_best_point_and_exits_130() {
 fn sigterm_writes_the_best_point_and_exits_130() {
     interrupt_with(15, "sigterm");
 }
+
+#[test]
+fn init_weights_from_another_tool_continue_to_the_optimum() {
+    let d = tmpdir("init-weights");
+    let (x, y) = regression(60, 1, 3);
+    let data = d.join("train.npz");
+    write_npz(&data, &[("X", &x), ("Y", &y)]).unwrap();
+    // A random network as another tool would save it: W1 (d+1 x r, bias row last) and W2 (1 x r).
+    let mut rng = Rng::new(8);
+    let w1 = Array { shape: vec![2, 5], data: (0..10).map(|_| rng.normal()).collect() };
+    let w2 = Array { shape: vec![1, 5], data: (0..5).map(|_| 0.3 * rng.normal()).collect() };
+    let init = d.join("init.npz");
+    write_npz(&init, &[("W1", &w1), ("W2", &w2)]).unwrap();
+    let (fresh, warm) = (d.join("fresh.json"), d.join("warm.json"));
+    let err = ok(&gonn(&fit_args(s(&data), &["--report", s(&fresh)])));
+    assert!(err.contains("lambda_max"), "{err}");
+    ok(&gonn(&fit_args(s(&data), &["--report", s(&warm), "--init-weights", s(&init)])));
+    let (a, b) = (json(&fresh), json(&warm));
+    assert_eq!(b["status"], "certified");
+    let (fa, fb) = (a["objective"].as_f64().unwrap(), b["objective"].as_f64().unwrap());
+    assert!((fa - fb).abs() <= 1e-7 * fa, "fresh {fa}, from the given weights {fb}");
+    // Weights of the wrong shape, or together with --init-rank: refused.
+    let bad = d.join("bad.npz");
+    write_npz(&bad, &[("W1", &Array { shape: vec![3, 5], data: vec![0.0; 15] }), ("W2", &w2)]).unwrap();
+    for extra in [vec!["--init-weights", s(&bad)], vec!["--init-weights", s(&init), "--init-rank", "2"]] {
+        let out = gonn(&fit_args(s(&data), &extra));
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

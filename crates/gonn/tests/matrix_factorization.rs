@@ -380,3 +380,20 @@ fn single_row_and_column_matrices_reach_the_closed_form() {
         }
     }
 }
+
+/// `lambda_max = Omega°(-G(0))` is `sigma_max(Y)` for the nuclear norm; at or above it the optimum is zero.
+#[test]
+fn lambda_max_is_the_top_singular_value_for_the_nuclear_norm() {
+    let mut rng = Rng::new(12);
+    let y = rng.normal_mat(9, 7);
+    let smax = y.singular_values().unwrap()[0];
+    let net = MatrixFactorization::new(9, 7, [LayerNorm::new(Norm::L2, false); 2]);
+    let obs = Observations::new(y, None).unwrap();
+    let (lo, up) = gonn::meta::lambda_max(&net, &obs, Loss::Squared, 1).unwrap();
+    assert!((lo - smax).abs() <= 1e-9 * smax && up.unwrap() >= smax * (1.0 - 1e-12), "[{lo}, {up:?}] vs {smax}");
+    let at = FitParams::new(up.unwrap() * 1.001).threads(1).validate().unwrap().fit(&net, &obs).unwrap();
+    assert_eq!(at.weights.width(), 0);
+    assert_eq!(at.certificate.status, Status::Certified);
+    let below = FitParams::new(0.9 * smax).threads(1).validate().unwrap().fit(&net, &obs).unwrap();
+    assert!(below.weights.width() >= 1);
+}
