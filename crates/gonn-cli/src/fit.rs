@@ -134,7 +134,10 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         ),
     );
     if gonn::meta::degree_mismatch(l.net.as_ref()).is_none() && a.resume.is_none() {
-        let (lo, up) = gonn::meta::lambda_max(l.net.as_ref(), &l.obs, l.loss, p.threads)?;
+        // At most 10% of the time limit (and 2 s): an exact enumeration cut short gives a bracket instead.
+        let grace = std::time::Duration::from_secs_f64((0.1 * a.max_seconds).clamp(0.0, 2.0));
+        let budget = gonn::numerics::budget::Budget::new(Some(std::time::Instant::now() + grace), Some(stop.clone()));
+        let (lo, up) = gonn::meta::lambda_max(l.net.as_ref(), &l.obs, l.loss, p.threads, budget)?;
         let bracket = match up {
             Some(u) if u <= lo * (1.0 + 1e-9) => format!("{lo:.6e}"),
             Some(u) => format!("between {lo:.6e} and {u:.6e} (proven)"),

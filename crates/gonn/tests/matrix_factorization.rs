@@ -389,7 +389,7 @@ fn lambda_max_is_the_top_singular_value_for_the_nuclear_norm() {
     let smax = y.singular_values().unwrap()[0];
     let net = MatrixFactorization::new(9, 7, [LayerNorm::new(Norm::L2, false); 2]);
     let obs = Observations::new(y, None).unwrap();
-    let (lo, up) = gonn::meta::lambda_max(&net, &obs, Loss::Squared, 1).unwrap();
+    let (lo, up) = gonn::meta::lambda_max(&net, &obs, Loss::Squared, 1, Default::default()).unwrap();
     assert!((lo - smax).abs() <= 1e-9 * smax && up.unwrap() >= smax * (1.0 - 1e-12), "[{lo}, {up:?}] vs {smax}");
     let at = FitParams::new(up.unwrap() * 1.001).threads(1).validate().unwrap().fit(&net, &obs).unwrap();
     assert_eq!(at.weights.width(), 0);

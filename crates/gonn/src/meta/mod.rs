@@ -133,13 +133,22 @@ pub fn degree_mismatch(net: &dyn Family) -> Option<String> {
 
 /// `lambda_max = Omega°(-G(0))`, the smallest lambda for which the zero model is optimal (THEORY.md section 3: at
 /// `W = 0` the optimality condition is `Omega°(-G(0) / lambda) <= 1`), as the polar's bracket `(lower, proven
-/// upper)`; exact families close it. Lambdas far below it grow many subnetworks.
-pub fn lambda_max(net: &dyn Family, obs: &Observations, loss: Loss, threads: usize) -> Result<(f64, Option<f64>)> {
+/// upper)`; exact families close it (unless `budget` cuts their enumeration short). Lambdas far below it grow many
+/// subnetworks.
+pub fn lambda_max(
+    net: &dyn Family,
+    obs: &Observations,
+    loss: Loss,
+    threads: usize,
+    budget: crate::numerics::budget::Budget,
+) -> Result<(f64, Option<f64>)> {
     check_problem(net, obs, loss)?;
     let p = Problem { net, loss, obs, lambda: 1.0, par: parallelism(threads) };
     let ev = p.evaluate(&Weights::empty(&net.layer_dims()));
     let q = solver::dual_direction(&ev.g, 1.0);
-    let polar = net.polar(q.as_ref(), &PolarOptions::new(true, p.par), &mut Rng::new(0));
+    let mut opts = PolarOptions::new(true, p.par);
+    opts.budget = budget;
+    let polar = net.polar(q.as_ref(), &opts, &mut Rng::new(0));
     Ok((polar.lower.max(0.0), polar.upper))
 }
 
