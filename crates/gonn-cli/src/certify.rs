@@ -5,7 +5,7 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::CertifyArgs;
-use crate::load::{check_outputs, deep_shapes, load, report, say, Loaded};
+use crate::load::{check_outputs, load, report, say, Loaded};
 
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
@@ -39,7 +39,7 @@ pub fn external_weights(path: &std::path::Path, l: &Loaded) -> Result<Weights> {
         ModelSpec::Relu { bias, .. } => load_relu_weights(path, l.dims[1], l.dims[2], bias)?,
         _ => load_weights(path, l.spec.kind())?,
     };
-    if let Some(shapes) = deep_shapes(l)? {
+    if let Some(shapes) = l.spec.layer_shapes(&l.dims)? {
         check_deep_layers(&model.weights, &shapes)?;
     }
     Ok(model.weights)

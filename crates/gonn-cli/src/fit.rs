@@ -11,7 +11,7 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::{FitArgs, ProblemArgs};
-use crate::load::{check_outputs, load, report, say, Loaded};
+use crate::load::{check_outputs, load, report, same_file, say, Loaded};
 use crate::progress::{JsonLog, Progress};
 
 /// The metadata that identifies this run's problem (stored with the model and the checkpoint).
@@ -26,10 +26,16 @@ struct Checkpoint {
     kind: String,
     metadata: HashMap<String, String>,
     error: Option<GonnError>,
+    /// The outer iteration of the state last written (a stop hands the same state to `iter` and `finish`).
+    written: Option<usize>,
 }
 
 impl Checkpoint {
     fn write(&mut self, state: &MetaState) {
+        if self.written == Some(state.outer) {
+            return;
+        }
+        self.written = Some(state.outer);
         let mut metadata = self.metadata.clone();
         metadata.insert("checkpoint".into(), state.to_json());
         let file = ModelFile { kind: self.kind.clone(), weights: state.weights.clone(), metadata };
@@ -87,22 +93,14 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         .flatten()
         .map(|p| p.as_path())
         // Resuming from the checkpoint that the run keeps writing is the point of a checkpoint.
-        .filter(|p| {
-            let same = |c: &Path| {
-                c == *p || std::fs::canonicalize(c).ok().is_some_and(|c| Some(c) == std::fs::canonicalize(p).ok())
-            };
-            !(a.resume.as_deref() == Some(*p) && a.checkpoint.as_deref().is_some_and(same))
-        })
+        .filter(|p| !(a.resume.as_deref() == Some(*p) && a.checkpoint.as_deref().is_some_and(|c| same_file(c, p))))
         .collect();
     check_outputs(&outputs, &inputs)?;
     for out in [&a.out, &a.plot, &a.checkpoint, &a.log_json].into_iter().flatten() {
         check_writable(out)?;
     }
     if let Some(plot) = &a.plot {
-        let ext = plot.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-        if ext != "svg" && ext != "png" {
-            return Err(GonnError::format(plot, "plot files must end in .svg or .png"));
-        }
+        gonn::plot::plot_format(plot)?;
     }
     let stop = crate::interrupt::stop_flag();
     let params = FitParams::new(p.lambda)
@@ -122,6 +120,10 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         Some(path) => Some(read_checkpoint(path, &metadata, l.spec.kind())?),
         None => None,
     };
+    if a.init_weights.is_some() && a.init_rank > 0 {
+        return Err(GonnError::param("init_width", "give either --init-weights or --init-rank, not both"));
+    }
+    let init = a.init_weights.as_deref().map(|w| crate::certify::external_weights(w, &l)).transpose()?;
     say(
         p.quiet,
         &format!(
@@ -183,6 +185,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         kind: l.spec.kind().into(),
         metadata: metadata.clone(),
         error: None,
+        written: None,
     });
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     if let Some(l) = log.as_mut() {
@@ -192,22 +195,15 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         observers.push(c);
     }
     let mut observers = gonn::meta::Observers(observers);
-    let state = match state {
-        Some(s) => s,
-        None => {
-            if a.init_weights.is_some() && a.init_rank > 0 {
-                return Err(GonnError::param("init_width", "give either --init-weights or --init-rank, not both"));
-            }
-            let init = a.init_weights.as_deref().map(|w| crate::certify::external_weights(w, &l)).transpose()?;
-            params.initial_state(l.net.as_ref(), &l.obs, init)?
-        }
+    let fitted = match state {
+        Some(s) => params.resume(l.net.as_ref(), &l.obs, s, &mut observers)?,
+        None => params.fit_from(l.net.as_ref(), &l.obs, init, &mut observers)?,
     };
-    let fitted = params.resume(l.net.as_ref(), &l.obs, state, &mut observers)?;
     progress.finish();
     if let Some(e) = checkpoint.and_then(|c| c.error) {
         note!("error: the checkpoint could not be written: {e}");
     }
-    finish_fit(p, &l, &fitted, a.out.as_deref(), a.plot.as_deref())?;
+    finish_fit(p, &l, &params, &fitted, a.out.as_deref(), a.plot.as_deref())?;
     if let Some(c) = &a.checkpoint {
         say(p.quiet, &format!("checkpoint written to {}", c.display()));
     }
@@ -218,7 +214,14 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FitResult, out: Option<&Path>, plot: Option<&Path>) -> Result<()> {
+fn finish_fit(
+    p: &ProblemArgs,
+    l: &Loaded,
+    params: &gonn::meta::ValidFitParams,
+    fitted: &FitResult,
+    out: Option<&Path>,
+    plot: Option<&Path>,
+) -> Result<()> {
     let mut rep = report(p, l, "fit", fitted.certificate.clone());
     rep.outer_iterations = fitted.outer_iterations;
     rep.seconds = fitted.seconds;
@@ -227,16 +230,9 @@ fn finish_fit(p: &ProblemArgs, l: &Loaded, fitted: &FitResult, out: Option<&Path
     rep.history = fitted.history.clone();
     if let Some(path) = out {
         let model = FittedModel {
-            spec: l.spec.clone(),
-            weights: fitted.weights.clone(),
-            certificate: fitted.certificate.clone(),
-            termination: Some(fitted.termination),
-            history: fitted.history.clone(),
             scaling: l.scaling.clone(),
-            lambda: p.lambda,
-            loss: l.loss,
-            shape: l.dims.clone(),
             classes: l.classes,
+            ..FittedModel::new(l.spec.clone(), fitted.clone(), params, l.dims.clone())
         };
         model.save(path)?;
         rep.model_file = Some(path.display().to_string());

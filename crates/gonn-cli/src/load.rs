@@ -134,25 +134,21 @@ pub fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> 
     }
 }
 
-/// `(fan_in, fan_out)` of a deep model's layers (`None` for the other models).
-pub fn deep_shapes(l: &Loaded) -> Result<Option<Vec<(usize, usize)>>> {
-    match &l.spec {
-        ModelSpec::Deep { arch, image, bias, .. } => Ok(Some(arch.layer_shapes(l.dims[1], *image, *bias, l.dims[2])?)),
-        _ => Ok(None),
-    }
+/// Whether two paths name the same file (as written, or after resolving links and `..`).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || std::fs::canonicalize(a).ok().is_some_and(|c| std::fs::canonicalize(b).ok() == Some(c))
 }
 
-/// Output paths must differ from each other and from every input file.
+/// Output paths must differ from each other and from every input file (`-`, standard output, excepted).
 pub fn check_outputs(outputs: &[&Path], inputs: &[&Path]) -> Result<()> {
-    let id = |p: &Path| std::fs::canonicalize(p).ok();
-    for (i, o) in outputs.iter().enumerate() {
+    for (i, o) in outputs.iter().enumerate().filter(|(_, o)| o.as_os_str() != "-") {
         for other in &outputs[i + 1..] {
-            if o.as_os_str() != "-" && (o == other || id(o).is_some_and(|a| id(other) == Some(a))) {
+            if same_file(o, other) {
                 return Err(GonnError::param("out", format!("{} is given as two different outputs", o.display())));
             }
         }
         for input in inputs {
-            if o.as_os_str() != "-" && (o == input || (id(o).is_some() && id(o) == id(input))) {
+            if same_file(o, input) {
                 return Err(GonnError::param(
                     "out",
                     format!("{} is an input of this run; choose another output path", o.display()),

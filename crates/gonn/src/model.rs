@@ -239,11 +239,7 @@ pub fn problem_metadata(
     if let Some(s) = scaling {
         s.store(&mut m);
     }
-    if let ModelSpec::Deep { arch, image, bias, .. } = spec {
-        let [_, d, outputs] = shape else {
-            return Err(GonnError::Shape(format!("a deep model's data shape is [n, d, outputs], not {shape:?}")));
-        };
-        let shapes = arch.layer_shapes(*d, *image, *bias, *outputs)?;
+    if let Some(shapes) = spec.layer_shapes(shape)? {
         m.insert("layer_shapes".into(), serde_json::to_string(&shapes).expect("serializable"));
     }
     Ok(m)

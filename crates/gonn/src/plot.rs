@@ -350,13 +350,20 @@ pub fn png(history: &[IterationRecord]) -> Vec<u8> {
 /// Writes the plot to `path` as SVG or PNG (by extension), atomically.
 pub fn write_plot(path: impl AsRef<Path>, history: &[IterationRecord]) -> Result<()> {
     let path = path.as_ref();
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let bytes = match ext.as_str() {
+    let bytes = match plot_format(path)? {
         "svg" => svg(history).into_bytes(),
-        "png" => png(history),
-        _ => return Err(GonnError::format(path, "plot files must end in .svg or .png")),
+        _ => png(history),
     };
     crate::io::write_atomic(path, &bytes)
+}
+
+/// `svg` or `png`, from the plot path's extension (checked before a run, so that a bad name fails early).
+pub fn plot_format(path: &Path) -> Result<&'static str> {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase().as_str() {
+        "svg" => Ok("svg"),
+        "png" => Ok("png"),
+        _ => Err(GonnError::format(path, "plot files must end in .svg or .png")),
+    }
 }
 
 /// A line chart of several labelled series (used by `gonn experiment`), drawn as SVG or PNG.

@@ -362,6 +362,16 @@ impl ModelSpec {
         Ok(ModelSpec::Deep { arch, image, bias, reg })
     }
 
+    /// A deep model's `(fan_in, fan_out)` per layer for data of shape `[n, d, outputs]` (`None` for the other
+    /// models).
+    pub fn layer_shapes(&self, shape: &[usize]) -> Result<Option<Vec<(usize, usize)>>> {
+        let ModelSpec::Deep { arch, image, bias, .. } = self else { return Ok(None) };
+        let [_, d, outputs] = shape else {
+            return Err(GonnError::Shape(format!("a deep model's data shape is [n, d, outputs], not {shape:?}")));
+        };
+        arch.layer_shapes(*d, *image, *bias, *outputs).map(Some)
+    }
+
     /// Metadata stored with the weights.
     pub fn metadata(&self, dims: &[usize]) -> HashMap<String, String> {
         let mut m = HashMap::new();

@@ -19,14 +19,19 @@ use super::state::{Action, IterationRecord, MetaState, Termination};
 use super::{check_problem, check_weights, degree_mismatch, parallelism, random_start, FitResult};
 
 impl ValidFitParams {
-    fn problem<'a>(&self, net: &'a dyn Family, obs: &'a Observations) -> Result<Problem<'a>> {
+    pub(super) fn problem<'a>(&self, net: &'a dyn Family, obs: &'a Observations) -> Result<Problem<'a>> {
         check_problem(net, obs, self.loss)?;
         Ok(Problem { net, loss: self.loss, obs, lambda: self.lambda, par: parallelism(self.threads) })
     }
 
     /// The state before the first outer iteration: `init` (checked) or the configured random start.
     pub fn initial_state(&self, net: &dyn Family, obs: &Observations, init: Option<Weights>) -> Result<MetaState> {
-        let p = self.problem(net, obs)?;
+        self.start(&self.problem(net, obs)?, init)
+    }
+
+    /// [`ValidFitParams::initial_state`] on a checked problem.
+    fn start(&self, p: &Problem<'_>, init: Option<Weights>) -> Result<MetaState> {
+        let net = p.net;
         let mut rng = Rng::new(self.seed);
         let mut w = match init {
             Some(w) => {
@@ -44,11 +49,11 @@ impl ValidFitParams {
                         ),
                     ));
                 }
-                random_start(&p, self.init_width, &mut rng)
+                random_start(p, self.init_width, &mut rng)
             }
         };
         prune_zero(&mut w);
-        Ok(MetaState::start(&p, self.tol, w, &rng))
+        Ok(MetaState::start(p, self.tol, w, &rng))
     }
 
     fn solver<'a>(&'a self, p: Problem<'a>) -> MetaSolver<'a> {
@@ -69,8 +74,9 @@ impl ValidFitParams {
         init: Option<Weights>,
         observer: &mut dyn Observer,
     ) -> Result<FitResult> {
-        let state = self.initial_state(net, obs, init)?;
-        self.continue_from(net, obs, state, observer)
+        let p = self.problem(net, obs)?;
+        let state = self.start(&p, init)?;
+        self.continue_from(p, state, observer)
     }
 
     /// Continues a run from `state` (a checkpoint of the same problem, or [`ValidFitParams::initial_state`]).
@@ -88,18 +94,12 @@ impl ValidFitParams {
                 "the checkpoint belongs to another problem (other data, model, loss or lambda)".into(),
             ));
         }
-        self.continue_from(net, obs, state, observer)
+        self.continue_from(p, state, observer)
     }
 
-    /// Runs from a state of this problem (already checked).
-    fn continue_from(
-        &self,
-        net: &dyn Family,
-        obs: &Observations,
-        state: MetaState,
-        observer: &mut dyn Observer,
-    ) -> Result<FitResult> {
-        let p = self.problem(net, obs)?;
+    /// Runs from a state of the checked problem `p`.
+    fn continue_from(&self, p: Problem<'_>, state: MetaState, observer: &mut dyn Observer) -> Result<FitResult> {
+        let net = p.net;
         check_weights(net, &state.weights)?;
         if let Some(note) = degree_mismatch(net) {
             if state.weights.width() == 0 {
@@ -116,8 +116,8 @@ impl ValidFitParams {
     /// Trains `init` (or `init_width` random subnetworks) by local descent only, at that width: no polar-driven
     /// growth. The polar still checks the result (for comparisons with [`ValidFitParams::fit_from`]).
     pub fn fit_fixed_width(&self, net: &dyn Family, obs: &Observations, init: Option<Weights>) -> Result<FitResult> {
-        let state = self.initial_state(net, obs, init)?;
         let p = self.problem(net, obs)?;
+        let state = self.start(&p, init)?;
         Ok(fixed_width(&self.solver(p), state, degree_mismatch(net), &mut Silent))
     }
 }
@@ -178,15 +178,14 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
     let mut best: Option<(Weights, Certificate)> = None;
     observer.init(&state);
     loop {
-        let mut next = state.clone();
+        let mut next = state.successor();
         let mut rng = Rng::from_state(state.rng);
         let outer = state.outer + 1;
         let info = s.descend(&mut w, &next);
         if s.budget.interrupted() {
             return interrupted(s, w, best, &state, elapsed(before, start), observer);
         }
-        let last = s.budget.expired() || outer >= s.params.max_outer;
-        let checked = s.check(&w, info, &next, last, &mut rng);
+        let checked = s.check(&w, info, &next, outer >= s.params.max_outer, &mut rng);
         if let Some(lb) = checked.cert.optimum_lower_bound {
             next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
         }
@@ -310,9 +309,7 @@ fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, obser
     let (certificate, polar_lower, polar_upper) = match note {
         Some(note) => (Certificate::untested(p, &ev, nonzero(&w), s.params.tol, note), 0.0, None),
         None => {
-            let mut opts = crate::core::polar::PolarOptions::new(true, p.par);
-            opts.restarts = s.params.polar_restarts;
-            opts.budget = s.budget.clone();
+            let opts = s.polar_options(true);
             let polar = p.net.polar(dual_direction(&ev.g, p.lambda).as_ref(), &opts, &mut Rng::new(s.params.seed));
             (Certificate::new(p, &ev, &polar, nonzero(&w), s.params.tol), polar.lower, polar.upper)
         }
@@ -328,16 +325,11 @@ fn fixed_width(s: &MetaSolver<'_>, state: MetaState, note: Option<String>, obser
         seconds: elapsed(before, start),
         action: Action::Stop,
     };
-    let rec_seconds = rec.seconds;
     let _ = observer.iter(&rec, &state);
+    let seconds = rec.seconds;
     let mut history = state.history.clone();
     history.push(rec);
-    let ending = Ending {
-        termination,
-        history,
-        outer: state.outer + 1,
-        lower_bound: certificate.optimum_lower_bound,
-        seconds: rec_seconds,
-    };
+    let ending =
+        Ending { termination, history, outer: state.outer + 1, lower_bound: certificate.optimum_lower_bound, seconds };
     finish(w, certificate, ending, &state, observer)
 }

@@ -163,9 +163,8 @@ pub fn certify(
     threads: usize,
 ) -> Result<Certificate> {
     let params = FitParams::new(lambda).loss(loss).tol(tol).threads(threads).validate()?;
-    check_problem(net, obs, loss)?;
+    let p = params.problem(net, obs)?;
     check_weights(net, w)?;
-    let p = Problem { net, loss, obs, lambda, par: parallelism(threads) };
     let ev = p.evaluate(w);
     let q = solver::dual_direction(&ev.g, lambda);
     let mut rng = Rng::new(params.seed);

@@ -95,20 +95,25 @@ impl MetaSolver<'_> {
         info
     }
 
+    /// Polar options with the run's restarts and budget.
+    pub fn polar_options(&self, prove: bool) -> PolarOptions {
+        let mut opts = PolarOptions::new(prove, self.p.par);
+        opts.restarts = self.params.polar_restarts;
+        opts.budget = self.budget.clone();
+        opts
+    }
+
     /// The polar at `w` with its certificate; the polar is proven when the run is near optimal or about to stop
-    /// (`last`).
-    pub fn check(&self, w: &Weights, info: DescentInfo, state: &MetaState, last: bool, rng: &mut Rng) -> Checked {
+    /// (`at_limit`: the last outer iteration, or the budget ended, possibly inside this polar).
+    pub fn check(&self, w: &Weights, info: DescentInfo, state: &MetaState, at_limit: bool, rng: &mut Rng) -> Checked {
         let p = &self.p;
         let ev = p.evaluate(w);
         let q = dual_direction(&ev.g, p.lambda);
-        let mut opts = PolarOptions::new(false, p.par);
-        opts.restarts = self.params.polar_restarts;
+        let mut opts = self.polar_options(false);
         opts.extra_atoms = 8;
-        opts.budget = self.budget.clone();
         let mut polar = p.net.polar(q.as_ref(), &opts, rng);
         let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
-        // Time may have run out inside this polar: then the run stops here, and its certificate needs the proof.
-        let last = last || self.budget.timed_out();
+        let last = at_limit || self.budget.expired();
         if near_optimal || last {
             opts.prove = true;
             if self.budget.timed_out() {

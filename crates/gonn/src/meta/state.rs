@@ -132,6 +132,12 @@ impl MetaState {
         }
     }
 
+    /// A copy to build the next outer iteration's state in: everything but the weights, which the iteration
+    /// sets when it ends.
+    pub(super) fn successor(&self) -> Self {
+        Self { weights: no_weights(), history: self.history.clone(), fingerprint: self.fingerprint.clone(), ..*self }
+    }
+
     /// The state as JSON (without the weights).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("the state serializes")

@@ -72,14 +72,17 @@ pub struct ReluNetwork {
     outputs: usize,
     bias: bool,
     norms: [LayerNorm; 2],
-    /// The polar is enumerated (`rank(X) <= 3` and the mode allows it): see [`Reduction`].
+    /// The polar is enumerated (at most 3 columns, or a numerical rank of at most 3, and the mode allows it): see
+    /// [`Reduction`].
     reduced: Option<Reduction>,
     /// Proven upper bound on `||X||_2` (largest eigenvalue of the small Gram `X^T X`, plus a rounding margin).
     x_norm: f64,
 }
 
 /// The coordinates in which the polar is enumerated: an orthonormal basis `B` (`d' x k`, `k <= 3`) and the rows
-/// of `X B`. With `d' <= 3` it is the identity and nothing is dropped. Otherwise `B` spans the leading eigenvectors
+/// of `X B`. With `d' <= 3` nothing is dropped: `B` is the full eigenbasis of `X^T X` (or the identity when `X` is
+/// badly scaled or nearly rank-deficient, which keeps the enumeration in the inputs' own coordinates). Otherwise
+/// `B` spans the leading eigenvectors
 /// of `X^T X`, and for every unit `u`, `c^T (X u)_+ <= c^T (X B B^T u)_+ + ||c||_2 ||X (I - B B^T)||_2` (the ReLU is
 /// 1-Lipschitz), so the enumerated maximum plus `||c||_2 * dropped` is a proven upper bound, `dropped` being a
 /// rigorous bound on `||X (I - B B^T)||_F`.
