@@ -148,11 +148,10 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         say(p.quiet, &format!("lambda_max = {bracket}: the zero model is optimal for lambda >= lambda_max"));
         if up.is_some_and(|u| p.lambda >= u) {
             say(p.quiet, "note: lambda >= lambda_max, so the optimum is the zero model");
-        } else if p.lambda < 1e-3 * lo {
-            note!(
-                "warning: lambda = {} is below 1e-3 lambda_max: the fit may grow very many subnetworks and take long \
-                 (a lambda between 0.01 and 0.5 lambda_max is a usual start)",
-                p.lambda
+        } else {
+            say(
+                p.quiet,
+                &format!("lambda / lambda_max = {:.1e} (smaller ratios grow more subnetworks)", p.lambda / lo),
             );
         }
     }
