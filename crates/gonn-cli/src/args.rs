@@ -122,6 +122,16 @@ pub struct FitArgs {
     /// W1/W2 or a PyTorch state_dict, Wk) and continue to a certified optimum.
     #[arg(long, conflicts_with = "resume")]
     pub init_weights: Option<PathBuf>,
+    /// Fit a decreasing path of K lambdas, from lambda_max (where the zero model is optimal) down to --lambda,
+    /// each warm-started from the previous optimum; prints a table (objective, subnetworks, certificate,
+    /// validation error) and keeps the model with the smallest validation error (with --validation-fraction), or
+    /// the last one. --max-seconds bounds the whole path.
+    #[arg(long, value_name = "K", conflicts_with_all = ["resume", "init_weights", "checkpoint"])]
+    pub lambda_path: Option<usize>,
+    /// Hold out this fraction of the observed entries (factor, cp) or of the samples (relu, mlp, cnn), chosen
+    /// with --seed, fit on the rest and report the held-out error (RMSE, or error rate for logistic and softmax).
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    pub validation_fraction: Option<f64>,
     /// Continue the run saved in this checkpoint (same data, model, loss and lambda; the same seed and --threads
     /// give the same result as an uninterrupted run). --max-seconds counts from the resume.
     #[arg(long)]

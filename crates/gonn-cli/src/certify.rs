@@ -5,7 +5,7 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::CertifyArgs;
-use crate::load::{check_outputs, load, report, say, Loaded};
+use crate::load::{check_outputs, load, report, Loaded};
 
 pub fn certify(a: CertifyArgs) -> Result<()> {
     let p = &a.problem;
@@ -24,11 +24,11 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
     if let Some(path) = &p.report {
         rep.write(path)?;
     }
-    say(p.quiet, &format!("status: {}", cert.status));
-    say(p.quiet, &cert.summary());
-    if let Some(r) = &p.report {
-        say(p.quiet, &format!("report written to {}", r.display()));
+    let mut text = format!("status: {}\n{}", cert.status, cert.summary());
+    if let Some(r) = p.report.as_deref().filter(|r| r.as_os_str() != "-") {
+        text += &format!("\nreport written to {}", r.display());
     }
+    crate::load::result(p.quiet, p.report.as_deref(), &text);
     Ok(())
 }
 

@@ -61,6 +61,8 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         checkpoint: None,
         init_weights: None,
         resume: None,
+        lambda_path: None,
+        validation_fraction: None,
     };
     let code = fit(fit_args)?;
     say(a.quiet, &format!(

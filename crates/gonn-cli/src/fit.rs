@@ -11,8 +11,19 @@ use gonn::prelude::*;
 use gonn::{GonnError, Result};
 
 use crate::args::{FitArgs, ProblemArgs};
-use crate::load::{check_outputs, load, report, same_file, say, Loaded};
+use crate::load::{check_outputs, load, report, result, same_file, say, Loaded};
 use crate::progress::{JsonLog, Progress};
+use gonn::meta::path::{hold_out, HoldOut, PathPoint, Validation};
+
+/// "validation on N held-out entries: RMSE x (mean loss y)".
+pub fn validation_line(v: &Validation) -> String {
+    let what = match (v.rmse, v.error_rate) {
+        (Some(r), _) => format!("RMSE {r:.6e}, "),
+        (_, Some(e)) => format!("error rate {e:.4}, "),
+        _ => String::new(),
+    };
+    format!("validation on {} held-out entries: {what}mean loss {:.6e}", v.count, v.mean_loss)
+}
 
 /// The metadata that identifies this run's problem (stored with the model and the checkpoint).
 fn model_metadata(p: &ProblemArgs, l: &Loaded) -> Result<HashMap<String, String>> {
@@ -85,7 +96,7 @@ fn read_checkpoint(path: &Path, expected: &HashMap<String, String>, kind: &str) 
 /// `gonn fit`; exits with 130 when a signal interrupted the run (after writing the best point reached).
 pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let p = &a.problem;
-    let l = load(p)?;
+    let mut l = load(p)?;
     let outputs: Vec<&Path> =
         [&a.out, &a.plot, &p.report, &a.log_json, &a.checkpoint].into_iter().flatten().map(|p| p.as_path()).collect();
     let inputs: Vec<&Path> = [Some(&p.data), p.targets.as_ref(), a.init_weights.as_ref(), a.resume.as_ref()]
@@ -115,6 +126,27 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         .batch_size(a.batch_size)
         .stop_flag(stop.clone())
         .validate()?;
+    let validation = match a.validation_fraction {
+        Some(f) => {
+            let unit = if l.spec.supervised() { HoldOut::Rows } else { HoldOut::Entries };
+            let before = l.obs.n_observed();
+            let (train, val) = hold_out(&l.obs, f, unit, a.seed)?;
+            l.obs = train;
+            say(
+                p.quiet,
+                &format!(
+                    "validation: {} of {before} observed entries held out ({} chosen with --seed {}); fitting on the \
+                     other {}",
+                    val.n_observed(),
+                    if unit == HoldOut::Rows { "whole samples" } else { "single entries" },
+                    a.seed,
+                    l.obs.n_observed()
+                ),
+            );
+            Some(val)
+        }
+        None => None,
+    };
     let metadata = model_metadata(p, &l)?;
     let state = match &a.resume {
         Some(path) => Some(read_checkpoint(path, &metadata, l.spec.kind())?),
@@ -135,11 +167,13 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
             l.dims
         ),
     );
+    let mut lambda_max = None;
     if gonn::meta::degree_mismatch(l.net.as_ref()).is_none() && a.resume.is_none() {
         // At most 10% of the time limit (and 2 s): an exact enumeration cut short gives a bracket instead.
         let grace = std::time::Duration::from_secs_f64((0.1 * a.max_seconds).clamp(0.0, 2.0));
         let budget = gonn::numerics::budget::Budget::new(Some(std::time::Instant::now() + grace), Some(stop.clone()));
         let (lo, up) = gonn::meta::lambda_max(l.net.as_ref(), &l.obs, l.loss, p.threads, budget)?;
+        lambda_max = Some(up.unwrap_or(lo));
         let bracket = match up {
             Some(u) if u <= lo * (1.0 + 1e-9) => format!("{lo:.6e}"),
             Some(u) => format!("between {lo:.6e} and {u:.6e} (proven)"),
@@ -177,6 +211,12 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
             &format!("resuming {} after outer iteration {} ({:.2} s so far)", path.display(), s.outer, s.seconds),
         );
     }
+    if let Some(k) = a.lambda_path {
+        let lambda_max = lambda_max.ok_or_else(|| {
+            GonnError::param("lambda_path", "needs lambda_max, which a mismatched regularizer degree does not have")
+        })?;
+        return crate::lambda_path::run(&a, &l, &params, validation.as_ref(), lambda_max, k);
+    }
     let mut progress = Progress::new(p.quiet);
     let mut log = a.log_json.clone().map(JsonLog::new);
     let mut checkpoint = a.checkpoint.as_ref().map(|path| Checkpoint {
@@ -202,7 +242,8 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     if let Some(e) = checkpoint.and_then(|c| c.error) {
         note!("error: the checkpoint could not be written: {e}");
     }
-    finish_fit(p, &l, &params, &fitted, a.out.as_deref(), a.plot.as_deref())?;
+    let validation = validation.map(|v| score(&l, &params, &fitted, &v));
+    finish_fit(p, &l, &params, &fitted, a.out.as_deref(), a.plot.as_deref(), Extra { validation, path: None })?;
     if let Some(c) = &a.checkpoint {
         say(p.quiet, &format!("checkpoint written to {}", c.display()));
     }
@@ -213,15 +254,32 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn finish_fit(
+/// The held-out error of a fit.
+pub fn score(l: &Loaded, params: &gonn::meta::ValidFitParams, fitted: &FitResult, val: &Observations) -> Validation {
+    let z = l.net.forward(&fitted.weights, gonn::meta::parallelism(params.threads));
+    Validation::of(l.loss, val, z.as_ref())
+}
+
+/// What a run adds to its report besides the fit: validation error, lambda path.
+pub struct Extra {
+    pub validation: Option<Validation>,
+    pub path: Option<(Vec<PathPoint>, String)>,
+}
+
+/// Writes the model, plot and report of `fitted` and prints the summary (on standard output).
+pub fn finish_fit(
     p: &ProblemArgs,
     l: &Loaded,
     params: &gonn::meta::ValidFitParams,
     fitted: &FitResult,
     out: Option<&Path>,
     plot: Option<&Path>,
+    extra: Extra,
 ) -> Result<()> {
     let mut rep = report(p, l, "fit", fitted.certificate.clone());
+    rep.validation = extra.validation.clone();
+    let (path_points, path_table) = extra.path.unzip();
+    rep.lambda_path = path_points;
     rep.outer_iterations = fitted.outer_iterations;
     rep.seconds = fitted.seconds;
     rep.termination = Some(fitted.termination);
@@ -237,27 +295,37 @@ fn finish_fit(
         rep.model_file = Some(path.display().to_string());
     }
     if let Some(path) = plot {
-        write_plot(path, &fitted.history)?;
+        write_plot(path, &fitted.history, Some(p.tol))?;
         rep.plot_file = Some(path.display().to_string());
     }
     if let Some(path) = &p.report {
         rep.write(path)?;
     }
-    say(
-        p.quiet,
-        &format!(
-            "\nstatus: {} ({} outer iterations, {:.2} s, termination: {})",
-            fitted.certificate.status, fitted.outer_iterations, fitted.seconds, fitted.termination
+    let report_path = p.report.as_deref();
+    let mut lines: Vec<String> = path_table.into_iter().collect();
+    lines.extend([
+        format!(
+            "status: {} ({} outer iterations, {:.2} s; termination: {}, {})",
+            fitted.certificate.status,
+            fitted.outer_iterations,
+            fitted.seconds,
+            fitted.termination,
+            fitted.termination.explain()
         ),
-    );
-    say(p.quiet, &fitted.certificate.summary());
+        fitted.certificate.summary(),
+    ]);
+    if let Some(v) = &extra.validation {
+        lines.push(validation_line(v));
+    }
     for (what, f) in [("model", &rep.model_file), ("plot", &rep.plot_file)] {
         if let Some(f) = f {
-            say(p.quiet, &format!("{what} written to {f}"));
+            lines.push(format!("{what} written to {f}"));
         }
     }
-    if let Some(r) = &p.report {
-        say(p.quiet, &format!("report written to {}", r.display()));
+    if let Some(r) = report_path.filter(|r| r.as_os_str() != "-") {
+        lines.push(format!("report written to {}", r.display()));
     }
+    say(p.quiet, "");
+    result(p.quiet, report_path, &lines.join("\n"));
     Ok(())
 }

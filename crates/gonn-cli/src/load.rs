@@ -97,9 +97,21 @@ pub fn load(p: &ProblemArgs) -> Result<Loaded> {
     Ok(Loaded { spec, net, obs, dims, loss, classes: None, scaling: None })
 }
 
+/// Progress and notes: standard error.
 pub fn say(quiet: bool, s: &str) {
     if !quiet {
         note!("{s}");
+    }
+}
+
+/// The result of a command (status, objective, gap, files written): standard output, unless the JSON report
+/// goes there (`--report -`), which then keeps standard output to itself.
+pub fn result(quiet: bool, report: Option<&Path>, s: &str) {
+    if quiet {
+    } else if report.is_some_and(|r| r.as_os_str() == "-") {
+        note!("{s}");
+    } else {
+        out!("{s}");
     }
 }
 
@@ -131,6 +143,8 @@ pub fn report(p: &ProblemArgs, l: &Loaded, command: &str, cert: Certificate) -> 
         model_file: None,
         plot_file: None,
         history: vec![],
+        validation: None,
+        lambda_path: None,
     }
 }
 

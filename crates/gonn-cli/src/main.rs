@@ -23,6 +23,7 @@ mod demo;
 mod experiment;
 mod fit;
 mod interrupt;
+mod lambda_path;
 mod load;
 mod predict;
 mod progress;
@@ -31,14 +32,26 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Certified global optimality for matrix/tensor factorizations and homogeneous neural networks.
-///
-/// gonn minimizes loss(Y, sum_i phi(w_i)) + lambda * sum_i theta(w_i) over any number of subnetworks phi(w_i)
-/// (rank-one matrices u v^T, tensors a∘b∘c, hidden ReLU units (X u)_+ v^T, or deep and convolutional stacks),
-/// grows and prunes them with the polar problem, and ends with a certificate: a proven bound on the distance to
-/// the global optimum, or an honest statement that none exists.
+/// The command line of gonn (see `about`).
 #[derive(Parser)]
-#[command(name = "gonn", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "gonn",
+    about = "gonn fits factorizations and ReLU, deep and convolutional networks built from positively homogeneous\n\
+             subnetworks, chooses how many to use, and proves how far the fit is from the global optimum.",
+    version,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples (every command takes --help):
+  gonn demo                                                   fit a demo matrix until certified
+  gonn fit --model factor --data Y.npz --lambda 0.5 --out m.safetensors --report r.json --plot run.svg
+  gonn fit --model relu --data xy.npz --lambda 0.1 --lambda-path 8 --validation-fraction 0.2
+  gonn certify --model relu --data xy.npz --lambda 0.1 --weights torch_state_dict.safetensors
+  gonn predict --model-file m.safetensors --data X.npy --out pred.npy
+  gonn evaluate --model-file m.safetensors --data test.npz
+  gonn experiment growth --small --out results
+
+Results go to standard output, progress to standard error; errors exit with code 2."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,9 +62,9 @@ enum Command {
     /// Generate a noisy low-rank matrix with missing entries, fit it until certified, write report, model and plot.
     Demo(args::DemoArgs),
     /// Fit a model to data, growing and pruning subnetworks until the optimum is certified or a limit is hit.
-    Fit(args::FitArgs),
+    Fit(Box<args::FitArgs>),
     /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
-    Certify(args::CertifyArgs),
+    Certify(Box<args::CertifyArgs>),
     /// Apply a fitted network (relu, mlp or cnn) to new inputs and write its predictions.
     Predict(args::PredictArgs),
     /// Loss and accuracy (or mean squared error) of a fitted network on held-out data.
@@ -66,8 +79,8 @@ fn main() -> ExitCode {
     let done = |r: gonn::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.command {
         Command::Demo(a) => demo::demo(a),
-        Command::Fit(a) => fit::fit(a),
-        Command::Certify(a) => done(certify::certify(a)),
+        Command::Fit(a) => fit::fit(*a),
+        Command::Certify(a) => done(certify::certify(*a)),
         Command::Predict(a) => done(predict::predict(a)),
         Command::Evaluate(a) => done(predict::evaluate(a)),
         Command::Experiment(a) => done(experiment::run(a)),

@@ -68,7 +68,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     } else {
         write_npy(&a.out, &out)?;
     }
-    note!("{what} for {} samples written to {}", z.nrows(), a.out.display());
+    let text = format!("{what} for {} samples written to {}", z.nrows(), a.out.display());
+    crate::load::result(false, Some(&a.out), &text);
     Ok(())
 }
 
@@ -138,21 +139,20 @@ pub fn evaluate(a: EvaluateArgs) -> Result<()> {
         accuracy,
         mse,
     };
-    if !a.quiet {
-        note!("{n} samples, {} loss {:.6e} (mean {:.6e})", ev.loss_function, ev.loss, ev.mean_loss);
-        if let Some(acc) = accuracy {
-            note!("accuracy {:.4}", acc);
-        }
-        if let Some(m) = mse {
-            note!("mean squared error {:.6e}", m);
-        }
+    let mut text = format!("{n} samples, {} loss {:.6e} (mean {:.6e})", ev.loss_function, ev.loss, ev.mean_loss);
+    if let Some(acc) = accuracy {
+        text += &format!("\naccuracy {acc:.4}");
+    }
+    if let Some(m) = mse {
+        text += &format!("\nmean squared error {m:.6e}");
     }
     if let Some(r) = &a.report {
-        let text = serde_json::to_string_pretty(&ev).expect("serializable");
-        gonn::io::write_atomic(r, text.as_bytes())?;
-        if !a.quiet {
-            note!("report written to {}", r.display());
+        let json = serde_json::to_string_pretty(&ev).expect("serializable");
+        gonn::io::write_atomic(r, json.as_bytes())?;
+        if r.as_os_str() != "-" {
+            text += &format!("\nreport written to {}", r.display());
         }
     }
+    crate::load::result(a.quiet, a.report.as_deref(), &text);
     Ok(())
 }

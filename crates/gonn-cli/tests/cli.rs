@@ -41,8 +41,13 @@ fn fit_then_certify_roundtrip_with_mask() {
         "1",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("CERTIFIED") && stderr.contains("outer"), "{stderr}");
+    // Streams: the result (status, certificate, files written) on standard output, the progress on standard
+    // error.
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("status: certified") && stdout.contains("CERTIFIED"), "{stdout}");
+    assert!(stdout.contains(&format!("report written to {}", report.display())), "{stdout}");
+    assert!(stderr.contains("outer") && stderr.contains("lambda_max") && !stderr.contains("CERTIFIED"), "{stderr}");
+    assert!(!stdout.contains("lambda_max") && !stdout.contains("polar lo"), "{stdout}");
     let r = json(&report);
     for key in [
         "objective",

@@ -14,8 +14,9 @@ fn shipped(name: &str) -> String {
     format!("{}/../../data/{name}.npz", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Standard error followed by standard output, of a run that succeeded.
 fn ok(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    let err = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{err}");
     err
 }

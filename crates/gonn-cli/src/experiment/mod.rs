@@ -141,7 +141,15 @@ fn sine_data(n: usize, seed: u64) -> (Mat<f64>, Observations) {
 
 /// The digits images, standardized with the statistics of the first `train` rows; `(x, labels one-hot)`.
 fn digits(a: &ExperimentArgs, rows: usize) -> Result<(Mat<f64>, Mat<f64>)> {
-    let data = load_supervised(&a.digits, None, "X", "Y", Loss::Softmax, None)?;
+    let data = load_supervised(&a.digits, None, "X", "Y", Loss::Softmax, None).map_err(|e| {
+        GonnError::param(
+            "digits",
+            format!(
+                "{e}\n(the digits images ship in the repository as data/digits.npz: run from the repository's root, \
+                 or give --digits PATH)"
+            ),
+        )
+    })?;
     // The experiments use 8 x 8 images of 10 classes, and need enough of them to split.
     if data.x.ncols() != 64 || data.obs.ncols() != 10 || data.x.nrows() < 100 {
         return Err(GonnError::format(

@@ -53,7 +53,11 @@ impl Observations {
             for i in 0..y.nrows() {
                 let observed = mask.as_ref().is_none_or(|m| m[(i, j)] != 0.0);
                 if observed && !y[(i, j)].is_finite() {
-                    return Err(GonnError::Data(format!("Y has a non-finite entry {} at ({i}, {j})", y[(i, j)])));
+                    return Err(GonnError::Data(format!(
+                        "Y has a non-finite entry {} at ({i}, {j}); to mark entries as missing (matrix completion), \
+                         give them the value 0 in a 0/1 array `mask` next to `Y` in the .npz",
+                        y[(i, j)]
+                    )));
                 }
             }
         }

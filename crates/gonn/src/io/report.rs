@@ -35,6 +35,12 @@ pub struct Report {
     pub model_file: Option<String>,
     pub plot_file: Option<String>,
     pub history: Vec<IterationRecord>,
+    /// `--validation-fraction`: the error of this model on the held-out entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::meta::path::Validation>,
+    /// `--lambda-path`: every fit of the path (the model reported above is the kept one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda_path: Option<Vec<crate::meta::path::PathPoint>>,
 }
 
 /// What a deep model's report says about its subnetwork.

@@ -350,44 +350,55 @@ impl Certificate {
     /// A one-paragraph human reading of the certificate.
     pub fn summary(&self) -> String {
         if let Some(note) = &self.note {
-            let gap = match (self.status, self.gap_bound) {
-                (Status::Certified, Some(g)) => format!(
-                    "\nCERTIFIED: within {g:.3e} (relative {:.1e}) of the global optimum",
-                    self.relative_gap.unwrap_or(0.0)
-                ),
-                (_, Some(g)) => {
-                    format!("\nproven gap bound {g:.3e} (relative {:.1e})", self.relative_gap.unwrap_or(0.0))
-                }
-                (_, None) => String::new(),
-            };
+            let gap = self.gap_bound.map_or(String::new(), |g| format!("\n{}", self.gap_sentence(g)));
             return format!("objective {:.8e} with {} subnetworks\n{note}{gap}", self.objective, self.subnetworks);
         }
         let upper = self.polar_upper.map_or("none proven".to_string(), |u| format!("{u:.6}"));
         let head = format!(
-            "objective {:.8e} with {} subnetworks; polar in [{:.6}, {}] (1 is the optimality threshold)",
+            "objective {:.8e} with {} subnetworks; polar in [{:.6}, {}] (a polar <= 1 proves global optimality)",
             self.objective, self.subnetworks, self.polar_lower, upper
         );
         let tail = match (self.status, self.gap_bound) {
             (Status::Certified, Some(g)) => {
-                format!("CERTIFIED: within {g:.3e} (relative {:.1e}) of the global optimum", self.relative_gap.unwrap_or(0.0))
+                let slack = match self.polar_upper {
+                    Some(u) if u > 1.0 => format!(
+                        "; the proven upper bound on the polar exceeds 1 by {:.1e}, which the gap bound accounts for",
+                        u - 1.0
+                    ),
+                    _ => String::new(),
+                };
+                format!("CERTIFIED: {}{slack}", self.gap_sentence(g))
             }
             (_, Some(g)) if self.polar_lower > 1.0 => format!(
-                "not certified: the polar exceeds 1 (lower bound {:.8}), so adding a subnetwork (the report's improving_subnetwork) still decreases f; proven gap bound {g:.3e} (relative {:.1e})",
+                "not certified: the polar exceeds 1 (lower bound {:.8}), so a small step along the report's \
+                 improving_subnetwork decreases f, by at most the gap: {}",
                 self.polar_lower,
-                self.relative_gap.unwrap_or(0.0)
+                self.gap_sentence(g)
             ),
             (Status::Heuristic, Some(g)) => format!(
                 "no better subnetwork found by the heuristic polar search; for this family no exact polar is known \
-                 and the only proven bound on it is loose, so no certificate is possible: proven gap bound {g:.3e} \
-                 (relative {:.1e})",
-                self.relative_gap.unwrap_or(0.0)
+                 and the only proven bound on it is loose, so no certificate is possible: {}",
+                self.gap_sentence(g)
             ),
             (_, Some(g)) => format!(
-                "no better subnetwork found, but the proven gap bound {g:.3e} (relative {:.1e}) does not certify optimality",
-                self.relative_gap.unwrap_or(0.0)
+                "no better subnetwork found, but the proven upper bound on the polar does not close: {}",
+                self.gap_sentence(g)
             ),
-            (_, None) => "no better subnetwork found; no upper bound on the polar is proven, so no certificate is possible".to_string(),
+            (_, None) => "no better subnetwork found; no upper bound on the polar is proven, so no certificate is \
+                          possible"
+                .to_string(),
         };
         format!("{head}\n{tail}")
+    }
+
+    /// "within g (relative r <= tol) of the global optimum", with the comparison to the tolerance spelled out.
+    fn gap_sentence(&self, g: f64) -> String {
+        let rel = self.relative_gap.unwrap_or(f64::INFINITY);
+        let versus = match (self.tol > 0.0, rel <= self.tol) {
+            (false, _) => String::new(),
+            (true, true) => format!(" <= tol {:.1e}", self.tol),
+            (true, false) => format!(" > tol {:.1e}", self.tol),
+        };
+        format!("the objective is within {g:.3e} (relative {rel:.3e}{versus}) of the global optimum, proven")
     }
 }

@@ -9,6 +9,7 @@ pub mod executor;
 pub mod growth;
 pub mod observer;
 pub mod params;
+pub mod path;
 pub mod pruning;
 pub mod solver;
 pub mod state;

@@ -49,6 +49,20 @@ pub enum Termination {
 }
 
 impl Termination {
+    /// One phrase on what the termination means (it says why the loop stopped, not what is proven).
+    pub fn explain(&self) -> &'static str {
+        match self {
+            Termination::Certified => "the proven gap reached the tolerance",
+            Termination::NoBetterSubnetwork => {
+                "descent and growth stopped making progress at this precision; the status says what is proven"
+            }
+            Termination::FixedWidthConverged => "the descent at a fixed width converged",
+            Termination::MaxOuter => "the --max-outer limit",
+            Termination::MaxTime => "the --max-seconds limit",
+            Termination::Interrupted => "stopped by a signal; the model is the best point reached",
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Termination::Certified => "certified",

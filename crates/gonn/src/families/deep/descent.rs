@@ -168,7 +168,9 @@ fn minibatch(
     let mut info = DescentInfo { objective: f, ..Default::default() };
     let (n, c) = (p.obs.nrows(), p.obs.ncols());
     let mut rng = Rng::new(opts.seed);
-    let mut order: Vec<usize> = (0..n).collect();
+    // Rows without an observed entry (held out for validation) never enter a minibatch.
+    let mut order: Vec<usize> = (0..n).filter(|&i| (0..c).any(|j| p.obs.is_observed(i, j))).collect();
+    let n = order.len();
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
         if opts.budget.expired() {
             break;
@@ -189,7 +191,7 @@ fn minibatch(
                     let y: Vec<f64> = (0..c).flat_map(|j| rows.iter().map(move |&i| p.obs.y()[(i, j)])).collect();
                     let zs: Vec<f64> = (0..c).flat_map(|j| (0..m).map(move |i| z[(i, j)])).collect();
                     let (_, g) = p.loss.value_and_gradient_observed(&y, &zs);
-                    Mat::from_fn(m, c, |i, j| scale * g[j * m + i])
+                    Mat::from_fn(m, c, |i, j| if p.obs.is_observed(rows[i], j) { scale * g[j * m + i] } else { 0.0 })
                 },
                 p.par,
             );
