@@ -78,10 +78,24 @@ impl FittedModel {
     /// inputs standardized first when `standardize`.
     pub fn fit_supervised(
         spec: &ModelSpec,
+        x: Mat<f64>,
+        obs: Observations,
+        params: &ValidFitParams,
+        standardize: bool,
+    ) -> Result<Self> {
+        Self::fit_supervised_from(spec, x, obs, params, standardize, None, &mut crate::meta::Silent)
+    }
+
+    /// [`FittedModel::fit_supervised`] from the weights `init` (on the standardized inputs when `standardize`),
+    /// with an observer of every outer iteration.
+    pub fn fit_supervised_from(
+        spec: &ModelSpec,
         mut x: Mat<f64>,
         obs: Observations,
         params: &ValidFitParams,
         standardize: bool,
+        init: Option<Weights>,
+        observer: &mut dyn crate::meta::Observer,
     ) -> Result<Self> {
         if !spec.supervised() {
             return Err(GonnError::param("model", format!("the {} model has no inputs: use fit_matrix", spec.kind())));
@@ -91,7 +105,7 @@ impl FittedModel {
             s.apply(&mut x)?;
         }
         let net = spec.bind_supervised(x.as_ref(), obs.ncols())?;
-        let fit = params.fit(net.as_ref(), &obs)?;
+        let fit = params.fit_from(net.as_ref(), &obs, init, observer)?;
         let mut model = Self::new(spec.clone(), fit, params, vec![x.nrows(), x.ncols(), obs.ncols()]);
         model.scaling = scaling;
         Ok(model)
@@ -99,8 +113,20 @@ impl FittedModel {
 
     /// Fits a factorization (`factor`: `dims = [m, n]`, `cp`: `[m, n, k]` with `obs` the mode-1 unfolding).
     pub fn fit_matrix(spec: &ModelSpec, obs: &Observations, dims: &[usize], params: &ValidFitParams) -> Result<Self> {
+        Self::fit_matrix_from(spec, obs, dims, params, None, &mut crate::meta::Silent)
+    }
+
+    /// [`FittedModel::fit_matrix`] from the weights `init`, with an observer of every outer iteration.
+    pub fn fit_matrix_from(
+        spec: &ModelSpec,
+        obs: &Observations,
+        dims: &[usize],
+        params: &ValidFitParams,
+        init: Option<Weights>,
+        observer: &mut dyn crate::meta::Observer,
+    ) -> Result<Self> {
         let net = spec.build(dims)?;
-        let fit = params.fit(net.as_ref(), obs)?;
+        let fit = params.fit_from(net.as_ref(), obs, init, observer)?;
         Ok(Self::new(spec.clone(), fit, params, dims.to_vec()))
     }
 
@@ -170,7 +196,23 @@ impl FittedModel {
     /// Reads a model written by [`FittedModel::save`] or by `gonn fit --out` (of this or an earlier release).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = load_model(path)?;
+        Self::from_file(load_model(path)?, path)
+    }
+
+    /// The bytes of the model file that [`FittedModel::save`] writes (for pickling).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let file =
+            ModelFile { kind: self.spec.kind().into(), weights: self.weights.clone(), metadata: self.metadata()? };
+        crate::io::model::model_bytes(&file)
+    }
+
+    /// A model from the bytes of [`FittedModel::to_bytes`] (or of a model file).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self> {
+        let name = Path::new("model bytes");
+        Self::from_file(crate::io::model::model_from_bytes(bytes, name)?, name)
+    }
+
+    fn from_file(file: ModelFile, path: &Path) -> Result<Self> {
         let meta = &file.metadata;
         if !file.weights.all_finite() {
             return Err(GonnError::format(path, "the model's weights have non-finite entries (NaN or infinity)"));

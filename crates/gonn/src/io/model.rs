@@ -50,6 +50,12 @@ fn layer_array(l: &Mat<f64>) -> Array {
 /// Writes `model` as safetensors, atomically.
 pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
     let path = path.as_ref();
+    super::write_atomic(path, &model_bytes(model)?)
+}
+
+/// The safetensors bytes that [`save_model`] writes.
+pub fn model_bytes(model: &ModelFile) -> Result<Vec<u8>> {
+    let path = Path::new("model");
     let names = layer_names(&model.kind, model.weights.layers.len());
     let shapes = layer_shapes(&model.metadata);
     let bufs: Vec<(String, Vec<usize>, Vec<u8>)> = model
@@ -83,7 +89,14 @@ pub fn save_model(path: impl AsRef<Path>, model: &ModelFile) -> Result<()> {
     meta.insert("gonn_model".into(), model.kind.clone());
     meta.insert("gonn_version".into(), env!("CARGO_PKG_VERSION").into());
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| GonnError::format(path, e))?;
-    super::write_atomic(path, &sorted_header(&bytes))
+    Ok(sorted_header(&bytes))
+}
+
+/// Reads a model written by gonn from safetensors bytes (`name` only labels errors).
+pub fn model_from_bytes(bytes: Vec<u8>, name: &Path) -> Result<ModelFile> {
+    SafeTensors::deserialize(&bytes)
+        .map_err(|e| GonnError::format(name, format!("not a valid safetensors file ({e})")))?;
+    gonn_model(WeightSource::Safetensors(name, bytes), name)
 }
 
 /// The same safetensors bytes with the header's keys (tensors and metadata) in sorted order, so that the same
@@ -301,7 +314,10 @@ pub fn load_weights(path: impl AsRef<Path>, kind: &str) -> Result<ModelFile> {
 /// Reads a model written by gonn, whatever its kind (stored in the metadata).
 pub fn load_model(path: impl AsRef<Path>) -> Result<ModelFile> {
     let path = path.as_ref();
-    let source = WeightSource::open(path)?;
+    gonn_model(WeightSource::open(path)?, path)
+}
+
+fn gonn_model(source: WeightSource<'_>, path: &Path) -> Result<ModelFile> {
     let kind = source.metadata()?.get("gonn_model").cloned().ok_or_else(|| {
         GonnError::format(
             path,
