@@ -123,13 +123,24 @@ def test_grid_search_pipeline_pandas_float32():
     assert np.all(scores > 0.8)
 
 
-def test_bad_input_raises_value_error_with_the_cli_message():
+def test_bad_input_raises_value_error_with_the_cli_message(tmp_path):
     x, y = sine(30)
+    # An error from the core: the same text as the command line's `error: ...` line.
+    np.savez(tmp_path / "xy.npz", X=x, Y=y)
+    cli = subprocess.run(
+        [gonn_binary(), "fit", "--model", "relu", "--data", str(tmp_path / "xy.npz"), "--lambda", "0.1",
+         "--polar", "magic"],
+        capture_output=True, text=True,
+    )
+    assert cli.returncode == 2
+    with pytest.raises(ValueError) as err:
+        gonn.ReLURegressor(lam=0.1, polar="magic").fit(x, y)
+    assert cli.stderr.strip().splitlines()[-1] == "error: " + str(err.value)
     with pytest.raises(ValueError, match="positive"):
         gonn.ReLURegressor(lam=-1).fit(x, y)
     bad = x.copy()
     bad[3, 0] = np.nan
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match="non-finite|NaN"):
         gonn.ReLURegressor().fit(bad, y)
     with pytest.raises(ValueError, match="samples"):
         gonn.ReLURegressor().fit(x, y[:10])

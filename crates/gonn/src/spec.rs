@@ -139,7 +139,10 @@ impl ModelSpec {
 
     /// The spec from its JSON value.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(|e| GonnError::param("spec", format!("not a model spec: {e}")))
+        // Through the record, so that a bad option gives the same error as on the command line.
+        let record: SpecRecord =
+            serde_json::from_str(text).map_err(|e| GonnError::param("spec", format!("not a model spec: {e}")))?;
+        ModelSpec::try_from(record)
     }
 
     /// The family of a supervised model bound to inputs `x` (`n x d`, without the bias column) with `outputs`
