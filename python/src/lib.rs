@@ -113,6 +113,11 @@ fn run_detached<T: Send>(
     })
 }
 
+/// The spec and loss named by strings, checked.
+fn problem(spec: &str, loss: &str) -> PyResult<(ModelSpec, Loss)> {
+    Ok((ModelSpec::from_json(spec).map_err(value_error)?, loss.parse().map_err(value_error)?))
+}
+
 /// A fitted model: weights, certificate, history; what the estimators keep (pickled as its model-file bytes).
 #[pyclass(module = "gonn._gonn", frozen)]
 struct Model {
@@ -230,8 +235,7 @@ fn fit(
     init: Option<Vec<PyReadonlyArray2<'_, f64>>>,
     verbose: u8,
 ) -> PyResult<Model> {
-    let spec = ModelSpec::from_json(spec).map_err(value_error)?;
-    let loss: Loss = loss.parse().map_err(value_error)?;
+    let (spec, loss) = problem(spec, loss)?;
     let (y, mask, x) = (mat(&y), mask.as_ref().map(mat), x.as_ref().map(mat));
     let init = init.map(|layers| Weights { layers: layers.iter().map(mat).collect() });
     let stop = Arc::new(AtomicBool::new(false));
@@ -282,8 +286,7 @@ fn certify(
     tol: f64,
     threads: usize,
 ) -> PyResult<String> {
-    let spec = ModelSpec::from_json(spec).map_err(value_error)?;
-    let loss: Loss = loss.parse().map_err(value_error)?;
+    let (spec, loss) = problem(spec, loss)?;
     let (x, y) = (mat(&x), mat(&y));
     let w = Weights { layers: layers.iter().map(mat).collect() };
     let stop = Arc::new(AtomicBool::new(false));
@@ -307,8 +310,7 @@ fn lambda_max(
     loss: &str,
     threads: usize,
 ) -> PyResult<(f64, Option<f64>)> {
-    let spec = ModelSpec::from_json(spec).map_err(value_error)?;
-    let loss: Loss = loss.parse().map_err(value_error)?;
+    let (spec, loss) = problem(spec, loss)?;
     let (y, mask, x) = (mat(&y), mask.as_ref().map(mat), x.as_ref().map(mat));
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();

@@ -225,3 +225,31 @@ def test_ctrl_c_raises_keyboard_interrupt_promptly(tmp_path):
     assert p.returncode == 7, out
     assert out.strip() == "interrupted False"
     assert time.time() - sent < 5
+
+
+def test_verbose_progress_and_the_gil_is_released(capfd):
+    import threading
+
+    x, y = sine(1000)
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t = threading.Thread(target=count)
+    t.start()
+    start = time.perf_counter()
+    est = gonn.ReLURegressor(lam=0.1, n_jobs=1, verbose=1, max_outer=3).fit(x, y)
+    elapsed = time.perf_counter() - start
+    done.set()
+    t.join()
+    err = capfd.readouterr().err
+    assert "outer" in err and "polar lo" in err and err.count("\n") >= 3 + 2, err
+    assert "status:" in err and est.certificate_.summary().splitlines()[1] in err
+    # Another Python thread ran throughout the fit (it would be blocked if the GIL were held).
+    during = [s for s in ticks if start <= s <= start + elapsed]
+    # It sleeps 1 ms per tick: with the GIL free it ticks about elapsed / 1 ms times, held it would not tick.
+    assert elapsed > 0.1 and len(during) > 0.1 * elapsed / 0.001, (len(during), elapsed)
