@@ -111,7 +111,7 @@ def certify(
             f"lambda = {'n * C * wd / 2' if loss == 'squared' else 'n * C * wd'} in gonn's summed objective"
         )
     spec = json.dumps({"model": "relu", "bias": True, "output_norm": "l2", "polar": "auto"})
-    text = _gonn.certify(
+    text, summary = _gonn.certify(
         spec,
         x,
         yy,
@@ -121,17 +121,5 @@ def certify(
         tol=float(tol),
         threads=int(n_jobs or 0),
     )
-    fields = json.loads(text)
-    summary = _summary_line(fields)
-    return Certificate(fields, summary, {"notes": notes})
+    return Certificate(json.loads(text), summary, {"notes": notes})
 
-
-def _summary_line(f: dict) -> str:
-    up = "none proven" if f.get("polar_upper") is None else f"{f['polar_upper']:.6f}"
-    line = (
-        f"objective {f['objective']:.8e} with {f['subnetworks']} subnetworks; polar in "
-        f"[{f['polar_lower']:.6f}, {up}] (a polar <= 1 proves global optimality)"
-    )
-    if f.get("gap_bound") is not None:
-        line += f"\nproven gap bound {f['gap_bound']:.3e} (relative {f.get('relative_gap', float('nan')):.3e})"
-    return line

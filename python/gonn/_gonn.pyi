@@ -55,7 +55,7 @@ def certify(
     lam: float,
     tol: float,
     threads: int,
-) -> str: ...
+) -> Tuple[str, str]: ...
 def lambda_max(
     spec: str,
     y: npt.NDArray[np.float64],

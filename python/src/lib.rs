@@ -40,19 +40,7 @@ struct Lines(Option<mpsc::Sender<String>>);
 impl Observer for Lines {
     fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
         if let Some(tx) = &self.0 {
-            let up = r.polar_upper.map_or("-".into(), |u| format!("{u:.6}"));
-            let gap = r.gap_bound.map_or("-".into(), |g| format!("{g:.3e}"));
-            let _ = tx.send(format!(
-                "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11} {:>9.2}  {}",
-                r.outer,
-                r.subnetworks,
-                r.objective,
-                r.polar_lower,
-                up,
-                gap,
-                r.seconds,
-                r.action.name()
-            ));
+            let _ = tx.send(r.table_row());
         }
         ControlFlow::Continue(())
     }
@@ -75,13 +63,7 @@ fn run_detached<T: Send>(
         Ok(())
     };
     if verbose > 0 {
-        print(
-            py,
-            &format!(
-                "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11} {:>9}  {}",
-                "outer", "r", "objective", "polar lo", "polar up", "gap bound", "seconds", "next"
-            ),
-        )?;
+        print(py, &IterationRecord::table_header())?;
     }
     std::thread::scope(|scope| {
         let handle = scope.spawn(move || work(lines));
@@ -270,7 +252,7 @@ fn fit(
     Ok(Model { inner: model, seconds, outer_iterations })
 }
 
-/// The certificate (as JSON) of given weights: `layers` in gonn's layout (for relu, `u` as `(d+1) x r` with
+/// The certificate (as JSON, with its summary lines) of given weights: `layers` in gonn's layout (for relu, `u` as `(d+1) x r` with
 /// the bias row last, then `v` as `C x r`), on inputs `x` and encoded targets `y`.
 #[pyfunction]
 #[pyo3(signature = (spec, x, y, layers, *, loss, lam, tol, threads))]
@@ -285,7 +267,7 @@ fn certify(
     lam: f64,
     tol: f64,
     threads: usize,
-) -> PyResult<String> {
+) -> PyResult<(String, String)> {
     let (spec, loss) = problem(spec, loss)?;
     let (x, y) = (mat(&x), mat(&y));
     let w = Weights { layers: layers.iter().map(mat).collect() };
@@ -294,7 +276,7 @@ fn certify(
         let obs = Observations::new(y, None)?;
         let net = spec.bind_supervised(x.as_ref(), obs.ncols())?;
         let cert = gonn::meta::certify(net.as_ref(), &obs, loss, lam, &w, tol, threads)?;
-        Ok(serde_json::to_string(&cert).expect("serializable"))
+        Ok((serde_json::to_string(&cert).expect("serializable"), cert.summary()))
     })
 }
 

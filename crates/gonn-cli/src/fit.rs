@@ -242,7 +242,8 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     if let Some(e) = checkpoint.and_then(|c| c.error) {
         note!("error: the checkpoint could not be written: {e}");
     }
-    let validation = validation.map(|v| score(&l, &params, &fitted, &v));
+    let validation =
+        validation.map(|v| Validation::of_weights(l.loss, &v, l.net.as_ref(), &fitted.weights, params.threads));
     finish_fit(p, &l, &params, &fitted, a.out.as_deref(), a.plot.as_deref(), Extra { validation, path: None })?;
     if let Some(c) = &a.checkpoint {
         say(p.quiet, &format!("checkpoint written to {}", c.display()));
@@ -252,12 +253,6 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The held-out error of a fit.
-pub fn score(l: &Loaded, params: &gonn::meta::ValidFitParams, fitted: &FitResult, val: &Observations) -> Validation {
-    let z = l.net.forward(&fitted.weights, gonn::meta::parallelism(params.threads));
-    Validation::of(l.loss, val, z.as_ref())
 }
 
 /// What a run adds to its report besides the fit: validation error, lambda path.

@@ -104,11 +104,13 @@ pub fn say(quiet: bool, s: &str) {
     }
 }
 
-/// The result of a command (status, objective, gap, files written): standard output, unless the JSON report
-/// goes there (`--report -`), which then keeps standard output to itself.
-pub fn result(quiet: bool, report: Option<&Path>, s: &str) {
+/// The result of a command (status, objective, gap, files written): standard output, unless the command's file
+/// output `file` goes there (`-`: the JSON report, or predictions), which then keeps standard output to itself.
+pub fn result(quiet: bool, file: Option<&Path>, s: &str) {
     if quiet {
-    } else if report.is_some_and(|r| r.as_os_str() == "-") {
+        return;
+    }
+    if file.is_some_and(|f| f.as_os_str() == "-") {
         note!("{s}");
     } else {
         out!("{s}");

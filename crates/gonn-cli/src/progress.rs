@@ -13,10 +13,6 @@ pub struct Progress {
     quiet: bool,
 }
 
-fn opt(v: Option<f64>, prec: usize) -> String {
-    v.map_or("-".into(), |x| format!("{x:.prec$e}"))
-}
-
 impl Progress {
     pub fn new(quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
@@ -27,10 +23,7 @@ impl Progress {
             pb
         });
         let p = Self { bar, quiet };
-        p.line(&format!(
-            "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11} {:>9}  {}",
-            "outer", "r", "objective", "polar lo", "polar up", "gap bound", "seconds", "next"
-        ));
+        p.line(&IterationRecord::table_header());
         p
     }
 
@@ -53,17 +46,7 @@ impl Progress {
 
 impl Observer for Progress {
     fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
-        self.line(&format!(
-            "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11} {:>9.2}  {}",
-            r.outer,
-            r.subnetworks,
-            r.objective,
-            r.polar_lower,
-            r.polar_upper.map_or("-".into(), |u| format!("{u:.6}")),
-            opt(r.gap_bound, 3),
-            r.seconds,
-            r.action.name()
-        ));
+        self.line(&r.table_row());
         if let Some(pb) = &self.bar {
             pb.set_message(format!("outer {} done, r = {}; local descent...", r.outer, r.subnetworks));
         }

@@ -188,9 +188,12 @@ impl FittedModel {
 
     /// Writes the model as safetensors (atomically).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let file =
-            ModelFile { kind: self.spec.kind().into(), weights: self.weights.clone(), metadata: self.metadata()? };
-        save_model(path, &file)
+        save_model(path, &self.file()?)
+    }
+
+    /// The weights and metadata as a model file.
+    fn file(&self) -> Result<ModelFile> {
+        Ok(ModelFile { kind: self.spec.kind().into(), weights: self.weights.clone(), metadata: self.metadata()? })
     }
 
     /// Reads a model written by [`FittedModel::save`] or by `gonn fit --out` (of this or an earlier release).
@@ -201,9 +204,7 @@ impl FittedModel {
 
     /// The bytes of the model file that [`FittedModel::save`] writes (for pickling).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let file =
-            ModelFile { kind: self.spec.kind().into(), weights: self.weights.clone(), metadata: self.metadata()? };
-        crate::io::model::model_bytes(&file)
+        crate::io::model::model_bytes(&self.file()?)
     }
 
     /// A model from the bytes of [`FittedModel::to_bytes`] (or of a model file).

@@ -111,6 +111,11 @@ impl Validation {
         }
     }
 
+    /// Scores the outputs of the network `net` with weights `w` on `val`.
+    pub fn of_weights(loss: Loss, val: &Observations, net: &dyn Family, w: &Weights, threads: usize) -> Self {
+        Self::of(loss, val, net.forward(w, super::parallelism(threads)).as_ref())
+    }
+
     /// The number to minimize when choosing lambda: the RMSE or error rate, else the mean loss.
     pub fn score(&self) -> f64 {
         self.rmse.or(self.error_rate).unwrap_or(self.mean_loss)
@@ -188,10 +193,9 @@ pub fn fit_path(
             p.init_width = 0;
         }
         let p = p.validate()?;
-        let mut obs = observer(i);
-        let fit = p.fit_from(net, train, warm.clone(), obs.as_mut())?;
-        let validation = validation
-            .map(|v| Validation::of(p.loss, v, net.forward(&fit.weights, super::parallelism(p.threads)).as_ref()));
+        let mut watch = observer(i);
+        let fit = p.fit_from(net, train, warm.clone(), watch.as_mut())?;
+        let validation = validation.map(|v| Validation::of_weights(p.loss, v, net, &fit.weights, p.threads));
         let point = PathPoint {
             lambda,
             objective: fit.certificate.objective,

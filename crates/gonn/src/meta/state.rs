@@ -96,6 +96,31 @@ pub struct IterationRecord {
     pub action: Action,
 }
 
+impl IterationRecord {
+    /// The header of the progress table whose rows are [`IterationRecord::table_row`].
+    pub fn table_header() -> String {
+        format!(
+            "{:>5} {:>5} {:>15} {:>11} {:>11} {:>11} {:>9}  {}",
+            "outer", "r", "objective", "polar lo", "polar up", "gap bound", "seconds", "next"
+        )
+    }
+
+    /// This iteration as one row of the progress table (the CLI's and Python's `verbose` output).
+    pub fn table_row(&self) -> String {
+        format!(
+            "{:>5} {:>5} {:>15.8e} {:>11.6} {:>11} {:>11} {:>9.2}  {}",
+            self.outer,
+            self.subnetworks,
+            self.objective,
+            self.polar_lower,
+            self.polar_upper.map_or("-".into(), |u| format!("{u:.6}")),
+            self.gap_bound.map_or("-".into(), |g| format!("{g:.3e}")),
+            self.seconds,
+            self.action.name()
+        )
+    }
+}
+
 /// The meta-loop's state after an outer iteration (THEORY.md section 4): the weights to continue from and the
 /// schedule of the growth threshold and descent tolerance.
 #[derive(Clone, Debug, Serialize, Deserialize)]
