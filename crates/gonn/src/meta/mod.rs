@@ -5,6 +5,7 @@
 //! [`FitResult`] with the [`Termination`] that ended the run.
 
 pub mod certificate;
+pub mod completion;
 pub mod executor;
 pub mod growth;
 pub mod observer;

@@ -67,13 +67,75 @@ pub fn lanczos_triplets(
     rng: &mut Rng,
     par: Par,
 ) -> Vec<Triplet> {
+    lanczos_operator(&Dense { q, par }, max_steps, tol, start, extra, rng, par)
+}
+
+/// A matrix `Q` seen only through its products `Q x` and `Q^T y` (a sparse residual, a dense block).
+pub trait Operator: Sync {
+    fn nrows(&self) -> usize;
+    fn ncols(&self) -> usize;
+    /// `Q x`, `x` of length `ncols`.
+    fn apply(&self, x: &[f64]) -> Vec<f64>;
+    /// `Q^T y`, `y` of length `nrows`.
+    fn apply_t(&self, y: &[f64]) -> Vec<f64>;
+}
+
+struct Dense<'a> {
+    q: MatRef<'a, f64>,
+    par: Par,
+}
+
+impl Operator for Dense<'_> {
+    fn nrows(&self) -> usize {
+        self.q.nrows()
+    }
+    fn ncols(&self) -> usize {
+        self.q.ncols()
+    }
+    fn apply(&self, x: &[f64]) -> Vec<f64> {
+        mul(self.q, col(x).as_ref(), self.par).col_as_slice(0).to_vec()
+    }
+    fn apply_t(&self, y: &[f64]) -> Vec<f64> {
+        mul_tn(self.q, col(y).as_ref(), self.par).col_as_slice(0).to_vec()
+    }
+}
+
+/// `Q^T` of an operator.
+struct Transposed<'a>(&'a dyn Operator);
+
+impl Operator for Transposed<'_> {
+    fn nrows(&self) -> usize {
+        self.0.ncols()
+    }
+    fn ncols(&self) -> usize {
+        self.0.nrows()
+    }
+    fn apply(&self, x: &[f64]) -> Vec<f64> {
+        self.0.apply_t(x)
+    }
+    fn apply_t(&self, y: &[f64]) -> Vec<f64> {
+        self.0.apply(y)
+    }
+}
+
+/// [`lanczos_triplets`] for any [`Operator`]: each step costs one `Q x` and one `Q^T y` plus the
+/// reorthogonalization against the `k` basis vectors.
+pub fn lanczos_operator(
+    q: &dyn Operator,
+    max_steps: usize,
+    tol: f64,
+    start: Option<&[f64]>,
+    extra: usize,
+    rng: &mut Rng,
+    par: Par,
+) -> Vec<Triplet> {
     let (m, n) = (q.nrows(), q.ncols());
     if m < n && m <= max_steps {
         // Started on the larger side, the bidiagonalization exhausts the smaller one after m steps with its last
         // coupling beta_m unused, so its Ritz values can fall well below sigma_max (a 1 x n matrix gives
         // |q . v0|). Started on the smaller side, the m steps span it and the Ritz values are exact.
-        let start_t = start.filter(|s| s.len() == n).map(|s| mul(q, col(s).as_ref(), par).col_as_slice(0).to_vec());
-        let mut t = lanczos_triplets(q.transpose(), max_steps, tol, start_t.as_deref(), extra, rng, par);
+        let start_t = start.filter(|s| s.len() == n).map(|s| q.apply(s));
+        let mut t = lanczos_operator(&Transposed(q), max_steps, tol, start_t.as_deref(), extra, rng, par);
         for tr in t.iter_mut() {
             std::mem::swap(&mut tr.u, &mut tr.v);
         }
@@ -94,14 +156,14 @@ pub fn lanczos_triplets(
     let (mut alphas, mut betas) = (Vec::new(), Vec::new());
     let mut best: Option<RitzPairs> = None;
     for j in 0..kmax {
-        let mut u: Vec<f64> = mul(q, vb.as_ref().subcols(j, 1), par).col_as_slice(0).to_vec();
+        let mut u: Vec<f64> = q.apply(vb.col_as_slice(j));
         reorthogonalize(&mut u, &ub, j);
         let alpha = normalize(&mut u);
         if alpha <= 1e-300 {
             break;
         }
         ub.col_as_slice_mut(j).copy_from_slice(&u);
-        let mut w: Vec<f64> = mul_tn(q, col(&u).as_ref(), par).col_as_slice(0).to_vec();
+        let mut w: Vec<f64> = q.apply_t(&u);
         reorthogonalize(&mut w, &vb, j + 1);
         let beta = normalize(&mut w);
         alphas.push(alpha);
@@ -151,8 +213,8 @@ pub fn lanczos_triplets(
         let mut v = vs.col_as_slice(t).to_vec();
         normalize(&mut u);
         normalize(&mut v);
-        let qv = mul(q, col(&v).as_ref(), par);
-        let mut sigma: f64 = qv.col_as_slice(0).iter().zip(&u).map(|(a, b)| a * b).sum();
+        let qv = q.apply(&v);
+        let mut sigma: f64 = qv.iter().zip(&u).map(|(a, b)| a * b).sum();
         if sigma < 0.0 {
             u.iter_mut().for_each(|x| *x = -*x);
             sigma = -sigma;
@@ -215,6 +277,12 @@ fn cholesky_succeeds(gram: &Mat<f64>, c2: f64) -> bool {
 /// product and the factorization. Trial values `c^2 = lower^2 (1 + d)` grow geometrically in `d` (usually the first
 /// succeeds), then bisection tightens the bracket to a relative 1e-9 (the Frobenius norm is the fallback bound).
 pub fn sigma_max_upper(gram: &Mat<f64>, m: usize, lower: f64) -> f64 {
+    sigma_max_upper_to(gram, m, lower, 1e-9)
+}
+
+/// [`sigma_max_upper`] with the bisection stopped at a relative width `precision` of the bracket on `c^2` (each
+/// step is one Cholesky factorization, so a certificate that needs only `1e-7` saves most of them).
+pub fn sigma_max_upper_to(gram: &Mat<f64>, m: usize, lower: f64, precision: f64) -> f64 {
     let n = gram.nrows();
     if n == 0 {
         return 0.0;
@@ -243,7 +311,7 @@ pub fn sigma_max_upper(gram: &Mat<f64>, m: usize, lower: f64) -> f64 {
         }
     }
     for _ in 0..40 {
-        if hi2 <= lo2 * (1.0 + 1e-9) {
+        if hi2 <= lo2 * (1.0 + precision) {
             break;
         }
         let mid = if lo2 > 0.0 { (lo2 * hi2).sqrt() } else { 0.5 * hi2 };
