@@ -79,6 +79,14 @@ pub struct ProblemArgs {
     /// Print nothing but errors.
     #[arg(long)]
     pub quiet: bool,
+    /// Ratings (`--model factor` on triplets): unregularized biases added to `U V^T`: none, global (one offset)
+    /// or both (a bias per row and per column).
+    #[arg(long, default_value = "none")]
+    pub biases: String,
+    /// Ratings in a text file: the user, item and rating columns, as header names or 1-based positions
+    /// (default: userId/movieId/rating or similar names, else the first three fields).
+    #[arg(long, value_name = "USER,ITEM,RATING")]
+    pub columns: Option<String>,
 }
 
 #[derive(Args)]
@@ -132,6 +140,9 @@ pub struct FitArgs {
     /// with --seed, fit on the rest and report the held-out error (RMSE, or error rate for logistic and softmax).
     #[arg(long, value_name = "F", allow_negative_numbers = true)]
     pub validation_fraction: Option<f64>,
+    /// Ratings: held-out ratings in a separate file (same format and ids as --data) for the validation RMSE.
+    #[arg(long, value_name = "PATH", conflicts_with = "validation_fraction")]
+    pub validation_data: Option<PathBuf>,
     /// Continue the run saved in this checkpoint (same data, model, loss and lambda; the same seed and --threads
     /// give the same result as an uninterrupted run). --max-seconds counts from the resume.
     #[arg(long)]

@@ -46,6 +46,8 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         threads: 0,
         report: Some(a.out_dir.join("report.json")),
         quiet: a.quiet,
+        biases: "none".into(),
+        columns: None,
     };
     let fit_args = FitArgs {
         problem,
@@ -63,6 +65,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         resume: None,
         lambda_path: None,
         validation_fraction: None,
+        validation_data: None,
     };
     let code = fit(fit_args)?;
     say(a.quiet, &format!(

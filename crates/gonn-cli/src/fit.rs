@@ -95,6 +95,15 @@ fn read_checkpoint(path: &Path, expected: &HashMap<String, String>, kind: &str) 
 
 /// `gonn fit`; exits with 130 when a signal interrupted the run (after writing the best point reached).
 pub fn fit(a: FitArgs) -> Result<ExitCode> {
+    if crate::ratings::is_ratings(&a.problem)? {
+        return crate::ratings::fit(a);
+    }
+    if a.validation_data.is_some() {
+        return Err(GonnError::param(
+            "validation_data",
+            "applies to ratings (triplet files); use --validation-fraction",
+        ));
+    }
     let p = &a.problem;
     let mut l = load(p)?;
     let outputs: Vec<&Path> =

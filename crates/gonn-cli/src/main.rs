@@ -27,6 +27,7 @@ mod lambda_path;
 mod load;
 mod predict;
 mod progress;
+mod ratings;
 
 use std::process::ExitCode;
 

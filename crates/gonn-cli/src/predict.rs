@@ -35,6 +35,9 @@ fn labels(net: &FittedModel, z: &Mat<f64>) -> Vec<usize> {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
+    if crate::ratings::is_ratings_model(&a.model_file) {
+        return crate::ratings::predict(a);
+    }
     check_outputs(&[&a.out], &[&a.model_file, &a.data])?;
     check_writable(&a.out)?;
     let net = load_network(&a.model_file)?;

@@ -44,12 +44,19 @@ impl Progress {
     }
 }
 
-impl Observer for Progress {
-    fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
+impl Progress {
+    /// One row of the table for an outer iteration.
+    pub fn row(&mut self, r: &IterationRecord) {
         self.line(&r.table_row());
         if let Some(pb) = &self.bar {
             pb.set_message(format!("outer {} done, r = {}; local descent...", r.outer, r.subnetworks));
         }
+    }
+}
+
+impl Observer for Progress {
+    fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
+        self.row(r);
         ControlFlow::Continue(())
     }
 }
@@ -69,6 +76,13 @@ impl JsonLog {
 
 impl Observer for JsonLog {
     fn iter(&mut self, r: &IterationRecord, _: &MetaState) -> ControlFlow<()> {
+        self.record(r)
+    }
+}
+
+impl JsonLog {
+    /// Appends the record; `Break` when the log cannot be written.
+    pub fn record(&mut self, r: &IterationRecord) -> ControlFlow<()> {
         if self.file.is_none() {
             match File::create(&self.path) {
                 Ok(f) => self.file = Some(f),

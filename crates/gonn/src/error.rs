@@ -33,7 +33,7 @@ impl GonnError {
     pub fn format(path: impl AsRef<std::path::Path>, reason: impl std::fmt::Display) -> Self {
         Self::Format { path: path.as_ref().display().to_string(), reason: reason.to_string() }
     }
-    pub(crate) fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Self::Io { path: path.as_ref().display().to_string(), source }
     }
 }

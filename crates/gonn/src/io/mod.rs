@@ -4,6 +4,7 @@
 
 pub mod arrays;
 pub mod model;
+pub mod ratings;
 pub mod report;
 pub mod supervised;
 
