@@ -386,8 +386,8 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         };
         let (i, j) = (lookup(&rmap, fields[0], m), lookup(&cmap, fields[1], n));
         let (Some(i), Some(j)) = (i, j) else {
-            if count == 0 && ln == 0 {
-                continue; // a header line
+            if ln == 0 && i.is_none() && j.is_none() {
+                continue; // a header line (neither field is an id of the model)
             }
             let which = if i.is_none() { format!("user `{}`", fields[0]) } else { format!("item `{}`", fields[1]) };
             return Err(GonnError::format(&a.data, format!("line {}: {which} is not in the model", ln + 1)));
