@@ -46,8 +46,10 @@ use clap::{Parser, Subcommand};
   gonn demo                                                   fit a demo matrix until certified
   gonn fit --model factor --data Y.npz --lambda 0.5 --out m.safetensors --report r.json --plot run.svg
   gonn fit --model relu --data xy.npz --lambda 0.1 --lambda-path 8 --validation-fraction 0.2
+  gonn fit --model factor --data ratings.csv --lambda 50 --biases both --out recs.safetensors
   gonn certify --model relu --data xy.npz --lambda 0.1 --weights torch_state_dict.safetensors
   gonn predict --model-file m.safetensors --data X.npy --out pred.npy
+  gonn predict --model-file recs.safetensors --data pairs.csv --out pred.csv   (user,item pairs by id)
   gonn evaluate --model-file m.safetensors --data test.npz
   gonn experiment growth --small --out results
 
@@ -66,7 +68,7 @@ enum Command {
     Fit(Box<args::FitArgs>),
     /// Compute the optimality certificate of given weights (from gonn or any other tool) without changing them.
     Certify(Box<args::CertifyArgs>),
-    /// Apply a fitted network (relu, mlp or cnn) to new inputs and write its predictions.
+    /// Apply a fitted network (relu, mlp or cnn) to new inputs, or a ratings model to (user, item) pairs.
     Predict(args::PredictArgs),
     /// Loss and accuracy (or mean squared error) of a fitted network on held-out data.
     Evaluate(args::EvaluateArgs),

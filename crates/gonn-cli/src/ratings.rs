@@ -54,7 +54,7 @@ fn refuse_unsupported(a: &FitArgs) -> Result<()> {
 }
 
 /// The validation RMSE of `model` on `val`.
-fn validation(model: &Completion, val: &gonn::families::factor::sparse::SparseRatings) -> Validation {
+fn validation(model: &Completion, val: &gonn::numerics::sparse::SparseRatings) -> Validation {
     let rmse = model.rmse(val);
     Validation { count: val.nnz(), mean_loss: 0.5 * rmse * rmse, rmse: Some(rmse), error_rate: None }
 }
@@ -64,7 +64,7 @@ fn read_validation(
     path: &Path,
     cols: &Columns,
     train: &RatingsFile,
-) -> Result<(gonn::families::factor::sparse::SparseRatings, usize)> {
+) -> Result<(gonn::numerics::sparse::SparseRatings, usize)> {
     let v = read_ratings(path, cols)?;
     let map = |ids: &Option<Vec<String>>| -> HashMap<String, usize> {
         ids.as_ref().map(|ids| ids.iter().enumerate().map(|(i, s)| (s.clone(), i)).collect()).unwrap_or_default()
@@ -86,10 +86,9 @@ fn read_validation(
             _ => dropped += 1,
         }
     }
-    let data =
-        gonn::families::factor::sparse::SparseRatings::from_triplets(m, n, &rows, &cols_, &vals).map_err(|e| {
-            GonnError::format(path, format!("{e} (no held-out rating has a user and an item seen in training)"))
-        })?;
+    let data = gonn::numerics::sparse::SparseRatings::from_triplets(m, n, &rows, &cols_, &vals).map_err(|e| {
+        GonnError::format(path, format!("{e} (no held-out rating has a user and an item seen in training)"))
+    })?;
     Ok((data, dropped))
 }
 

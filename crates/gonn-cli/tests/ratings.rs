@@ -19,10 +19,10 @@ fn ratings(m: usize, n: usize, p: f64, seed: u64) -> Vec<(usize, usize, f64)> {
     let a: Vec<f64> = (0..m).map(|_| rng.normal()).collect();
     let b: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
     let mut out = vec![];
-    for i in 0..m {
-        for j in 0..n {
+    for (i, ai) in a.iter().enumerate() {
+        for (j, bj) in b.iter().enumerate() {
             if rng.uniform() < p || j == i % n || i == j % m {
-                let y = (3.0 + a[i] * b[j] + 0.3 * rng.normal()).clamp(1.0, 5.0);
+                let y = (3.0 + ai * bj + 0.3 * rng.normal()).clamp(1.0, 5.0);
                 out.push((i + 1, 1000 + j, (y * 2.0).round() / 2.0));
             }
         }

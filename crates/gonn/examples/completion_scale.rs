@@ -4,9 +4,9 @@
 
 use std::ops::ControlFlow;
 
-use gonn::families::factor::sparse::SparseRatings;
 use gonn::meta::completion::{fit_completion, Biases, CompletionParams};
 use gonn::numerics::rng::Rng;
+use gonn::numerics::sparse::SparseRatings;
 
 fn main() {
     let a: Vec<String> = std::env::args().skip(1).collect();

@@ -5,9 +5,9 @@
 use std::ops::ControlFlow;
 
 use faer::Mat;
-use gonn::families::factor::sparse::SparseRatings;
 use gonn::io::ratings::CompletionFile;
 use gonn::meta::completion::{fit_completion, hold_out_entries, Biases, Completion, CompletionParams};
+use gonn::numerics::sparse::SparseRatings;
 use gonn::prelude::*;
 
 /// A low-rank matrix plus noise with a random observation pattern (each row and column observed at least once).
@@ -202,7 +202,7 @@ fn hold_out_rmse_and_model_files() {
     let (train, val) = hold_out_entries(&data, 0.2, 4).unwrap();
     assert_eq!(train.nnz() + val.nnz(), data.nnz());
     let mut all: Vec<_> = train.triplets().chain(val.triplets()).collect();
-    all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all.sort_by_key(|a| (a.0, a.1));
     assert_eq!(all, data.triplets().collect::<Vec<_>>());
     let model = fit(&train, 1.0, Biases::Both, 1);
     let by_hand =

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::arrays::{npz_names, read_array, read_array_opt};
 use crate::error::{GonnError, Result};
-use crate::families::factor::sparse::SparseRatings;
+use crate::numerics::sparse::SparseRatings;
 
 /// The largest row or column count accepted from a file (the index arrays are `O(m + n)`).
 pub const MAX_DIMENSION: usize = 100_000_000;

@@ -19,13 +19,13 @@ use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{GonnError, Result};
-use crate::families::factor::sparse::{
-    balanced_ranges, run_ranges, solve_side, sparse_small_gram, worker_count, SparseOperator, SparseRatings,
-};
 use crate::meta::certificate::{Certificate, Status};
 use crate::meta::state::{Action, IterationRecord, Termination};
 use crate::numerics::rng::Rng;
-use crate::numerics::spectral::{lanczos_operator, sigma_max_upper, sigma_max_upper_to, Triplet};
+use crate::numerics::sparse::{
+    balanced_ranges, run_ranges, solve_side, sparse_small_gram, worker_count, SparseOperator, SparseRatings,
+};
+use crate::numerics::spectral::{lanczos_operator, sigma_max_upper_to, Triplet};
 
 /// The unregularized part of the model, added to `U V^T`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -102,7 +102,7 @@ impl CompletionParams {
         if !(self.tol > 0.0 && self.tol < 1.0) {
             return Err(GonnError::param("tol", format!("{} (must be in (0, 1))", self.tol)));
         }
-        if !(self.max_seconds > 0.0) {
+        if self.max_seconds.is_nan() || self.max_seconds <= 0.0 {
             return Err(GonnError::param("max_seconds", format!("{} (must be positive)", self.max_seconds)));
         }
         Ok(())
@@ -350,13 +350,13 @@ fn bias_term(data: &SparseRatings, it: &Iterate, biases: Biases, f: f64, lambda:
                 }
             }
             let mut total = 0.0;
-            for i in 0..m {
+            for (i, &di) in dist[..m].iter().enumerate() {
                 let (pos, _) = data.row(i);
                 let rs = &it.residual[pos];
                 let e: f64 = rs.iter().sum();
                 let abs: f64 = rs.iter().map(|v| v.abs()).sum();
-                if dist[i] != usize::MAX {
-                    total += (e.abs() + (rs.len() as f64 + 1.0) * eps * abs) * dist[i] as f64 * big_m;
+                if di != usize::MAX {
+                    total += (e.abs() + (rs.len() as f64 + 1.0) * eps * abs) * di as f64 * big_m;
                 }
             }
             for j in 0..n {
@@ -499,20 +499,15 @@ pub fn completion_lambda_max(data: &SparseRatings, biases: Biases, threads: usiz
     let t = polar_triplets(data, &it, threads, 1e-10, 0, None, &mut rng).swap_remove(0);
     let op = SparseOperator::new(data, &it.residual, threads);
     let gram = sparse_small_gram(&op, threads);
-    let up = sigma_max_upper(&gram, data.nrows().max(data.ncols()), t.sigma).max(t.sigma);
+    let up = sigma_max_upper_to(&gram, data.nrows().max(data.ncols()), t.sigma, 1e-7).max(t.sigma);
     (t.sigma, up)
 }
 
-/// The best biases for `Z = 0`: the offset is the mean; row and column biases by alternating exact means until
-/// the residual's row and column sums stop shrinking.
+/// The best biases for `Z = 0`: the offset is the mean; row and column biases by alternating exact means
+/// (Gauss-Seidel on the bias least squares) until they stop moving.
 fn fit_biases(data: &SparseRatings, it: &mut Iterate, biases: Biases, threads: usize) {
-    for _ in 0..500 {
-        let before = it.loss;
-        sweep(data, it, 1.0, biases, threads);
-        if it.loss >= before * (1.0 - 1e-15) {
-            break;
-        }
-    }
+    residuals(data, it, threads);
+    polish_biases(data, it, biases, 2000);
 }
 
 fn start_iterate(data: &SparseRatings, params: &CompletionParams) -> Iterate {
@@ -705,8 +700,9 @@ pub fn hold_out_entries(data: &SparseRatings, fraction: f64, seed: u64) -> Resul
     if !(fraction > 0.0 && fraction < 1.0) {
         return Err(GonnError::param("validation_fraction", format!("{fraction} (must be in (0, 1))")));
     }
-    let mut rng = Rng::new(seed ^ 0x5eed_0f_7e57);
-    let (mut a, mut b): (Vec<(u32, u32, f64)>, Vec<(u32, u32, f64)>) = (vec![], vec![]);
+    let mut rng = Rng::new(seed ^ 0x005e_ed0f_7e57);
+    type Triplets = Vec<(u32, u32, f64)>;
+    let (mut a, mut b): (Triplets, Triplets) = (vec![], vec![]);
     for (i, j, y) in data.triplets() {
         if rng.uniform() < fraction {
             b.push((i as u32, j as u32, y));

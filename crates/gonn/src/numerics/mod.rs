@@ -7,6 +7,7 @@ pub mod fista;
 pub mod linalg;
 pub mod nnls;
 pub mod rng;
+pub mod sparse;
 pub mod spectral;
 
 /// The most values one array may hold (2^30, 8 GiB as `f64`): a file header that claims more, or a start that

@@ -2,7 +2,6 @@
 //! With `l2, l2` the induced regularizer is the nuclear norm (THEORY.md sections 1 and 2).
 
 pub mod polar;
-pub mod sparse;
 
 use faer::{Mat, MatRef, Par};
 

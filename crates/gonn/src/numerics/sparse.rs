@@ -1,4 +1,4 @@
-//! Matrix completion on the observed entries only (THEORY.md sections 2 and 6): the ratings as a compressed
+//! Sparse kernels for matrix completion on the observed entries only (THEORY.md section 10): the ratings as a compressed
 //! sparse matrix with both row and column access, the residual as a Lanczos [`Operator`], its small-side Gram
 //! matrix for the Cholesky-proven `sigma_max`, and the exact alternating block solves of
 //! `1/2 sum_{(i,j) observed} (y_ij - o - b_i - c_j - u_i^T v_j)^2 + lambda/2 (||U||_F^2 + ||V||_F^2)`.
@@ -92,8 +92,8 @@ impl SparseRatings {
         let mut next = col_ptr.clone();
         let (mut csc_row, mut csc_pos) = (vec![0u32; nnz], vec![0u32; nnz]);
         for i in 0..m {
-            for k in row_ptr[i]..row_ptr[i + 1] {
-                let j = col_idx[k] as usize;
+            for (k, &j) in col_idx.iter().enumerate().take(row_ptr[i + 1]).skip(row_ptr[i]) {
+                let j = j as usize;
                 csc_row[next[j]] = i as u32;
                 csc_pos[next[j]] = k as u32;
                 next[j] += 1;
