@@ -542,6 +542,10 @@ pub fn fit_completion(
     let stopped = || params.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
     let expired = || Instant::now() >= deadline || stopped();
     let lambda = params.lambda;
+    // Sweeps per outer iteration: the alternating solves converge linearly, and a polar check (a warm-started
+    // Lanczos, about one sweep's cost) every 15 sweeps steers better than running them to a tiny decrease
+    // (measured on the MovieLens-1M-shaped benchmark: 1 sweep 11-94 s, 10-20 sweeps 5.5-14 s, 40 sweeps 10-16 s).
+    const MAX_SWEEPS: usize = 15;
     let mut rng = Rng::new(params.seed);
     let mut it = start_iterate(data, params);
     match warm {
@@ -589,7 +593,7 @@ pub fn fit_completion(
         let mut sweeps = 0;
         let mut f = it.objective(lambda);
         if it.rank() > 0 || params.biases != Biases::None {
-            while sweeps < 500 && !expired() {
+            while sweeps < MAX_SWEEPS && !expired() {
                 sweeps += 1;
                 sweep(data, &mut it, lambda, params.biases, params.threads);
                 let f_new = it.objective(lambda);
@@ -606,6 +610,7 @@ pub fn fit_completion(
         let rho = ts[0].sigma / lambda;
         let near = rho <= 1.0 + threshold;
         let action;
+        let mut to_add: Vec<Triplet> = Vec::new();
         if near || at_limit {
             polish_biases(data, &mut it, params.biases, 50);
             // A tight lower bound lets the first Cholesky trial of the proof succeed.
@@ -634,13 +639,13 @@ pub fn fit_completion(
                 termination = None;
                 dtol = (dtol * 1e-2).min((0.1 * params.tol).powi(2)).max(1e-16);
                 threshold = (threshold * 0.1).max(0.5 * params.tol);
-                action =
-                    if grow(data, &mut it, &ts[..1], lambda, threshold) > 0 { Action::Grow } else { Action::Refine };
+                to_add = ts.into_iter().take(1).filter(|t| t.sigma > lambda * (1.0 + threshold)).collect();
+                action = if to_add.is_empty() { Action::Refine } else { Action::Grow };
             }
         } else {
             (cert, _) = certificate(data, &it, params, ts[0].sigma, false);
             termination = None;
-            grow(data, &mut it, &ts, lambda, threshold);
+            to_add = ts;
             action = Action::Grow;
         }
         let record = IterationRecord {
@@ -660,12 +665,12 @@ pub fn fit_completion(
             return Ok(finish(it, cert, history, t, outer, start, params.biases));
         }
         if flow.is_break() {
-            // Undo nothing: the certificate describes the iterate before the growth step; refit its residual.
-            residuals(data, &mut it, params.threads);
-            rebalance(&mut it);
-            let (c, _) = certificate(data, &it, params, ts[0].sigma.max(0.0), false);
-            return Ok(finish(it, c, history, Termination::Interrupted, outer, start, params.biases));
+            // Stopped before the growth step: the certificate describes the returned iterate.
+            return Ok(finish(it, cert, history, Termination::Interrupted, outer, start, params.biases));
         }
+        grow(data, &mut it, &to_add, lambda, threshold);
+        // The new directions enter the nuclear norm (and the next descent's starting objective) exactly.
+        rebalance(&mut it);
         residuals(data, &mut it, params.threads);
     }
 }
