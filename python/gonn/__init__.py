@@ -10,6 +10,7 @@ from ._certify import certify
 from ._estimators import (
     DeepClassifier,
     DeepRegressor,
+    MatrixCompletion,
     MatrixFactorization,
     ReLUClassifier,
     ReLURegressor,
@@ -20,6 +21,7 @@ __all__ = [
     "Certificate",
     "DeepClassifier",
     "DeepRegressor",
+    "MatrixCompletion",
     "MatrixFactorization",
     "ReLUClassifier",
     "ReLURegressor",

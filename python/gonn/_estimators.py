@@ -575,3 +575,109 @@ def lambda_max(estimator: Any, X: Any, y: Any = None) -> tuple:
     estimator.n_features_in_ = x.shape[1]
     yy, loss, _ = estimator._encode(y)
     return _gonn.lambda_max(json.dumps(estimator._spec()), yy, x=x, loss=loss, threads=0)
+
+
+class MatrixCompletion(_Base):
+    """Nuclear-norm completion of sparse ratings, certified; memory grows with the ratings, never with ``m * n``.
+
+    Minimizes ``1/2 sum_observed (y_ij - biases - z_ij)^2 + lam ||Z||_*`` with ``Z = U V^T``, choosing the rank.
+    The same solver as ``gonn fit --model factor --data ratings.csv``.
+
+    Parameters
+    ----------
+    lam : float, default=1.0
+    biases : {"none", "global", "both"}, default="none"
+        Unregularized biases added to ``U V^T``: none, one offset, or one per row and per column.
+    tol, max_outer, max_seconds, random_state, verbose, n_jobs
+        As for :class:`ReLURegressor`.
+
+    Attributes
+    ----------
+    U_ : ndarray of shape (m, r)
+    V_ : ndarray of shape (n, r)
+    offset_ : float
+    row_bias_ : ndarray of shape (m,) (zeros unless ``biases="both"``)
+    col_bias_ : ndarray of shape (n,)
+    certificate_, n_subnetworks_ (the rank), history_
+    """
+
+    def __init__(
+        self,
+        lam: float = 1.0,
+        biases: str = "none",
+        tol: float = 1e-6,
+        max_outer: Optional[int] = None,
+        max_seconds: Optional[float] = None,
+        random_state: Any = None,
+        verbose: int = 0,
+        n_jobs: Optional[int] = None,
+    ):
+        self.lam = lam
+        self.biases = biases
+        self.tol = tol
+        self.max_outer = max_outer
+        self.max_seconds = max_seconds
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    def fit(self, X: Any, y: Any = None, shape: Optional[tuple] = None) -> "MatrixCompletion":
+        """Fits the stored entries of a scipy.sparse matrix ``X``, or the triplets ``X = (rows, cols)`` with values
+        ``y`` (``shape`` defaults to the largest indices + 1).
+
+        Returns
+        -------
+        self
+        """
+        if hasattr(X, "tocoo") and y is None:
+            coo = X.tocoo()
+            rows, cols, values = coo.row, coo.col, coo.data
+            m, n = coo.shape
+        else:
+            if y is None:
+                raise ValueError("give a scipy.sparse matrix, or (rows, cols) and the ratings as y")
+            rows, cols = (np.asarray(a) for a in X)
+            values = np.asarray(y, dtype=np.float64)
+            if shape is None:
+                m, n = int(rows.max()) + 1, int(cols.max()) + 1
+            else:
+                m, n = (int(s) for s in shape)
+        rows = np.asarray(rows, dtype=np.int64)
+        cols = np.asarray(cols, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        if not (rows.shape == cols.shape == values.shape and rows.ndim == 1):
+            raise ValueError(f"rows, cols and values must be 1-D of one length (got {rows.shape}, {cols.shape}, "
+                             f"{values.shape})")
+        limits = _limits(self.max_outer, self.max_seconds)
+        u, v, offset, rb, cb, cert, summary, history, termination, seconds = _gonn.fit_ratings(
+            m, n, rows.tolist(), cols.tolist(), values.tolist(), lam=float(self.lam), biases=str(self.biases),
+            tol=float(self.tol), seed=_seed(self.random_state), threads=int(self.n_jobs or 0),
+            verbose=int(self.verbose), **limits,
+        )
+        self.U_, self.V_ = np.asarray(u), np.asarray(v)
+        self.offset_ = float(offset)
+        self.row_bias_ = np.asarray(rb) if len(rb) else np.zeros(m)
+        self.col_bias_ = np.asarray(cb) if len(cb) else np.zeros(n)
+        self.n_subnetworks_ = self.U_.shape[1]
+        self.history_ = json.loads(history)
+        self.certificate_ = Certificate._from_json(cert, summary, termination=termination, seconds=seconds)
+        self.shape_ = (m, n)
+        if self.verbose:
+            import sys
+
+            sys.stderr.write(self.certificate_.summary() + "\n")
+        return self
+
+    def predict(self, rows: Any, cols: Any = None) -> np.ndarray:
+        """Predicted ratings at ``(rows, cols)`` (two index arrays, or one ``(k, 2)`` array)."""
+        _check_is_fitted(self, "U_")
+        if cols is None:
+            pairs = np.asarray(rows)
+            rows, cols = pairs[:, 0], pairs[:, 1]
+        r = np.asarray(rows, dtype=np.int64)
+        c = np.asarray(cols, dtype=np.int64)
+        m, n = self.shape_
+        if r.size and (r.min() < 0 or r.max() >= m or c.min() < 0 or c.max() >= n):
+            raise ValueError(f"indices outside the fitted {m} x {n} matrix")
+        z = np.einsum("ij,ij->i", self.U_[r], self.V_[c])
+        return z + self.offset_ + self.row_bias_[r] + self.col_bias_[c]

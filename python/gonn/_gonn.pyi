@@ -65,3 +65,21 @@ def lambda_max(
     loss: str,
     threads: int,
 ) -> Tuple[float, Optional[float]]: ...
+def fit_ratings(
+    m: int,
+    n: int,
+    rows: Sequence[int],
+    cols: Sequence[int],
+    values: Sequence[float],
+    *,
+    lam: float,
+    biases: str,
+    tol: float,
+    max_outer: int,
+    max_seconds: float,
+    seed: int,
+    threads: int,
+    verbose: int = 0,
+) -> Tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], float, List[float], List[float], str, str, str, str, float
+]: ...

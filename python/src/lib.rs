@@ -307,8 +307,79 @@ fn lambda_max(
     })
 }
 
+/// What a ratings fit returns: `(U, V, offset, row_bias, col_bias, certificate JSON, summary, history JSON,
+/// termination, seconds)`.
+type RatingsFit<'py> =
+    (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, f64, Vec<f64>, Vec<f64>, String, String, String, String, f64);
+
+/// Nuclear-norm completion of sparse ratings (`gonn::meta::completion`): `rows`, `cols` (indices below `m`, `n`)
+/// and `values` are the observed entries; memory grows with them, never with `m * n`.
+#[pyfunction]
+#[pyo3(signature = (m, n, rows, cols, values, *, lam, biases, tol, max_outer, max_seconds, seed, threads, verbose=0))]
+#[allow(clippy::too_many_arguments)]
+fn fit_ratings<'py>(
+    py: Python<'py>,
+    m: usize,
+    n: usize,
+    rows: Vec<i64>,
+    cols: Vec<i64>,
+    values: Vec<f64>,
+    lam: f64,
+    biases: &str,
+    tol: f64,
+    max_outer: usize,
+    max_seconds: f64,
+    seed: u64,
+    threads: usize,
+    verbose: u8,
+) -> PyResult<RatingsFit<'py>> {
+    use gonn::meta::completion::{fit_completion, CompletionParams};
+    let index = |v: &[i64], limit: usize, what: &str| -> PyResult<Vec<u32>> {
+        v.iter()
+            .enumerate()
+            .map(|(k, &x)| {
+                u32::try_from(x).ok().filter(|&u| (u as usize) < limit).ok_or_else(|| {
+                    PyValueError::new_err(format!("{what}[{k}] = {x} is not an index in 0..{limit}"))
+                })
+            })
+            .collect()
+    };
+    let (r, c) = (index(&rows, m, "rows")?, index(&cols, n, "cols")?);
+    let data = gonn::numerics::sparse::SparseRatings::from_triplets(m, n, &r, &c, &values).map_err(value_error)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut params = CompletionParams::new(lam);
+    params.biases = biases.parse().map_err(value_error)?;
+    params.tol = tol;
+    params.max_outer = max_outer;
+    params.max_seconds = max_seconds;
+    params.seed = seed;
+    params.threads = threads;
+    params.stop = Some(stop.clone());
+    let fit = run_detached(py, verbose, stop, move |lines| {
+        fit_completion(&data, &params, None, &mut |rec| {
+            if let Some(tx) = &lines.0 {
+                let _ = tx.send(rec.table_row());
+            }
+            ControlFlow::Continue(())
+        })
+    })?;
+    Ok((
+        to_numpy(py, &fit.u),
+        to_numpy(py, &fit.v),
+        fit.offset,
+        fit.row_bias.clone(),
+        fit.col_bias.clone(),
+        serde_json::to_string(&fit.certificate).expect("serializable"),
+        fit.certificate.summary(),
+        serde_json::to_string(&fit.history).expect("serializable"),
+        fit.termination.name().to_string(),
+        fit.seconds,
+    ))
+}
+
 #[pymodule]
 fn _gonn(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit_ratings, m)?)?;
     m.add_class::<Model>()?;
     m.add_function(wrap_pyfunction!(fit, m)?)?;
     m.add_function(wrap_pyfunction!(certify, m)?)?;

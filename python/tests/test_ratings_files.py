@@ -72,3 +72,22 @@ def test_damaged_scipy_file_is_a_clear_error(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "indptr" in out.stderr
+
+
+def test_matrix_completion_estimator_matches_the_cli(tmp_path):
+    gonn = pytest.importorskip("gonn")
+    rows, cols, y, shape = ratings()
+    mat = sp.csr_matrix((y, (rows, cols)), shape=shape)
+    path = tmp_path / "csr.npz"
+    sp.save_npz(path, mat)
+    est = gonn.MatrixCompletion(lam=2.0, biases="both", n_jobs=1).fit(mat)
+    assert est.certificate_.status == "certified"
+    assert est.certificate_.objective == pytest.approx(fit(path, tmp_path), rel=1e-9)
+    # Predictions at the observed entries reproduce the certificate's loss.
+    pred = est.predict(rows, cols)
+    assert 0.5 * np.sum((y - pred) ** 2) == pytest.approx(est.certificate_.loss, rel=1e-8)
+    # Triplets give the same fit; bad indices are a ValueError with the core's message.
+    est2 = gonn.MatrixCompletion(lam=2.0, biases="both", n_jobs=1).fit((rows, cols), y, shape=shape)
+    assert est2.certificate_.objective == est.certificate_.objective
+    with pytest.raises(ValueError, match="is not an index"):
+        gonn.MatrixCompletion(lam=2.0).fit((rows, cols), y, shape=(3, 3))

@@ -543,9 +543,11 @@ pub fn fit_completion(
     let expired = || Instant::now() >= deadline || stopped();
     let lambda = params.lambda;
     // Sweeps per outer iteration: the alternating solves converge linearly, and a polar check (a warm-started
-    // Lanczos, about one sweep's cost) every 15 sweeps steers better than running them to a tiny decrease
+    // Lanczos, about one sweep's cost) every few sweeps steers better than running them to a tiny decrease
     // (measured on the MovieLens-1M-shaped benchmark: 1 sweep 11-94 s, 10-20 sweeps 5.5-14 s, 40 sweeps 10-16 s).
-    const MAX_SWEEPS: usize = 15;
+    // While the polar is far above 1 the rank is still growing, and sweeps at a rank about to change are spent for
+    // little: 3 then; 15 once the run is near optimal.
+    let mut max_sweeps = 3usize;
     let mut rng = Rng::new(params.seed);
     let mut it = start_iterate(data, params);
     match warm {
@@ -593,7 +595,7 @@ pub fn fit_completion(
         let mut sweeps = 0;
         let mut f = it.objective(lambda);
         if it.rank() > 0 || params.biases != Biases::None {
-            while sweeps < MAX_SWEEPS && !expired() {
+            while sweeps < max_sweeps && !expired() {
                 sweeps += 1;
                 sweep(data, &mut it, lambda, params.biases, params.threads);
                 let f_new = it.objective(lambda);
@@ -609,6 +611,9 @@ pub fn fit_completion(
         start_vec = Some(ts[0].v.clone());
         let rho = ts[0].sigma / lambda;
         let near = rho <= 1.0 + threshold;
+        if near {
+            max_sweeps = 15;
+        }
         let action;
         let mut to_add: Vec<Triplet> = Vec::new();
         if near || at_limit {
