@@ -611,7 +611,7 @@ pub fn fit_completion(
         start_vec = Some(ts[0].v.clone());
         let rho = ts[0].sigma / lambda;
         let near = rho <= 1.0 + threshold;
-        if near {
+        if rho <= 1.01 {
             max_sweeps = 15;
         }
         let action;
@@ -619,9 +619,9 @@ pub fn fit_completion(
         if near || at_limit {
             polish_biases(data, &mut it, params.biases, 50);
             // A tight lower bound lets the first Cholesky trial of the proof succeed.
-            let ts = polar_triplets(data, &it, params.threads, 1e-11, 0, start_vec.as_deref(), &mut rng);
+            let tight = polar_triplets(data, &it, params.threads, 1e-11, 0, start_vec.as_deref(), &mut rng);
             let optimistic;
-            (cert, optimistic) = certificate(data, &it, params, ts[0].sigma, at_limit);
+            (cert, optimistic) = certificate(data, &it, params, tight[0].sigma, at_limit);
             let gap = cert.relative_gap.unwrap_or(optimistic);
             stalls = if gap < 0.99 * best_gap { 0 } else { stalls + 1 };
             best_gap = best_gap.min(gap);
@@ -644,7 +644,9 @@ pub fn fit_completion(
                 termination = None;
                 dtol = (dtol * 1e-2).min((0.1 * params.tol).powi(2)).max(1e-16);
                 threshold = (threshold * 0.1).max(0.5 * params.tol);
-                to_add = ts.into_iter().take(1).filter(|t| t.sigma > lambda * (1.0 + threshold)).collect();
+                // The tight top direction, then the other Ritz directions of the first Lanczos run.
+                to_add = tight.into_iter().chain(ts.into_iter().skip(1)).collect();
+                to_add.retain(|t| t.sigma > lambda * (1.0 + threshold));
                 action = if to_add.is_empty() { Action::Refine } else { Action::Grow };
             }
         } else {
