@@ -309,8 +309,18 @@ fn lambda_max(
 
 /// What a ratings fit returns: `(U, V, offset, row_bias, col_bias, certificate JSON, summary, history JSON,
 /// termination, seconds)`.
-type RatingsFit<'py> =
-    (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, f64, Vec<f64>, Vec<f64>, String, String, String, String, f64);
+type RatingsFit<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    f64,
+    Vec<f64>,
+    Vec<f64>,
+    String,
+    String,
+    String,
+    String,
+    f64,
+);
 
 /// Nuclear-norm completion of sparse ratings (`gonn::meta::completion`): `rows`, `cols` (indices below `m`, `n`)
 /// and `values` are the observed entries; memory grows with them, never with `m * n`.
@@ -338,9 +348,10 @@ fn fit_ratings<'py>(
         v.iter()
             .enumerate()
             .map(|(k, &x)| {
-                u32::try_from(x).ok().filter(|&u| (u as usize) < limit).ok_or_else(|| {
-                    PyValueError::new_err(format!("{what}[{k}] = {x} is not an index in 0..{limit}"))
-                })
+                u32::try_from(x)
+                    .ok()
+                    .filter(|&u| (u as usize) < limit)
+                    .ok_or_else(|| PyValueError::new_err(format!("{what}[{k}] = {x} is not an index in 0..{limit}")))
             })
             .collect()
     };

@@ -439,6 +439,7 @@ fn certificate(
     params: &CompletionParams,
     sigma_lower: f64,
     force: bool,
+    top: Option<&Triplet>,
 ) -> (Certificate, f64) {
     let lambda = params.lambda;
     let f = it.objective(lambda);
@@ -471,6 +472,10 @@ fn certificate(
             cert.relative_gap = Some(rel);
             cert.status = if rel <= params.tol { Status::Certified } else { Status::Bounded };
         }
+    }
+    if let Some(t) = top.filter(|t| t.sigma > lambda) {
+        // The direction that improves the model: a small step along `u v^T` decreases f (polar > 1).
+        cert.improving_subnetwork = Some(vec![t.u.clone(), t.v.clone()]);
     }
     cert.check_lower_bound(f);
     (cert, optimistic)
@@ -621,7 +626,7 @@ pub fn fit_completion(
             // A tight lower bound lets the first Cholesky trial of the proof succeed.
             let tight = polar_triplets(data, &it, params.threads, 1e-11, 0, start_vec.as_deref(), &mut rng);
             let optimistic;
-            (cert, optimistic) = certificate(data, &it, params, tight[0].sigma, at_limit);
+            (cert, optimistic) = certificate(data, &it, params, tight[0].sigma, at_limit, tight.first());
             let gap = cert.relative_gap.unwrap_or(optimistic);
             stalls = if gap < 0.99 * best_gap { 0 } else { stalls + 1 };
             best_gap = best_gap.min(gap);
@@ -650,7 +655,7 @@ pub fn fit_completion(
                 action = if to_add.is_empty() { Action::Refine } else { Action::Grow };
             }
         } else {
-            (cert, _) = certificate(data, &it, params, ts[0].sigma, false);
+            (cert, _) = certificate(data, &it, params, ts[0].sigma, false, ts.first());
             termination = None;
             to_add = ts;
             action = Action::Grow;
