@@ -12,7 +12,8 @@ use crate::args::FitArgs;
 use crate::fit::{finish_fit, Extra};
 use crate::load::{say, Loaded};
 
-fn row(p: &PathPoint) -> String {
+/// One row of the lambda path table (the dense and the ratings paths print the same table).
+pub fn row(p: &PathPoint) -> String {
     let val = p.validation.as_ref().map_or("-".to_string(), |v| format!("{:.6e}", v.score()));
     format!(
         "{:>12.6e} {:>16.8e} {:>5} {:>10} {:>10} {:>14} {:>8.2}",
@@ -24,6 +25,26 @@ fn row(p: &PathPoint) -> String {
         val,
         p.seconds
     )
+}
+
+/// The header of the lambda path table, with the validation metric's name.
+pub fn header(metric: &str) -> String {
+    format!(
+        "{:>12} {:>16} {:>5} {:>10} {:>10} {:>14} {:>8}",
+        "lambda", "objective", "r", "status", "rel. gap", metric, "seconds"
+    )
+}
+
+/// The table of a fitted path: every point, the kept one marked, and whether the path stopped early.
+pub fn table(header: &str, points: &[PathPoint], best: usize, validated: bool, planned: usize) -> Vec<String> {
+    let why = if validated { "the smallest validation error" } else { "the last lambda fitted" };
+    let mut table = vec![header.to_string()];
+    table.extend(points.iter().enumerate().map(|(i, pt)| row(pt) + if i == best { "  <- kept" } else { "" }));
+    table.push(format!("kept lambda = {:.6e} ({why})", points[best].lambda));
+    if points.len() < planned {
+        table.push(format!("the path stopped after {} of {planned} lambdas (time limit or interrupt)", points.len()));
+    }
+    table
 }
 
 pub fn run(
@@ -41,10 +62,7 @@ pub fn run(
         (Some(_), gonn::core::loss::Loss::Squared) => "val. RMSE",
         (Some(_), _) => "val. error",
     };
-    let header = format!(
-        "{:>12} {:>16} {:>5} {:>10} {:>10} {:>14} {:>8}",
-        "lambda", "objective", "r", "status", "rel. gap", metric, "seconds"
-    );
+    let header = header(metric);
     say(p.quiet, &format!("lambda path: {k} lambdas from lambda_max = {lambda_max:.6e} down to {}", p.lambda));
     say(p.quiet, &header);
     let quiet = p.quiet;
@@ -52,17 +70,7 @@ pub fn run(
         say(quiet, &row(pt))
     })?;
     let best = &path.points[path.best];
-    let why = if validation.is_some() { "the smallest validation error" } else { "the last lambda fitted" };
-    let mut table = vec![header];
-    table.extend(path.points.iter().enumerate().map(|(i, pt)| row(pt) + if i == path.best { "  <- kept" } else { "" }));
-    table.push(format!("kept lambda = {:.6e} ({why})", best.lambda));
-    if path.points.len() < lambdas.len() {
-        table.push(format!(
-            "the path stopped after {} of {} lambdas (time limit or interrupt)",
-            path.points.len(),
-            lambdas.len()
-        ));
-    }
+    let table = table(&header, &path.points, path.best, validation.is_some(), lambdas.len());
     let mut kept = (**params).clone();
     kept.lambda = best.lambda;
     let kept = kept.validate()?;

@@ -212,6 +212,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
     let fitted = match a.lambda_path {
         Some(k) => {
             let lambdas = lambda_grid(up, p.lambda, k)?;
+            say(p.quiet, &format!("lambda path: {k} lambdas from lambda_max = {up:.6e} down to {}", p.lambda));
             let mut warm: Option<Completion> = None;
             let (mut points, mut fits) = (vec![], vec![]);
             let start = std::time::Instant::now();
@@ -255,31 +256,8 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
                     .unwrap_or(0),
                 None => points.len() - 1,
             };
-            let mut table = format!(
-                "lambda path ({} of {k} fitted; kept {}):\n{:>12} {:>15} {:>5} {:>10} {:>10} {:>12} {:>8}",
-                points.len(),
-                if val.is_some() { "the smallest validation RMSE" } else { "the last" },
-                "lambda",
-                "objective",
-                "rank",
-                "status",
-                "rel gap",
-                "val RMSE",
-                "seconds"
-            );
-            for (i, pt) in points.iter().enumerate() {
-                table.push_str(&format!(
-                    "\n{:>12.5e} {:>15.8e} {:>5} {:>10} {:>10} {:>12} {:>8.2}{}",
-                    pt.lambda,
-                    pt.objective,
-                    pt.subnetworks,
-                    pt.status.to_string(),
-                    pt.relative_gap.map_or("-".into(), |g| format!("{g:.2e}")),
-                    pt.validation.as_ref().and_then(|v| v.rmse).map_or("-".into(), |r| format!("{r:.6}")),
-                    pt.seconds,
-                    if i == best { "  <- kept" } else { "" }
-                ));
-            }
+            let header = crate::lambda_path::header(if val.is_some() { "val. RMSE" } else { "validation" });
+            let table = crate::lambda_path::table(&header, &points, best, val.is_some(), lambdas.len()).join("\n");
             path_rows = Some((points, table));
             params.lambda = lambdas[best];
             fits.swap_remove(best)

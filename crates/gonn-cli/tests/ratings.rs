@@ -161,7 +161,10 @@ fn validation_and_lambda_path_on_ratings() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let so = text(&out.stdout);
     assert!(
-        so.contains("lambda path (4 of 4 fitted") && so.contains("<- kept") && so.contains("validation RMSE"),
+        so.contains("kept lambda =")
+            && so.contains("<- kept")
+            && !so.contains("the path stopped")
+            && so.contains("validation RMSE"),
         "{so}"
     );
     let report = json(&rep);
