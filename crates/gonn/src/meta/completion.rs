@@ -374,8 +374,9 @@ fn bias_term(data: &SparseRatings, it: &Iterate, biases: Biases, f: f64, lambda:
 
 /// Exact minimization over the biases alone (the offset, then row and column means of the residual, alternately),
 /// `passes` times or until the residual's bias sums stop shrinking: a descent step that makes `A^T R` small before
-/// a certificate, so that its bias term is negligible.
-fn polish_biases(data: &SparseRatings, it: &mut Iterate, biases: Biases, passes: usize) {
+/// a certificate, so that its bias term is negligible. The residuals are then recomputed from the model, so that
+/// the objective the certificate reports is the model's own, not one carried through the updates.
+fn polish_biases(data: &SparseRatings, it: &mut Iterate, biases: Biases, passes: usize, threads: usize) {
     let nnz = data.nnz() as f64;
     for _ in 0..passes {
         let mut moved = 0.0f64;
@@ -414,7 +415,7 @@ fn polish_biases(data: &SparseRatings, it: &mut Iterate, biases: Biases, passes:
             break;
         }
     }
-    it.loss = 0.5 * it.residual.iter().map(|v| v * v).sum::<f64>();
+    residuals(data, it, threads);
 }
 
 /// The weak-duality bound `t (<R, y> - E) - t^2/2 ||R||^2` at its best `t` in `[0, lambda / sigma]`.
@@ -512,7 +513,7 @@ pub fn completion_lambda_max(data: &SparseRatings, biases: Biases, threads: usiz
 /// (Gauss-Seidel on the bias least squares) until they stop moving.
 fn fit_biases(data: &SparseRatings, it: &mut Iterate, biases: Biases, threads: usize) {
     residuals(data, it, threads);
-    polish_biases(data, it, biases, 2000);
+    polish_biases(data, it, biases, 2000, threads);
 }
 
 fn start_iterate(data: &SparseRatings, params: &CompletionParams) -> Iterate {
@@ -622,7 +623,7 @@ pub fn fit_completion(
         let action;
         let mut to_add: Vec<Triplet> = Vec::new();
         if near || at_limit {
-            polish_biases(data, &mut it, params.biases, 50);
+            polish_biases(data, &mut it, params.biases, 50, params.threads);
             // A tight lower bound lets the first Cholesky trial of the proof succeed.
             let tight = polar_triplets(data, &it, params.threads, 1e-11, 0, start_vec.as_deref(), &mut rng);
             let optimistic;
