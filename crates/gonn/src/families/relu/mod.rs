@@ -14,7 +14,7 @@ use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::Problem;
 use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
-use crate::families::relu::polar::{exact_scalar_polar_pair_within, heuristic_scalar_polar, ScalarPolar};
+use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement3, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 pub use crate::numerics::linalg::augment;
@@ -91,6 +91,14 @@ struct Reduction {
     basis: Mat<f64>,
     rows: Rows,
     dropped: f64,
+    /// The rank-3 arrangement's circles, built at the first polar and reused (the inputs do not change).
+    arrangement: std::sync::Arc<std::sync::OnceLock<Option<Arrangement3>>>,
+}
+
+impl Reduction {
+    fn new(basis: Mat<f64>, rows: Rows, dropped: f64) -> Self {
+        Self { basis, rows, dropped, arrangement: Default::default() }
+    }
 }
 
 /// `(X U)_+` for the augmented inputs `x` and first layer `u`.
@@ -157,12 +165,12 @@ impl ReluNetwork {
                 // Well conditioned: the full eigenbasis of X^T X (orthonormal, so nothing is dropped).
                 let basis = eig.U().to_owned();
                 let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
-                return Reduction { basis, rows: Rows::new(xr.as_ref()), dropped: 0.0 };
+                return Reduction::new(basis, Rows::new(xr.as_ref()), 0.0);
             }
             if d <= MAX_EXACT_RANK {
                 // Badly scaled or nearly rank-deficient: enumerate in the input coordinates themselves, so that
                 // no direction is dropped (the eigenvalues of X^T X below eps * ||X||^2 are noise).
-                return Reduction { basis: Mat::identity(d, d), rows: Rows::new(xa.as_ref()), dropped: 0.0 };
+                return Reduction::new(Mat::identity(d, d), Rows::new(xa.as_ref()), 0.0);
             }
             let basis = Mat::from_fn(d, rank, |i, k| eig.U()[(i, d - rank + k)]);
             let xr = mul(xa.as_ref(), basis.as_ref(), Par::Seq);
@@ -174,7 +182,7 @@ impl ReluNetwork {
                 .sum::<f64>()
                 .sqrt();
             let dropped = resid * (1.0 + 1e-12) + 4.0 * (d as f64 + 2.0) * f64::EPSILON * fro2.sqrt();
-            Reduction { basis, rows: Rows::new(xr.as_ref()), dropped }
+            Reduction::new(basis, Rows::new(xr.as_ref()), dropped)
         });
         let rows = Rows::new(xa.as_ref());
         let out_norm = LayerNorm::new(output_norm, false);
@@ -222,7 +230,10 @@ impl ReluNetwork {
         aborted: &Cell<bool>,
     ) -> [ScalarPolar; 2] {
         let enumerated = match &self.reduced {
-            Some(r) if !aborted.get() => exact_scalar_polar_pair_within(&r.rows, c, budget).map(|p| (r, p)),
+            Some(r) if !aborted.get() => {
+                let cache = r.arrangement.get_or_init(|| Arrangement3::new(&r.rows)).as_ref();
+                exact_scalar_polar_pair_cached(&r.rows, cache, c, budget).map(|p| (r, p))
+            }
             _ => None,
         };
         if self.reduced.is_some() && enumerated.is_none() {

@@ -128,6 +128,16 @@ pub fn exact_scalar_polar_pair(rows: &Rows, c: &[f64]) -> [ScalarPolar; 2] {
 /// [`exact_scalar_polar_pair`] that gives up (`None`) when `budget` expires: the 3-D enumeration polls it once per
 /// hyperplane, so a long enumeration honours `--max-seconds` and Ctrl-C.
 pub fn exact_scalar_polar_pair_within(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
+    exact_scalar_polar_pair_cached(rows, None, c, budget)
+}
+
+/// [`exact_scalar_polar_pair_within`] with the rank-3 circles of `rows` precomputed ([`Arrangement3`]).
+pub fn exact_scalar_polar_pair_cached(
+    rows: &Rows,
+    cache: Option<&Arrangement3>,
+    c: &[f64],
+    budget: &Budget,
+) -> Option<[ScalarPolar; 2]> {
     let d = rows.d;
     assert!(d <= 3, "exact enumeration needs d <= 3");
     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
@@ -160,7 +170,7 @@ pub fn exact_scalar_polar_pair_within(rows: &Rows, c: &[f64], budget: &Budget) -
             let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
             Some([one(0), one(1)])
         }
-        _ => exact_3d(rows, c, budget),
+        _ => exact_3d(rows, c, cache, budget),
     }
 }
 
@@ -185,34 +195,26 @@ fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
-/// The `R^3` case, for `c` and `-c` at once: one circle sweep per hyperplane (boundary maxima, exact), plus the
-/// interior critical points of the regions next to each arc, evaluated in decreasing order of `||g_D||` until
-/// none can beat the best value.
-fn exact_3d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
-    const SIGNS: [f64; 2] = [1.0, -1.0];
-    let n = rows.n;
-    let norms: Vec<f64> = (0..n).map(|j| rows.norm(j)).collect();
-    let mut best_formula = [f64::NEG_INFINITY; 2];
-    let mut best_dir = [vec![1.0, 0.0, 0.0], vec![1.0, 0.0, 0.0]];
-    let mut regions: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
-    let side_ok = |j: usize, active: bool, g: &[f64; 3], gn: f64| {
-        let xg: f64 = rows.row(j).iter().zip(g).map(|(p, q)| p * q).sum();
-        let tol = 1e-12 * gn * norms[j];
-        if active {
-            xg >= -tol
-        } else {
-            xg <= tol
-        }
-    };
-    for i in 0..n {
-        if budget.expired() {
-            return None;
-        }
-        if norms[i] == 0.0 {
-            continue;
-        }
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(p, q)| p * q).sum()
+}
+
+/// The great circle `x_i^T u = 0` of the arrangement in `R^3`: an orthonormal basis `(e1, e2)` of its plane, the
+/// samples switching on or off along it in angular order (each with the switching point `e(alpha)` in plane
+/// coordinates), the samples active at angle 0, and the samples lying on it (parallel to `x_i`; `true`: on the
+/// side where `x_i^T u > 0`). It depends on the inputs only, so it is built once and reused for every `c`.
+#[derive(Clone, Debug)]
+pub struct Circle {
+    e: [[f64; 3]; 2],
+    /// `(sample, switches on, angle, point)` sorted by angle.
+    events: Vec<(u32, bool, f64, [f64; 2])>,
+    start_active: Vec<u32>,
+    bundled: Vec<(u32, bool)>,
+}
+
+impl Circle {
+    fn new(rows: &Rows, norms: &[f64], i: usize) -> Self {
         let xi: Vec<f64> = rows.row(i).iter().map(|v| v / norms[i]).collect();
-        // Orthonormal basis (e1, e2) of the plane x_i^T u = 0.
         let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
         let mut k = [0.0; 3];
         k[axis] = 1.0;
@@ -220,79 +222,223 @@ fn exact_3d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]>
         let n1 = norm(&e1);
         let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
         let e2 = cross(&xi, &e1);
+        let (mut events, mut start_active, mut bundled) = (Vec::with_capacity(2 * rows.n), Vec::new(), Vec::new());
+        for j in 0..rows.n {
+            let xj = rows.row(j);
+            let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], norms[j].max(f64::MIN_POSITIVE));
+            if a.is_nan() {
+                if norms[j] > 0.0 {
+                    bundled.push((j as u32, dot(&xi, xj) > 0.0));
+                }
+                continue;
+            }
+            let mut b = a + PI;
+            if b >= TAU {
+                b -= TAU;
+            }
+            if b < a {
+                start_active.push(j as u32);
+            }
+            events.push((j as u32, true, a, [a.cos(), a.sin()]));
+            events.push((j as u32, false, b, [b.cos(), b.sin()]));
+        }
+        events.sort_by(|x, y| x.2.total_cmp(&y.2));
+        Self { e: [e1, e2], events, start_active, bundled }
+    }
+
+    /// Bytes held per circle of `n` samples (for the cache limit).
+    fn bytes(n: usize) -> usize {
+        2 * n * std::mem::size_of::<(u32, bool, f64, [f64; 2])>() + 64
+    }
+}
+
+/// The circles of every sample's hyperplane, kept across polar calls on the same inputs when they fit in
+/// [`ARRANGEMENT_CACHE_BYTES`].
+#[derive(Clone, Debug)]
+pub struct Arrangement3 {
+    circles: Vec<Option<Circle>>,
+}
+
+/// Memory limit for a cached rank-3 arrangement (about `48 n^2` bytes: `n = 2300` at this limit).
+pub const ARRANGEMENT_CACHE_BYTES: usize = 256 << 20;
+
+impl Arrangement3 {
+    /// The circles of `rows` (`d = 3`), or `None` when they do not fit in [`ARRANGEMENT_CACHE_BYTES`].
+    pub fn new(rows: &Rows) -> Option<Self> {
+        if rows.d != 3 || Circle::bytes(rows.n).saturating_mul(rows.n) > ARRANGEMENT_CACHE_BYTES {
+            return None;
+        }
+        let norms: Vec<f64> = (0..rows.n).map(|j| rows.norm(j)).collect();
+        let circles = (0..rows.n).map(|i| (norms[i] > 0.0).then(|| Circle::new(rows, &norms, i))).collect();
+        Some(Self { circles })
+    }
+}
+
+/// `max` of `g . p` over the arc from `pa` to `pb` (counterclockwise, at most `pi` long) and its point.
+fn arc_max_points(g: [f64; 2], pa: [f64; 2], pb: [f64; 2]) -> (f64, [f64; 2]) {
+    let n = g[0].hypot(g[1]);
+    if n > 0.0 && pa[0] * g[1] - pa[1] * g[0] >= 0.0 && g[0] * pb[1] - g[1] * pb[0] >= 0.0 {
+        return (n, [g[0] / n, g[1] / n]);
+    }
+    let (vl, vh) = (g[0] * pa[0] + g[1] * pa[1], g[0] * pb[0] + g[1] * pb[1]);
+    if vl >= vh {
+        (vl, pa)
+    } else {
+        (vh, pb)
+    }
+}
+
+/// The `R^3` case, for `c` and `-c` at once: one circle sweep per hyperplane (boundary maxima, exact), plus the
+/// interior critical points of the regions next to each arc, evaluated in decreasing order of `||g_D||` until
+/// none can beat the best value. The circles come from `cache` when given.
+fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budget) -> Option<[ScalarPolar; 2]> {
+    const SIGNS: [f64; 2] = [1.0, -1.0];
+    let n = rows.n;
+    let norms: Vec<f64> = (0..n).map(|j| rows.norm(j)).collect();
+    let mut best_formula = [f64::NEG_INFINITY; 2];
+    let mut best_dir = [vec![1.0, 0.0, 0.0], vec![1.0, 0.0, 0.0]];
+    let mut regions: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
+    // Attained values from a few pattern ascents: candidates whose `||g_D||` is below them cannot win.
+    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+    let seeds: [(f64, Vec<f64>); 2] = [seed_ascent(rows, c), seed_ascent(rows, &neg)];
+    let side_ok = |j: usize, active: bool, g: &[f64; 3], gn: f64| {
+        let xg = dot(rows.row(j), g);
+        let tol = 1e-12 * gn * norms[j];
+        if active {
+            xg >= -tol
+        } else {
+            xg <= tol
+        }
+    };
+    // Probe samples: a region's critical point must lie on the region's side of every sample's hyperplane; testing
+    // a few spread samples rejects most candidates without an `O(n)` evaluation (a violated side is a proof that
+    // the critical point lies outside the region). The probe that rejected last moves to the front.
+    let nonzero: Vec<usize> = (0..n).filter(|&j| norms[j] > 0.0).collect();
+    let np = PROBES.min(nonzero.len());
+    let mut probes: Vec<usize> = (0..np).map(|t| nonzero[t * nonzero.len() / np]).collect();
+    let mut active = vec![false; n];
+    // Bundled samples (on the sweep's hyperplane): 1 on the plus side, -1 on the minus side, 0 otherwise.
+    let mut bundle = vec![0i8; n];
+    let mut on_circle = vec![false; n];
+    let mut built = None;
+    for i in 0..n {
+        if budget.expired() {
+            return None;
+        }
+        if norms[i] == 0.0 {
+            continue;
+        }
+        let circle = match cache.and_then(|a| a.circles[i].as_ref()) {
+            Some(cc) => cc,
+            None => built.insert(Circle::new(rows, &norms, i)),
+        };
+        let [e1, e2] = circle.e;
+        active.iter_mut().for_each(|a| *a = false);
+        bundle.iter_mut().for_each(|b| *b = 0);
+        on_circle.iter_mut().for_each(|b| *b = false);
         // Samples on the same hyperplane as x_i switch with it: bundle them by side.
         let mut plus = [0.0; 3];
         let mut minus = [0.0; 3];
-        let mut alpha = vec![f64::NAN; n];
-        for j in 0..n {
-            let xj = rows.row(j);
-            let a = [e1.iter().zip(xj).map(|(p, q)| p * q).sum(), e2.iter().zip(xj).map(|(p, q)| p * q).sum()];
-            alpha[j] = switch_angle(a, norms[j].max(f64::MIN_POSITIVE));
-            if alpha[j].is_nan() && norms[j] > 0.0 {
-                let side =
-                    if xi.iter().zip(xj).map(|(p, q)| p * q).sum::<f64>() > 0.0 { &mut plus } else { &mut minus };
-                side.iter_mut().zip(xj).for_each(|(s, x)| *s += c[j] * x);
-            }
+        for &(j, on_plus) in &circle.bundled {
+            let j = j as usize;
+            bundle[j] = if on_plus { 1 } else { -1 };
+            let side = if on_plus { &mut plus } else { &mut minus };
+            side.iter_mut().zip(rows.row(j)).for_each(|(s, x)| *s += c[j] * x);
         }
-        let mut g2 = [0.0; 2];
         let mut g3 = [0.0; 3];
+        let toggle = |j: usize, on: bool, g3: &mut [f64; 3], active: &mut [bool]| {
+            active[j] = on;
+            let s = if on { c[j] } else { -c[j] };
+            rows.row(j).iter().zip(g3.iter_mut()).for_each(|(x, g)| *g += s * x);
+        };
+        for &j in &circle.start_active {
+            toggle(j as usize, true, &mut g3, &mut active);
+        }
+        for &(j, _, _, _) in &circle.events {
+            on_circle[j as usize] = true;
+        }
         // Necessary tests for a region's critical point g / ||g|| to lie inside it, from the hyperplanes that bound
         // the arc: the sample switched just before it (`last`) and the first one switched after it (checked on the
-        // candidates left `pending`). Only survivors are evaluated.
+        // candidates left `pending`), then the probes. Only survivors are evaluated.
         let mut last: Option<(usize, bool)> = None;
         let mut pending: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
-        sweep(&alpha, &mut |step| match step {
-            Step::Toggle(j, on) => {
-                // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
-                for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
-                    for (gn, g) in pend.drain(..) {
-                        if side_ok(j, !on, &g, gn) {
-                            reg.push((gn, g));
+        let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
+        let mut visit_arc = |pa: [f64; 2],
+                             pb: [f64; 2],
+                             g3: &[f64; 3],
+                             last: Option<(usize, bool)>,
+                             active: &[bool],
+                             pending: &mut [Vec<(f64, [f64; 3])>; 2]| {
+            let g2 = [dot(&e1, g3), dot(&e2, g3)];
+            for (k, sg) in SIGNS.into_iter().enumerate() {
+                let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
+                if v > best_formula[k] {
+                    best_formula[k] = v;
+                    best_dir[k] = (0..3).map(|m| p[0] * e1[m] + p[1] * e2[m]).collect();
+                }
+                // The region on the side where x_i is active (plus) has its critical point inside only if
+                // x_i^T g > 0, the other only if x_i^T g < 0.
+                for (side, on_plus) in [(&plus, true), (&minus, false)] {
+                    let g = [sg * (g3[0] + side[0]), sg * (g3[1] + side[1]), sg * (g3[2] + side[2])];
+                    let gn = norm(&g);
+                    if gn > best_formula[k].max(seeds[k].0)
+                        && side_ok(i, on_plus, &g, gn)
+                        && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
+                    {
+                        // The region's side of probe l: tracked by the sweep, or that of its bundle.
+                        let rejected = probes.iter().position(|&l| {
+                            let on = match bundle[l] {
+                                0 if !on_circle[l] => return false,
+                                0 => active[l],
+                                b => (b > 0) == on_plus,
+                            };
+                            l != i && !side_ok(l, on, &g, gn)
+                        });
+                        match rejected {
+                            Some(t) => probes[..=t].rotate_right(1),
+                            None => pending[k].push((gn, g)),
                         }
                     }
                 }
-                last = Some((j, on));
-                let s = if on { c[j] } else { -c[j] };
-                let xj = rows.row(j);
-                for m in 0..3 {
-                    g3[m] += s * xj[m];
-                }
-                g2[0] = e1.iter().zip(&g3).map(|(p, q)| p * q).sum();
-                g2[1] = e2.iter().zip(&g3).map(|(p, q)| p * q).sum();
             }
-            Step::Arc(lo, hi) => {
-                for (k, sg) in SIGNS.into_iter().enumerate() {
-                    let (v, phi) = arc_max([sg * g2[0], sg * g2[1]], lo, hi);
-                    if v > best_formula[k] {
-                        best_formula[k] = v;
-                        best_dir[k] = (0..3).map(|m| phi.cos() * e1[m] + phi.sin() * e2[m]).collect();
-                    }
-                    // The region on the side where x_i is active (plus) has its critical point inside only if
-                    // x_i^T g > 0, the other only if x_i^T g < 0.
-                    for (side, active) in [(&plus, true), (&minus, false)] {
-                        let g = [sg * (g3[0] + side[0]), sg * (g3[1] + side[1]), sg * (g3[2] + side[2])];
-                        let gn = norm(&g);
-                        if gn > best_formula[k]
-                            && side_ok(i, active, &g, gn)
-                            && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
-                        {
-                            pending[k].push((gn, g));
-                        }
+        };
+        for &(j, on, angle, point) in &circle.events {
+            let j = j as usize;
+            if angle > prev_angle {
+                visit_arc(prev_point, point, &g3, last, &active, &mut pending);
+                (prev_angle, prev_point) = (angle, point);
+            }
+            // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
+            for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
+                for (gn, g) in pend.drain(..) {
+                    if side_ok(j, !on, &g, gn) {
+                        reg.push((gn, g));
                     }
                 }
             }
-        });
+            last = Some((j, on));
+            toggle(j, on, &mut g3, &mut active);
+        }
+        if circle.events.is_empty() {
+            // No sample switches along this circle: one region on each side, the whole circle its boundary.
+            visit_arc([1.0, 0.0], [-1.0, 0.0], &g3, None, &active, &mut pending);
+            visit_arc([-1.0, 0.0], [1.0, 0.0], &g3, None, &active, &mut pending);
+        } else {
+            visit_arc(prev_point, [1.0, 0.0], &g3, last, &active, &mut pending);
+        }
         for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
             reg.append(pend);
         }
     }
-    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
     let cs = [c, neg.as_slice()];
     let mut out = Vec::with_capacity(2);
-    for (k, mut reg) in regions.into_iter().enumerate() {
+    for (k, (mut reg, seed)) in regions.into_iter().zip(seeds).enumerate() {
         let ck = cs[k];
         let dir = std::mem::take(&mut best_dir[k]);
         let mut best = (rows.relu_value(ck, &dir), dir);
+        if seed.0 > best.0 {
+            best = seed;
+        }
         let formula = best_formula[k].max(best.0);
         reg.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut last: Option<[f64; 3]> = None;
@@ -320,6 +466,33 @@ fn exact_3d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]>
     let minus = out.pop().expect("two signs");
     let plus = out.pop().expect("two signs");
     Some([plus, minus])
+}
+
+/// How many probe samples [`exact_3d`] tests each candidate region against before evaluating it.
+const PROBES: usize = 24;
+
+/// The best of pattern ascents from the rows with the largest `c_j ||x_j||` and from the all-active gradient: an
+/// attained value and its unit (the zero value when `c` has no positive part).
+fn seed_ascent(rows: &Rows, c: &[f64]) -> (f64, Vec<f64>) {
+    let mut e = vec![0.0; rows.d];
+    e[0] = 1.0;
+    let mut best = (rows.relu_value(c, &e), e);
+    let mut order: Vec<usize> = (0..rows.n).filter(|&j| c[j] > 0.0 && rows.norm(j) > 0.0).collect();
+    order.sort_by(|&a, &b| (c[b] * rows.norm(b)).total_cmp(&(c[a] * rows.norm(a))));
+    let mut starts: Vec<Vec<f64>> =
+        order.iter().take(2).map(|&j| rows.row(j).iter().map(|v| v / rows.norm(j)).collect()).collect();
+    let g = rows.masked_gradient(&vec![true; rows.n], c);
+    let gn = norm(&g);
+    if gn > 0.0 {
+        starts.push(g.iter().map(|v| v / gn).collect());
+    }
+    for u in starts {
+        let (v, u) = pattern_ascent(rows, c, u);
+        if v > best.0 {
+            best = (v, u);
+        }
+    }
+    best
 }
 
 /// Ascent over activation patterns from `u0`: `u <- Proj_{K_D}(g_D) / ||.||` with `D` the pattern of `u`. Each
@@ -451,6 +624,40 @@ mod tests {
                 // The heuristic never exceeds the exact value.
                 let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &mut rng, &Budget::default());
                 assert!(h.value <= p.upper + 1e-12);
+            }
+        }
+    }
+
+    /// The cached circles give the same polar as circles built per call, on data with repeated, parallel and
+    /// zero rows (bundled samples), and both stay above a dense grid.
+    #[test]
+    fn cached_arrangement_matches_per_call_circles() {
+        let mut rng = Rng::new(5);
+        let n = 40;
+        let mut x = Mat::from_fn(n, 3, |_, j| if j == 2 { 1.0 } else { rng.normal() });
+        for i in 0..6 {
+            for j in 0..3 {
+                x[(i + 6, j)] = x[(i, j)] * if i % 2 == 0 { 1.0 } else { -2.0 };
+            }
+        }
+        for j in 0..3 {
+            x[(20, j)] = 0.0;
+        }
+        let rows = Rows::new(x.as_ref());
+        let arr = Arrangement3::new(&rows).expect("small arrangement fits");
+        let (grid, _) = sphere_grid(3);
+        for _ in 0..4 {
+            let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let a = exact_scalar_polar_pair_cached(&rows, Some(&arr), &c, &Budget::default()).unwrap();
+            let b = exact_scalar_polar_pair_cached(&rows, None, &c, &Budget::default()).unwrap();
+            for (p, q) in a.iter().zip(&b) {
+                assert_eq!(p.value, q.value);
+                assert_eq!(p.upper, q.upper);
+            }
+            let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+            for u in grid.iter().step_by(7) {
+                assert!(rows.relu_value(&c, u) <= a[0].upper + 1e-12);
+                assert!(rows.relu_value(&neg, u) <= a[1].upper + 1e-12);
             }
         }
     }
