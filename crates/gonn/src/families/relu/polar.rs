@@ -223,11 +223,11 @@ impl Circle {
         let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
         let e2 = cross(&xi, &e1);
         let (mut events, mut start_active, mut bundled) = (Vec::with_capacity(2 * rows.n), Vec::new(), Vec::new());
-        for j in 0..rows.n {
+        for (j, &nj) in norms.iter().enumerate() {
             let xj = rows.row(j);
-            let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], norms[j].max(f64::MIN_POSITIVE));
+            let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], nj.max(f64::MIN_POSITIVE));
             if a.is_nan() {
-                if norms[j] > 0.0 {
+                if nj > 0.0 {
                     bundled.push((j as u32, dot(&xi, xj) > 0.0));
                 }
                 continue;
