@@ -36,11 +36,12 @@ enum Step {
     Arc(f64, f64),
 }
 
-/// Sweeps the circle over `[0, 2 pi)`: sample `j` is active on the open half-circle of angles
-/// `(alpha_j, alpha_j + pi)` (mod `2 pi`). Samples with a non-finite angle are ignored.
-fn sweep(alpha: &[f64], visit: &mut dyn FnMut(Step)) {
-    let mut toggle = |j, on| visit(Step::Toggle(j, on));
+/// The switching events of a circle sweep, `(angle, sample, switches on)` sorted by angle, and the samples active
+/// at angle 0: sample `j` is active on the open half-circle of angles `(alpha_j, alpha_j + pi)` (mod `2 pi`).
+/// Samples with a non-finite angle are ignored.
+fn switch_events(alpha: &[f64]) -> (Vec<(f64, usize, bool)>, Vec<usize>) {
     let mut events: Vec<(f64, usize, bool)> = Vec::with_capacity(2 * alpha.len());
+    let mut start_active = Vec::new();
     for (j, &a) in alpha.iter().enumerate() {
         if !a.is_finite() {
             continue;
@@ -50,12 +51,21 @@ fn sweep(alpha: &[f64], visit: &mut dyn FnMut(Step)) {
             b -= TAU;
         }
         if b < a {
-            toggle(j, true);
+            start_active.push(j);
         }
         events.push((a, j, true));
         events.push((b, j, false));
     }
     events.sort_by(|x, y| x.0.total_cmp(&y.0));
+    (events, start_active)
+}
+
+/// Sweeps the circle over `[0, 2 pi)` through the [`switch_events`] of `alpha`.
+fn sweep(alpha: &[f64], visit: &mut dyn FnMut(Step)) {
+    let (events, start_active) = switch_events(alpha);
+    for j in start_active {
+        visit(Step::Toggle(j, true));
+    }
     let mut prev = 0.0;
     for (th, j, on) in events {
         if th > prev {
@@ -222,27 +232,22 @@ impl Circle {
         let n1 = norm(&e1);
         let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
         let e2 = cross(&xi, &e1);
-        let (mut events, mut start_active, mut bundled) = (Vec::with_capacity(2 * rows.n), Vec::new(), Vec::new());
-        for (j, &nj) in norms.iter().enumerate() {
-            let xj = rows.row(j);
-            let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], nj.max(f64::MIN_POSITIVE));
-            if a.is_nan() {
-                if nj > 0.0 {
+        let mut bundled = Vec::new();
+        let alpha: Vec<f64> = norms
+            .iter()
+            .enumerate()
+            .map(|(j, &nj)| {
+                let xj = rows.row(j);
+                let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], nj.max(f64::MIN_POSITIVE));
+                if a.is_nan() && nj > 0.0 {
                     bundled.push((j as u32, dot(&xi, xj) > 0.0));
                 }
-                continue;
-            }
-            let mut b = a + PI;
-            if b >= TAU {
-                b -= TAU;
-            }
-            if b < a {
-                start_active.push(j as u32);
-            }
-            events.push((j as u32, true, a, [a.cos(), a.sin()]));
-            events.push((j as u32, false, b, [b.cos(), b.sin()]));
-        }
-        events.sort_by(|x, y| x.2.total_cmp(&y.2));
+                a
+            })
+            .collect();
+        let (events, start_active) = switch_events(&alpha);
+        let events = events.into_iter().map(|(a, j, on)| (j as u32, on, a, [a.cos(), a.sin()])).collect();
+        let start_active = start_active.into_iter().map(|j| j as u32).collect();
         Self { e: [e1, e2], events, start_active, bundled }
     }
 
@@ -319,7 +324,6 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
     let mut active = vec![false; n];
     // Bundled samples (on the sweep's hyperplane): 1 on the plus side, -1 on the minus side, 0 otherwise.
     let mut bundle = vec![0i8; n];
-    let mut on_circle = vec![false; n];
     let mut built = None;
     for i in 0..n {
         if budget.expired() {
@@ -335,7 +339,6 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         let [e1, e2] = circle.e;
         active.iter_mut().for_each(|a| *a = false);
         bundle.iter_mut().for_each(|b| *b = 0);
-        on_circle.iter_mut().for_each(|b| *b = false);
         // Samples on the same hyperplane as x_i switch with it: bundle them by side.
         let mut plus = [0.0; 3];
         let mut minus = [0.0; 3];
@@ -353,9 +356,6 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         };
         for &j in &circle.start_active {
             toggle(j as usize, true, &mut g3, &mut active);
-        }
-        for &(j, _, _, _) in &circle.events {
-            on_circle[j as usize] = true;
         }
         // Necessary tests for a region's critical point g / ||g|| to lie inside it, from the hyperplanes that bound
         // the arc: the sample switched just before it (`last`) and the first one switched after it (checked on the
@@ -385,10 +385,10 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
                         && side_ok(i, on_plus, &g, gn)
                         && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
                     {
-                        // The region's side of probe l: tracked by the sweep, or that of its bundle.
+                        // The region's side of probe l: tracked by the sweep, or that of its bundle (a probe has
+                        // a nonzero row, so it either switches along this circle or lies on it).
                         let rejected = probes.iter().position(|&l| {
                             let on = match bundle[l] {
-                                0 if !on_circle[l] => return false,
                                 0 => active[l],
                                 b => (b > 0) == on_plus,
                             };
