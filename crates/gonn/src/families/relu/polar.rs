@@ -9,6 +9,8 @@
 //! (`n` sweeps), and every region touches some hyperplane, so the sweeps also list every region's `g_D`; a
 //! region's interior maximum counts only if `g_D / ||g_D||` lies in the region, which evaluating `h` there decides.
 
+mod rank4;
+
 use std::f64::consts::PI;
 
 use crate::numerics::budget::Budget;
@@ -123,7 +125,7 @@ fn margin(rows: &Rows, c: &[f64]) -> f64 {
     (8.0 * (rows.n as f64 + 4.0) * f64::EPSILON + 1e-12) * s + skipped
 }
 
-/// Exact `max_{||u|| = 1} c^T (X u)_+` for rows of dimension `d <= 3` (the rows of a rank-reduced `X`).
+/// Exact `max_{||u|| = 1} c^T (X u)_+` for rows of dimension `d <= 4` (the rows of a rank-reduced `X`).
 pub fn exact_scalar_polar(rows: &Rows, c: &[f64]) -> ScalarPolar {
     let [plus, _] = exact_scalar_polar_pair(rows, c);
     plus
@@ -149,7 +151,7 @@ pub fn exact_scalar_polar_pair_cached(
     budget: &Budget,
 ) -> Option<[ScalarPolar; 2]> {
     let d = rows.d;
-    assert!(d <= 3, "exact enumeration needs d <= 3");
+    assert!(d <= 4, "exact enumeration needs d <= 4");
     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
     let cs = [c, neg.as_slice()];
     match d {
@@ -180,7 +182,8 @@ pub fn exact_scalar_polar_pair_cached(
             let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
             Some([one(0), one(1)])
         }
-        _ => exact_3d(rows, c, cache, budget),
+        3 => exact_3d(rows, c, cache, budget),
+        _ => rank4::exact_4d(rows, c, budget),
     }
 }
 

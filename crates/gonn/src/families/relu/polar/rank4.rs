@@ -1,0 +1,506 @@
+//! The exact scalar polar `max_{||u|| = 1} c^T (X u)_+` for rows in `R^4` (3-D inputs plus the bias; THEORY.md
+//! section 7).
+//!
+//! `h(u) = c^T (X u)_+` is linear on every region of the arrangement of the hyperplanes `H_i = {x_i^T u = 0}`.
+//! Its maximum on the sphere `S^3` lies
+//! - inside a region `D`: then `u = g_D / ||g_D||` with `g_D = X^T D c`, and the value is `||g_D||`;
+//! - inside a 2-face on some `H_i`: then `u = P_i g / ||P_i g||` with `P_i` the projection onto `H_i`;
+//! - on an edge or a vertex, which lie on the great circles `H_i ∩ H_k`.
+//!
+//! For every `i`, the rank-3 sweep runs inside `H_i`: one circle sweep per other hyperplane `H_k` gives the exact
+//! maximum over that circle's arcs and lists, next to every arc, the two 2-faces of `H_i` on either side of `H_k`
+//! and the two regions on either side of each of them. Every region has a facet on some `H_i` and every facet
+//! touches an arc, so every region and 2-face is listed. Samples whose rows are (numerically) parallel to `x_i`
+//! are bundled with it, and within `H_i` those in the span of `x_i, x_k` with `x_k` (collinear or repeated inputs):
+//! their sides are fixed by the face, so no pattern is lost. Candidates are rejected by necessary tests (the sides
+//! of the samples that bound the arc and of a few probe samples) and the survivors are evaluated in decreasing
+//! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
+//! memory `O(n)` plus the surviving candidates.
+
+use super::{arc_max_points, margin, seed_ascent, ScalarPolar, PROBES};
+use crate::numerics::budget::Budget;
+use crate::numerics::cone::Rows;
+
+type V4 = [f64; 4];
+
+fn dot4(a: &V4, b: &[f64]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]
+}
+
+fn axpy(y: &mut V4, s: f64, x: &[f64]) {
+    for m in 0..4 {
+        y[m] += s * x[m];
+    }
+}
+
+fn norm4(a: &V4) -> f64 {
+    dot4(a, a).sqrt()
+}
+
+/// An orthonormal basis of the orthogonal complement of the unit vector `v`: the columns other than `m` of the
+/// Householder reflection `I - 2 w w^T / (w^T w)`, `w = v + sign(v_m) e_m`, `m` the largest entry of `v` (the
+/// reflection maps `e_m` to `-sign(v_m) v`).
+fn complement<const D: usize>(v: &[f64; D]) -> Vec<[f64; D]> {
+    let m = (0..D).max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs())).expect("D > 0");
+    let mut w = *v;
+    w[m] += if v[m] >= 0.0 { 1.0 } else { -1.0 };
+    let ww: f64 = w.iter().map(|a| a * a).sum();
+    (0..D)
+        .filter(|&col| col != m)
+        .map(|col| {
+            let mut e = [0.0; D];
+            for (r, er) in e.iter_mut().enumerate() {
+                *er = f64::from(u8::from(r == col)) - 2.0 * w[r] * w[col] / ww;
+            }
+            e
+        })
+        .collect()
+}
+
+/// A pseudo-angle of the unit vector `p` in `[0, 4)`, increasing with its angle in `[0, 2 pi)` (no trigonometry).
+fn pseudo_angle(p: [f64; 2]) -> f64 {
+    let (x, y) = (p[0], p[1]);
+    if y >= 0.0 {
+        if x >= 0.0 {
+            y / (x + y)
+        } else {
+            1.0 - x / (y - x)
+        }
+    } else if x < 0.0 {
+        2.0 + y / (x + y)
+    } else {
+        3.0 + x / (x - y)
+    }
+}
+
+/// How a sample behaves next to the arcs of one circle `H_i ∩ H_k`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Its side is tracked by the sweep.
+    Tracked,
+    /// In the span of `x_i` and `x_k`, not parallel to `x_i`: on the same side as `x_k` (`true`) or the other.
+    WithK(bool),
+    /// Parallel to `x_i`: on the same side as `x_i` (`true`) or the other; zero on `H_i`.
+    WithI(bool),
+    /// A zero row.
+    Zero,
+}
+
+/// The best values so far and the candidate faces and regions still to evaluate, for `c` (index 0) and `-c`.
+struct Search<'a> {
+    rows: &'a Rows,
+    cs: [&'a [f64]; 2],
+    norms: Vec<f64>,
+    /// Arc maxima (exact maxima over edges and vertices), and where.
+    formula: [f64; 2],
+    formula_dir: [V4; 2],
+    /// The best attained value and its unit.
+    best: [(f64, Vec<f64>); 2],
+    /// Critical values `||g||` and directions `g` of the faces and regions that passed the necessary tests.
+    found: [Vec<(f64, V4)>; 2],
+    probes: Vec<usize>,
+}
+
+/// The number of surviving candidates above which they are evaluated at once (memory stays bounded).
+const SETTLE_AT: usize = 1 << 18;
+
+impl Search<'_> {
+    /// Candidates below this cannot beat a value already proven or attained.
+    fn floor(&self, k: usize) -> f64 {
+        self.formula[k].max(self.best[k].0)
+    }
+
+    /// Whether `x_j^T g` has the sign `on` (up to rounding relative to `||g|| ||x_j||`).
+    fn side_ok(&self, j: usize, on: bool, g: &V4, gn: f64) -> bool {
+        let xg = dot4(g, self.rows.row(j));
+        let tol = 1e-12 * gn * self.norms[j];
+        if on {
+            xg >= -tol
+        } else {
+            xg <= tol
+        }
+    }
+
+    /// The probe samples' sides: a face (`side_i = None`, on `H_i`) or a region (`x_i^T u` of sign `side_i`) next to
+    /// an arc, on the side `side_k` of `H_k`. A violated side proves that the critical point is outside; the probe
+    /// that rejected moves to the front.
+    fn probes_ok(&mut self, kinds: &[Kind], active: &[bool], side_i: Option<bool>, side_k: bool, g: &V4, gn: f64) -> bool {
+        let rejected = self.probes.iter().position(|&l| {
+            let on = match (kinds[l], side_i) {
+                (Kind::Tracked, _) => active[l],
+                (Kind::WithK(same), _) => same == side_k,
+                (Kind::WithI(same), Some(si)) => same == si,
+                (Kind::WithI(_), None) | (Kind::Zero, _) => return false,
+            };
+            !self.side_ok(l, on, g, gn)
+        });
+        match rejected {
+            Some(t) => {
+                self.probes[..=t].rotate_right(1);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Evaluates the candidates in decreasing order of `||g||` until none can beat the best value, then drops them
+    /// all (those left have `||g||` at most the best attained value).
+    fn settle(&mut self, k: usize, budget: &Budget) -> Option<()> {
+        let mut found = std::mem::take(&mut self.found[k]);
+        found.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
+        let mut last: Option<V4> = None;
+        for (t, (gn, g)) in found.into_iter().enumerate() {
+            if gn <= self.best[k].0 {
+                break;
+            }
+            if t % 64 == 63 && budget.expired() {
+                return None;
+            }
+            if last.is_some_and(|l| (0..4).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
+                continue;
+            }
+            last = Some(g);
+            let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
+            let v = self.rows.relu_value(self.cs[k], &u);
+            if v > self.best[k].0 {
+                self.best[k] = (v, u);
+            }
+        }
+        Some(())
+    }
+}
+
+/// Exact `max_{||u|| = 1} c^T (X u)_+` and the same for `-c`, for rows of dimension 4; `None` when `budget`
+/// expires (polled once per hyperplane).
+pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
+    const SIGNS: [f64; 2] = [1.0, -1.0];
+    assert_eq!(rows.d, 4);
+    let n = rows.n;
+    let norms: Vec<f64> = (0..n).map(|j| rows.norm(j)).collect();
+    let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+    let nonzero: Vec<usize> = (0..n).filter(|&j| norms[j] > 0.0).collect();
+    let np = PROBES.min(nonzero.len());
+    let mut s = Search {
+        rows,
+        cs: [c, &neg],
+        best: [seed_ascent(rows, c), seed_ascent(rows, &neg)],
+        formula: [f64::NEG_INFINITY; 2],
+        formula_dir: [[1.0, 0.0, 0.0, 0.0]; 2],
+        found: [Vec::new(), Vec::new()],
+        probes: (0..np).map(|t| nonzero[t * nonzero.len() / np]).collect(),
+        norms,
+    };
+    let row = |j: usize| rows.row(j);
+    let mut kinds = vec![Kind::Zero; n];
+    let mut active = vec![false; n];
+    let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(2 * n);
+    let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
+    for &i in &nonzero {
+        if budget.expired() {
+            return None;
+        }
+        let xi = row(i);
+        let xhat = [xi[0], xi[1], xi[2], xi[3]].map(|v| v / s.norms[i]);
+        let basis = complement(&xhat);
+        // Coordinates in H_i; rows (numerically) parallel to x_i are bundled with it, by side.
+        let z: Vec<[f64; 3]> = (0..n).map(|j| [0, 1, 2].map(|m| dot4(&basis[m], row(j)))).collect();
+        let mut with_i = [[0.0; 4]; 2];
+        let mut in_plane = Vec::with_capacity(n);
+        for &j in &nonzero {
+            let zn = (z[j][0] * z[j][0] + z[j][1] * z[j][1] + z[j][2] * z[j][2]).sqrt();
+            if zn <= 1e-12 * s.norms[j] {
+                let same = dot4(&xhat, row(j)) > 0.0;
+                kinds[j] = Kind::WithI(same);
+                axpy(&mut with_i[usize::from(!same)], c[j], row(j));
+            } else {
+                in_plane.push((j, zn));
+            }
+        }
+        if in_plane.is_empty() {
+            // Every row is parallel to x_i: the regions are the two half-spheres, h = 0 on H_i.
+            for (side, g) in with_i.iter().enumerate() {
+                let gn = norm4(g);
+                for (k, sg) in SIGNS.into_iter().enumerate() {
+                    let gg = g.map(|v| sg * v);
+                    if gn > 0.0 && s.side_ok(i, side == 0, &gg, gn) {
+                        s.found[k].push((gn, gg));
+                    }
+                    if 0.0 > s.formula[k] {
+                        s.formula[k] = 0.0;
+                        s.formula_dir[k] = basis[0];
+                    }
+                }
+            }
+            continue;
+        }
+        for &(k, zkn) in &in_plane {
+            let zk = z[k].map(|v| v / zkn);
+            // The circle H_i ∩ H_k: orthonormal e1, e2 (in R^4) orthogonal to x_i and x_k.
+            let f = complement(&zk);
+            let lift = |fv: [f64; 3]| -> V4 {
+                let mut e = [0.0; 4];
+                for m in 0..3 {
+                    axpy(&mut e, fv[m], &basis[m]);
+                }
+                e
+            };
+            let (e1, e2) = (lift(f[0]), lift(f[1]));
+            let mut with_k = [[0.0; 4]; 2];
+            events.clear();
+            let mut g = [0.0; 4];
+            for &(j, _) in &in_plane {
+                let xj = row(j);
+                active[j] = false;
+                let a = [dot4(&e1, xj), dot4(&e2, xj)];
+                let an = a[0].hypot(a[1]);
+                if j == k || an <= 1e-12 * s.norms[j] {
+                    let same = zk[0] * z[j][0] + zk[1] * z[j][1] + zk[2] * z[j][2] > 0.0;
+                    kinds[j] = Kind::WithK(same);
+                    axpy(&mut with_k[usize::from(!same)], c[j], xj);
+                    continue;
+                }
+                kinds[j] = Kind::Tracked;
+                // x_j^T e(phi) > 0 on the half-circle that starts at the point perpendicular to a (clockwise).
+                let on = [a[1] / an, -a[0] / an];
+                let off = [-on[0], -on[1]];
+                let (t_on, t_off) = (pseudo_angle(on), pseudo_angle(off));
+                if t_on > t_off {
+                    active[j] = true;
+                    axpy(&mut g, c[j], xj);
+                }
+                events.push((t_on, j as u32, true, on));
+                events.push((t_off, j as u32, false, off));
+            }
+            events.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
+            let visit = |s: &mut Search<'_>,
+                             pa: [f64; 2],
+                             pb: [f64; 2],
+                             g: &V4,
+                             last: Option<(usize, bool)>,
+                             active: &[bool],
+                             pending: &mut [Vec<(f64, V4)>; 2]| {
+                // The arc: exact maximum over it (edges and vertices).
+                let g2 = [dot4(&e1, g), dot4(&e2, g)];
+                for (kk, sg) in SIGNS.into_iter().enumerate() {
+                    let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
+                    if v > s.formula[kk] {
+                        s.formula[kk] = v;
+                        s.formula_dir[kk] = [0, 1, 2, 3].map(|m| p[0] * e1[m] + p[1] * e2[m]);
+                    }
+                }
+                for (wk, side_k) in with_k.iter().zip([true, false]) {
+                    let mut gf = *g;
+                    axpy(&mut gf, 1.0, wk);
+                    // The 2-face of H_i on this side of H_k: critical point P_i g / ||P_i g||.
+                    let mut pf = gf;
+                    axpy(&mut pf, -dot4(&xhat, &gf), &xhat);
+                    let pn = norm4(&pf);
+                    // The regions on either side of that face.
+                    let mut cands: [(Option<bool>, V4, f64); 3] = [(None, pf, pn); 3];
+                    for (t, (wi, side_i)) in with_i.iter().zip([true, false]).enumerate() {
+                        let mut g4 = gf;
+                        axpy(&mut g4, 1.0, wi);
+                        cands[t + 1] = (Some(side_i), g4, norm4(&g4));
+                    }
+                    for (side_i, gc, gn) in cands {
+                        for (kk, sg) in SIGNS.into_iter().enumerate() {
+                            if gn <= s.floor(kk) {
+                                continue;
+                            }
+                            let gg = gc.map(|v| sg * v);
+                            let ok = side_i.is_none_or(|si| s.side_ok(i, si, &gg, gn))
+                                && s.side_ok(k, side_k, &gg, gn)
+                                && last.is_none_or(|(j, on)| s.side_ok(j, on, &gg, gn))
+                                && s.probes_ok(&kinds, active, side_i, side_k, &gg, gn);
+                            if ok {
+                                pending[kk].push((gn, gg));
+                            }
+                        }
+                    }
+                }
+            };
+            let mut last: Option<(usize, bool)> = None;
+            let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
+            for &(angle, j, on, point) in &events {
+                let j = j as usize;
+                if angle > prev_angle {
+                    visit(&mut s, prev_point, point, &g, last, &active, &mut pending);
+                    (prev_angle, prev_point) = (angle, point);
+                }
+                // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
+                for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
+                    for (gn, gg) in pend.drain(..) {
+                        let xg = dot4(&gg, row(j));
+                        let tol = 1e-12 * gn * s.norms[j];
+                        if (on && xg <= tol) || (!on && xg >= -tol) {
+                            found.push((gn, gg));
+                        }
+                    }
+                }
+                last = Some((j, on));
+                active[j] = on;
+                axpy(&mut g, if on { c[j] } else { -c[j] }, row(j));
+            }
+            if events.is_empty() {
+                // Nothing switches along this circle: two half-circles bound the faces on either side.
+                visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut pending);
+                visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut pending);
+            } else {
+                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut pending);
+            }
+            for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
+                found.append(pend);
+            }
+            for kk in 0..2 {
+                if s.found[kk].len() > SETTLE_AT {
+                    s.settle(kk, budget)?;
+                }
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(2);
+    for k in 0..2 {
+        let dir = s.formula_dir[k].to_vec();
+        let v = rows.relu_value(s.cs[k], &dir);
+        if v > s.best[k].0 {
+            s.best[k] = (v, dir);
+        }
+        s.settle(k, budget)?;
+        // Every face or region not evaluated has a critical value at most the best attained value; edges and
+        // vertices are covered by the arc maxima. Bundling a row within 1e-12 ||x_j|| of a hyperplane moves `h`
+        // by at most 1e-12 |c_j| ||x_j|| (twice: in H_i and on a circle), and the candidate values by as much.
+        let sum: f64 = (0..n).map(|j| s.cs[k][j].abs() * s.norms[j]).sum();
+        let upper = s.formula[k].max(s.best[k].0).max(0.0) + margin(rows, s.cs[k]) + 3e-12 * sum;
+        let (value, u) = std::mem::take(&mut s.best[k]);
+        out.push(ScalarPolar { value, upper, u });
+    }
+    let minus = out.pop().expect("two signs");
+    let plus = out.pop().expect("two signs");
+    Some([plus, minus])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::numerics::cone::project;
+    use crate::numerics::rng::Rng;
+    use faer::Mat;
+
+    fn det3(m: [[f64; 3]; 3]) -> f64 {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    }
+
+    /// An independent exact polar for generic rows in `R^4`: every region of the arrangement is found next to a
+    /// vertex (the line where three hyperplanes meet) by stepping off it in the eight sign combinations, and
+    /// `max_{u in K_D, ||u|| <= 1} g_D^T u = ||Proj_{K_D}(g_D)||` on each.
+    fn reference(rows: &Rows, c: &[f64], step: f64) -> f64 {
+        let n = rows.n;
+        let mut pats = std::collections::BTreeSet::new();
+        for a in 0..n {
+            for b in 0..a {
+                for e in 0..b {
+                    let g = [rows.row(a), rows.row(b), rows.row(e)];
+                    let minor = |skip: usize| {
+                        let cols: Vec<usize> = (0..4).filter(|&m| m != skip).collect();
+                        det3([0, 1, 2].map(|r| [0, 1, 2].map(|q| g[r][cols[q]])))
+                    };
+                    let line: Vec<f64> = (0..4).map(|m| if m % 2 == 0 { minor(m) } else { -minor(m) }).collect();
+                    let ln = line.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    // Dual basis of span{g}: p_r . g_q = delta_rq, from the inverse of the 3 x 3 Gram matrix.
+                    let gram = [0, 1, 2].map(|r| [0, 1, 2].map(|q| (0..4).map(|m| g[r][m] * g[q][m]).sum::<f64>()));
+                    let dg = det3(gram);
+                    let inv = [0, 1, 2].map(|r| {
+                        [0, 1, 2].map(|q| {
+                            let (r1, r2, q1, q2) = ((q + 1) % 3, (q + 2) % 3, (r + 1) % 3, (r + 2) % 3);
+                            (gram[r1][q1] * gram[r2][q2] - gram[r1][q2] * gram[r2][q1]) / dg
+                        })
+                    });
+                    let dual: Vec<Vec<f64>> =
+                        (0..3).map(|r| (0..4).map(|m| (0..3).map(|q| inv[r][q] * g[q][m]).sum()).collect()).collect();
+                    for s in [1.0, -1.0] {
+                        for signs in 0..8 {
+                            let u: Vec<f64> = (0..4)
+                                .map(|m| {
+                                    s * line[m] / ln
+                                        + step
+                                            * (0..3)
+                                                .map(|r| if signs >> r & 1 == 1 { dual[r][m] } else { -dual[r][m] })
+                                                .sum::<f64>()
+                                })
+                                .collect();
+                            let sides: Vec<f64> = (0..n).map(|j| rows.dot(j, &u)).collect();
+                            if sides.iter().all(|v| v.abs() > 1e-3 * step) {
+                                pats.insert(sides.iter().map(|v| *v > 0.0).collect::<Vec<bool>>());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        pats.into_iter()
+            .map(|p| {
+                let g = rows.masked_gradient(&p, c);
+                let proj = project(rows, &p, &g).expect("projection");
+                proj.iter().map(|v| v * v).sum::<f64>().sqrt()
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn inputs(n: usize, rng: &mut Rng) -> Mat<f64> {
+        Mat::from_fn(n, 4, |_, j| if j == 3 { 1.0 } else { rng.normal() })
+    }
+
+    #[test]
+    fn rank4_polar_matches_region_enumeration() {
+        let mut rng = Rng::new(21);
+        for n in [5usize, 8, 11, 14] {
+            for _ in 0..3 {
+                let x = inputs(n, &mut rng);
+                let rows = Rows::new(x.as_ref());
+                let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let [plus, minus] = exact_4d(&rows, &c, &Budget::default()).unwrap();
+                let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+                for (p, ck) in [(plus, &c), (minus, &neg)] {
+                    let r = reference(&rows, ck, 1e-6);
+                    assert!((p.value - r).abs() <= 1e-9 * (1.0 + r), "n={n}: exact {} vs regions {r}", p.value);
+                    assert!(p.upper >= r && p.upper <= p.value + 1e-9, "n={n}: upper {} value {}", p.upper, p.value);
+                    assert!((rows.relu_value(ck, &p.u) - p.value).abs() < 1e-12);
+                    assert!((p.u.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-12);
+                }
+            }
+        }
+    }
+
+    /// Repeated inputs, inputs on one line and on one plane (rows in a 2- or 3-dimensional span, hyperplanes that
+    /// share a plane or a line): no pattern may be lost. The reference enumerates a tiny generic perturbation, whose
+    /// polar differs by at most `sum_j |c_j| ||delta_j||`.
+    #[test]
+    fn rank4_polar_keeps_degenerate_patterns() {
+        let mut rng = Rng::new(8);
+        for case in 0..6 {
+            let n = 12;
+            let mut x = inputs(n, &mut rng);
+            let (p0, d1, d2) = ([0.3, -0.2, 0.5], [1.0, 0.5, -0.7], [-0.4, 0.9, 0.2]);
+            for i in 0..5 {
+                let (t, v) = (rng.normal(), rng.normal());
+                for m in 0..3 {
+                    x[(i, m)] = match case % 3 {
+                        0 => x[(i + 5, m)],
+                        1 => p0[m] + t * d1[m],
+                        _ => p0[m] + t * d1[m] + v * d2[m],
+                    };
+                }
+            }
+            let rows = Rows::new(x.as_ref());
+            let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let [plus, _] = exact_4d(&rows, &c, &Budget::default()).unwrap();
+            let delta = 1e-7;
+            let xp = Mat::from_fn(n, 4, |i, j| x[(i, j)] + delta * rng.normal());
+            let moved: f64 = (0..n).map(|i| c[i].abs() * (0..4).map(|j| (xp[(i, j)] - x[(i, j)]).powi(2)).sum::<f64>().sqrt()).sum();
+            let r = reference(&Rows::new(xp.as_ref()), &c, 1e-9);
+            assert!((plus.value - r).abs() <= moved + 1e-9, "case {case}: exact {} vs perturbed regions {r}", plus.value);
+            assert!(plus.upper >= r - moved - 1e-12);
+        }
+    }
+}
