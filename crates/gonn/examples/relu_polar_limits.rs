@@ -1,4 +1,4 @@
-//! How long the exact ReLU polar (arrangement enumeration) takes as the number of samples grows, for 1-D and 2-D
+//! How long the exact ReLU polar (arrangement enumeration) takes as the number of samples grows, for 1-D, 2-D and 3-D
 //! inputs plus bias, next to the heuristic polar. Run: `cargo run --release -p gonn --example relu_polar_limits`.
 
 use std::time::Instant;
@@ -10,9 +10,9 @@ use gonn::prelude::*;
 fn main() {
     println!("| inputs | n | exact polar (s) | heuristic polar (s) | heuristic / exact value |");
     println!("|---|---|---|---|---|");
-    for d in [1usize, 2] {
-        for n in [100usize, 300, 1000, 3000] {
-            if d == 2 && n > 1000 {
+    for d in [1usize, 2, 3] {
+        for n in [100usize, 200, 300, 600, 1000, 3000] {
+            if (d == 2 && n > 1000) || (d == 3 && n > 600) {
                 continue;
             }
             let mut rng = Rng::new(n as u64);

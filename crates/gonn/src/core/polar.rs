@@ -50,6 +50,9 @@ pub struct PolarOptions {
     pub warm_start: Option<Vec<f64>>,
     /// Parallelism of the dense kernels.
     pub par: Par,
+    /// Only a good subnetwork is needed (the pricing step of column generation), no bound: families whose exact
+    /// solver is costly may answer with their heuristic search (then `exact` is false).
+    pub pricing: bool,
     /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
     /// attained, the upper bound does not depend on the search).
     pub budget: crate::numerics::budget::Budget,
@@ -65,6 +68,7 @@ impl Default for PolarOptions {
             extra_atoms: 0,
             warm_start: None,
             par: Par::Seq,
+            pricing: false,
             budget: crate::numerics::budget::Budget::default(),
         }
     }

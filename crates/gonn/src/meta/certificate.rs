@@ -161,8 +161,15 @@ pub fn refined_dual_bound(
     for a in &atoms {
         cuts.add(masked(&p.net.forward(a, p.par)), &y, p.lambda);
     }
-    for round in 0..rounds {
-        if round > 0 && opts.budget.expired() {
+    let mut pricing = opts.clone();
+    pricing.pricing = true;
+    let mut extra_opts = opts.clone();
+    extra_opts.extra_atoms = 8;
+    let opts = &extra_opts;
+    let (mut cheap, mut proven) = (0, 0);
+    let cheap_limit = 4 * rounds.max(2);
+    while proven < rounds || (rounds == 0 && cheap < cheap_limit) {
+        if (cheap > 0 || proven > 0) && opts.budget.expired() {
             break;
         }
         crate::numerics::nnls::nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
@@ -179,7 +186,27 @@ pub fn refined_dual_bound(
             out.primal = primal;
         }
         let q = faer::Mat::from_fn(m, n, |i, j| gamma[(i, j)] / p.lambda);
-        let polar = p.net.polar(q.as_ref(), opts, rng);
+        // Column generation prices with the family's cheap search while it finds a subnetwork above 1; the
+        // (possibly costly) proven polar runs when it does not, and gives the round's dual bound.
+        let polar = if cheap < cheap_limit {
+            cheap += 1;
+            let priced = p.net.polar(q.as_ref(), &pricing, rng);
+            if !priced.heuristic && rounds > 0 {
+                priced
+            } else if priced.lower > 1.0 + 1e-9 {
+                cuts.add(masked(&p.net.forward(&priced.atom, p.par)), &y, p.lambda);
+                atoms.push(priced.atom);
+                c.push(0.0);
+                continue;
+            } else if rounds == 0 {
+                break;
+            } else {
+                p.net.polar(q.as_ref(), opts, rng)
+            }
+        } else {
+            p.net.polar(q.as_ref(), opts, rng)
+        };
+        proven += 1;
         let Some(rho_up) = polar.upper else { break };
         let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
         let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
@@ -191,6 +218,14 @@ pub fn refined_dual_bound(
         cuts.add(masked(&p.net.forward(&polar.atom, p.par)), &y, p.lambda);
         atoms.push(polar.atom);
         c.push(0.0);
+        // Further maxima of the same (costly) polar above 1 are columns too.
+        for (value, atom) in polar.extra {
+            if value > 1.0 + 1e-9 {
+                cuts.add(masked(&p.net.forward(&atom, p.par)), &y, p.lambda);
+                atoms.push(atom);
+                c.push(0.0);
+            }
+        }
     }
     out
 }

@@ -32,16 +32,14 @@ pub(super) fn tighten(
     cert: &mut Certificate,
     rounds: usize,
 ) -> Option<Weights> {
-    if cert.status == Status::Certified
-        || !p.net.hints().refine_dual
-        || !polar.exact
-        || polar.upper.is_none()
-        || polar.heuristic
-    {
+    if cert.status == Status::Certified || !p.net.hints().refine_dual {
         return None;
     }
+    // Without a proven polar (a priced iteration, or a family without an exact solver) the refinement only looks
+    // for a better fully corrective model, with the cheap search.
+    let proven = polar.exact && polar.upper.is_some() && !polar.heuristic;
     let objective = cert.objective;
-    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, rounds);
+    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, if proven { rounds } else { 0 });
     if let Some(dual) = refined.dual {
         cert.tighten(dual);
     }
@@ -111,11 +109,30 @@ impl MetaSolver<'_> {
         let q = dual_direction(&ev.g, p.lambda);
         let mut opts = self.polar_options(false);
         opts.extra_atoms = 8;
-        let mut polar = p.net.polar(q.as_ref(), &opts, rng);
-        let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
         let last = at_limit || self.budget.expired();
+        // Families that refine their dual price first with their cheap search: while it finds a subnetwork above
+        // the growth threshold, the run grows without the costly proven polar (that iteration is not certified).
+        let refine = p.net.hints().refine_dual;
+        let mut priced = None;
+        if refine && !last {
+            let mut po = opts.clone();
+            po.pricing = true;
+            let pp = p.net.polar(q.as_ref(), &po, rng);
+            if !pp.heuristic || pp.lower > 1.0 + state.grow_threshold {
+                priced = Some(pp);
+            }
+        }
+        let mut polar = match priced {
+            Some(pp) => pp,
+            None => p.net.polar(q.as_ref(), &opts, rng),
+        };
+        let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
+        // An exact solver's answer is already proven: asking again would repeat the same enumeration.
+        let proven_already = polar.exact && !polar.heuristic && polar.upper.is_some();
         if near_optimal || last {
             opts.prove = true;
+        }
+        if (near_optimal || last) && !proven_already {
             if self.budget.timed_out() {
                 // The time limit is reached: the final proof gets 5% more (1 to 30 s), so that it is not cut short.
                 let grace = (0.05 * self.params.max_seconds).clamp(1.0, 30.0);

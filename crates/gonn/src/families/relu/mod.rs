@@ -25,11 +25,12 @@ use std::cell::Cell;
 /// How the polar is solved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PolarMode {
-    /// Enumerate the activation patterns (requires `rank(X) <= 3`).
+    /// Enumerate the activation patterns (requires `rank(X) <= 4`).
     Exact,
     /// Pattern ascent from many starts: a lower bound, with a loose proven upper bound.
     Heuristic,
-    /// Exact when `rank(X) <= 3`, heuristic otherwise.
+    /// Exact when `rank(X) <= 4` and the enumeration is affordable ([`AUTO_EXACT_MAX_SAMPLES_RANK3`],
+    /// [`AUTO_EXACT_MAX_SAMPLES_RANK4`]), heuristic otherwise.
     Auto,
 }
 
@@ -57,11 +58,15 @@ impl std::str::FromStr for PolarMode {
 }
 
 /// Largest rank of the (augmented) input for which the polar is solved by enumeration.
-pub const MAX_EXACT_RANK: usize = 3;
+pub const MAX_EXACT_RANK: usize = 4;
 
 /// In `auto` mode, rank-3 inputs (2-D plus bias) use enumeration up to this many samples: its cost grows like
 /// `n^2 log n` (about 1 s per polar at `n = 1000` on one core; see `examples/relu_polar_limits.rs`).
 pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 2000;
+
+/// In `auto` mode, rank-4 inputs (3-D plus bias) use enumeration up to this many samples: its cost grows like
+/// `n^3 log n` (see `examples/relu_polar_limits.rs`).
+pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 600;
 
 /// The data-dependent family of hidden ReLU units on inputs `X` (`n x d`, plus a bias column if enabled).
 #[derive(Clone, Debug)]
@@ -79,8 +84,8 @@ pub struct ReluNetwork {
     x_norm: f64,
 }
 
-/// The coordinates in which the polar is enumerated: an orthonormal basis `B` (`d' x k`, `k <= 3`) and the rows
-/// of `X B`. With `d' <= 3` nothing is dropped: `B` is the full eigenbasis of `X^T X` (or the identity when `X` is
+/// The coordinates in which the polar is enumerated: an orthonormal basis `B` (`d' x k`, `k <= 4`) and the rows
+/// of `X B`. With `d' <= 4` nothing is dropped: `B` is the full eigenbasis of `X^T X` (or the identity when `X` is
 /// badly scaled or nearly rank-deficient, which keeps the enumeration in the inputs' own coordinates). Otherwise
 /// `B` spans the leading eigenvectors
 /// of `X^T X`, and for every unit `u`, `c^T (X u)_+ <= c^T (X B B^T u)_+ + ||c||_2 ||X (I - B B^T)||_2` (the ReLU is
@@ -141,11 +146,15 @@ impl ReluNetwork {
         let smax = s[d - 1].max(0.0);
         let x_norm = (smax + 1e-12 * fro2).sqrt() * (1.0 + 1e-12);
         // With at most 3 columns the polar is enumerated in X's own coordinates (nothing dropped); above, the
-        // numerical rank decides whether a reduction to 3 directions can be tried.
+        // numerical rank decides whether a reduction to 4 directions can be tried.
         let numerical_rank = (0..d).filter(|&i| s[i] > 1e-10 * smax).count();
         let rank = if d <= MAX_EXACT_RANK { d } else { numerical_rank };
         let exact_ok = rank <= MAX_EXACT_RANK;
-        let affordable = rank < MAX_EXACT_RANK || xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK3;
+        let affordable = match rank {
+            0..=2 => true,
+            3 => xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK3,
+            _ => xa.nrows() <= AUTO_EXACT_MAX_SAMPLES_RANK4,
+        };
         if mode == PolarMode::Exact && !exact_ok {
             return Err(GonnError::param(
                 "polar",
@@ -246,15 +255,24 @@ impl ReluNetwork {
                 for (p, ck) in pair.iter_mut().zip([c, neg.as_slice()]) {
                     // Back to input coordinates, then re-evaluate on the full inputs so that `value` is attained
                     // exactly by the returned unit.
-                    let mut u: Vec<f64> =
-                        (0..basis.nrows()).map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u[k]).sum()).collect();
-                    let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    if nu > 0.0 {
-                        u.iter_mut().for_each(|v| *v /= nu);
-                    }
+                    let back = |w: &[f64]| {
+                        let mut u: Vec<f64> = (0..basis.nrows())
+                            .map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * w[k]).sum())
+                            .collect();
+                        let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+                        if nu > 0.0 {
+                            u.iter_mut().for_each(|v| *v /= nu);
+                        }
+                        u
+                    };
+                    let u = back(&p.u);
                     p.value = self.rows.relu_value(ck, &u);
                     p.upper = p.upper.max(p.value) + c_norm * dropped;
                     p.u = u;
+                    for (v, w) in p.extra.iter_mut() {
+                        *w = back(w);
+                        *v = self.rows.relu_value(ck, w);
+                    }
                 }
                 pair
             }
@@ -264,7 +282,7 @@ impl ReluNetwork {
                     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
                     heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng, budget)
                 } else {
-                    ScalarPolar { value: f64::NEG_INFINITY, upper: f64::INFINITY, u: Vec::new() }
+                    ScalarPolar { value: f64::NEG_INFINITY, upper: f64::INFINITY, u: Vec::new(), extra: Vec::new() }
                 };
                 [plus, minus]
             }
@@ -304,10 +322,11 @@ impl ReluNetwork {
         rng: &mut Rng,
         budget: &Budget,
         aborted: &Cell<bool>,
-    ) -> (Vec<f64>, Vec<f64>, Weights) {
+    ) -> ColumnPolars {
         let (mut best, mut best_atom) = (f64::NEG_INFINITY, None);
         let mut uppers = Vec::with_capacity(self.outputs);
         let mut lowers = Vec::with_capacity(self.outputs);
+        let mut extra = Vec::new();
         for c in 0..self.outputs {
             let col: Vec<f64> = q.col(c).iter().copied().collect();
             let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
@@ -315,18 +334,34 @@ impl ReluNetwork {
             for (s, p) in [1.0, -1.0].into_iter().zip(pair) {
                 up = up.max(p.upper);
                 lo = lo.max(p.value);
+                let mut v = vec![0.0; self.outputs];
+                v[c] = s;
+                extra.extend(p.extra.into_iter().map(|(value, u)| (value, Self::atom(u, v.clone()))));
                 if p.value > best {
+                    if let Some(prev) = best_atom.replace(Self::atom(p.u, v)) {
+                        extra.push((best, prev));
+                    }
                     best = p.value;
-                    let mut v = vec![0.0; self.outputs];
-                    v[c] = s;
-                    best_atom = Some(Self::atom(p.u, v));
+                } else {
+                    extra.push((p.value, Self::atom(p.u, v)));
                 }
             }
             uppers.push(up);
             lowers.push(lo);
         }
-        (lowers, uppers, best_atom.expect("at least one output"))
+        // Further maxima (the other sign's and other outputs' best among them) in decreasing order.
+        extra.retain(|(v, _)| *v > 0.0);
+        extra.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ColumnPolars { lowers, uppers, atom: best_atom.expect("at least one output"), extra }
     }
+}
+
+/// The per-output scalar polars: their values and proven upper bounds, the best unit, and further local maxima.
+struct ColumnPolars {
+    lowers: Vec<f64>,
+    uppers: Vec<f64>,
+    atom: Weights,
+    extra: Vec<(f64, Weights)>,
 }
 
 impl Subnetwork for ReluNetwork {
@@ -368,18 +403,21 @@ impl Subnetwork for ReluNetwork {
 
 impl Family for ReluNetwork {
     /// Output `l1` (or one output): `max_c` of the signed scalar polars, exact by enumeration when
-    /// `rank(X) <= 3`. Output `l2`: `max_{||u|| <= 1} ||Q^T (X u)_+||_2` (copositive, hard): lower bound by
+    /// `rank(X) <= 4`. Output `l2`: `max_{||u|| <= 1} ||Q^T (X u)_+||_2` (copositive, hard): lower bound by
     /// alternating between `v` and the scalar polar of `Q v`; proven upper bound
     /// `sqrt(sum_c rho_c^2)` from the per-column polars `rho_c`.
     fn polar(&self, q: MatRef<'_, f64>, opts: &PolarOptions, rng: &mut Rng) -> Polar {
-        let aborted = Cell::new(false);
+        // Pricing only: the pattern ascent answers where the enumeration costs more (rank 3 and 4).
+        let aborted = Cell::new(opts.pricing && self.reduced.as_ref().is_some_and(|r| r.rows.d >= 3));
         let dropped = self.reduced.as_ref().map_or(0.0, |r| r.dropped);
-        let (lowers, uppers, atom) = self.column_polars(q, opts.restarts, rng, &opts.budget, &aborted);
+        let ColumnPolars { lowers, uppers, atom, mut extra } =
+            self.column_polars(q, opts.restarts, rng, &opts.budget, &aborted);
+        extra.truncate(opts.extra_atoms);
         // An enumeration cut short by the budget left the heuristic's answer (and its loose proven bound).
         let exact_enum = self.polar_is_exact() && !aborted.get();
         let method_scalar = match (exact_enum, dropped > 0.0) {
             (true, false) => "arrangement enumeration",
-            (true, true) => "arrangement enumeration on the leading 3 directions plus a proven bound for the rest",
+            (true, true) => "arrangement enumeration on the leading directions plus a proven bound for the rest",
             (false, _) => "pattern ascent (heuristic)",
         };
         // Exact only when the directions left out of the enumeration provably cannot matter.
@@ -396,7 +434,7 @@ impl Family for ReluNetwork {
                 exact: exact_enum && negligible(upper),
                 atom,
                 method: method_scalar,
-                extra: Vec::new(),
+                extra,
                 heuristic: !exact_enum,
             };
         }

@@ -1,6 +1,6 @@
 //! Polar of one hidden ReLU unit (THEORY.md sections 6 and 7): the scalar polar
 //! `max_{||u|| <= 1} c^T (X u)_+`, exactly by enumerating the hyperplane arrangement of the rows of `X` when
-//! `rank(X) <= 3`, or heuristically by ascent over activation patterns with cone projections.
+//! `rank(X) <= 4`, or heuristically by ascent over activation patterns with cone projections.
 //!
 //! On the sphere, `h(u) = c^T (X u)_+` is linear on each pattern cone `K_D` with gradient `g_D = X^T D c`. Its
 //! maximum is attained either inside a cone (then `u = g_D / ||g_D||`) or on a hyperplane `x_i^T u = 0`, where the
@@ -8,6 +8,7 @@
 //! sample switches on or off and sweeping once gives the exact maximum. In `R^3` every hyperplane is such a circle
 //! (`n` sweeps), and every region touches some hyperplane, so the sweeps also list every region's `g_D`; a
 //! region's interior maximum counts only if `g_D / ||g_D||` lies in the region, which evaluating `h` there decides.
+//! In `R^4` ([`rank4`]) the `R^3` sweep runs inside every hyperplane (`n^2` circle sweeps).
 
 mod rank4;
 
@@ -28,7 +29,13 @@ pub struct ScalarPolar {
     pub upper: f64,
     /// Unit-norm maximizer in the coordinates of the rows passed in.
     pub u: Vec<f64>,
+    /// Further local maxima the enumeration evaluated, `(value, unit)` in decreasing order (at most
+    /// [`EXTRA_MAXIMA`]; only the rank-4 enumeration reports them): more columns from one costly call.
+    pub extra: Vec<(f64, Vec<f64>)>,
 }
+
+/// How many further local maxima an enumeration reports in [`ScalarPolar::extra`].
+pub const EXTRA_MAXIMA: usize = 8;
 
 /// What a circle sweep reports, in order.
 enum Step {
@@ -201,7 +208,7 @@ fn finish(rows: &Rows, c: &[f64], cands: Vec<Vec<f64>>, best_formula: f64) -> Sc
         }
     }
     let upper = best_formula.max(best.0).max(0.0) + margin(rows, c);
-    ScalarPolar { value: best.0, upper, u: best.1 }
+    ScalarPolar { value: best.0, upper, u: best.1, extra: Vec::new() }
 }
 
 fn cross(a: &[f64], b: &[f64]) -> [f64; 3] {
@@ -284,7 +291,7 @@ impl Arrangement3 {
 
 /// `max` of `g . p` over the arc from `pa` to `pb` (counterclockwise, at most `pi` long) and its point.
 fn arc_max_points(g: [f64; 2], pa: [f64; 2], pb: [f64; 2]) -> (f64, [f64; 2]) {
-    let n = g[0].hypot(g[1]);
+    let n = (g[0] * g[0] + g[1] * g[1]).sqrt();
     if n > 0.0 && pa[0] * g[1] - pa[1] * g[0] >= 0.0 && g[0] * pb[1] - g[1] * pb[0] >= 0.0 {
         return (n, [g[0] / n, g[1] / n]);
     }
@@ -464,7 +471,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         }
         // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
         let upper = formula.max(best.0).max(0.0) + margin(rows, ck);
-        out.push(ScalarPolar { value: best.0, upper, u: best.1 });
+        out.push(ScalarPolar { value: best.0, upper, u: best.1, extra: Vec::new() });
     }
     let minus = out.pop().expect("two signs");
     let plus = out.pop().expect("two signs");
@@ -592,7 +599,7 @@ pub fn heuristic_scalar_polar(
         }
     }
     let upper = norm(&cp) * x_norm;
-    ScalarPolar { value: best.0, upper: upper.max(best.0), u: best.1 }
+    ScalarPolar { value: best.0, upper: upper.max(best.0), u: best.1, extra: Vec::new() }
 }
 
 #[cfg(test)]

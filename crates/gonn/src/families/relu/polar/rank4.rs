@@ -17,7 +17,7 @@
 //! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
 //! memory `O(n)` plus the surviving candidates.
 
-use super::{arc_max_points, margin, seed_ascent, ScalarPolar, PROBES};
+use super::{arc_max_points, margin, seed_ascent, ScalarPolar, EXTRA_MAXIMA, PROBES};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 
@@ -99,6 +99,8 @@ struct Search<'a> {
     /// Critical values `||g||` and directions `g` of the faces and regions that passed the necessary tests.
     found: [Vec<(f64, V4)>; 2],
     probes: Vec<usize>,
+    /// Evaluated interior maxima with a positive value (further columns for the caller).
+    extra: [Vec<(f64, Vec<f64>)>; 2],
 }
 
 /// The number of surviving candidates above which they are evaluated at once (memory stays bounded).
@@ -124,7 +126,15 @@ impl Search<'_> {
     /// The probe samples' sides: a face (`side_i = None`, on `H_i`) or a region (`x_i^T u` of sign `side_i`) next to
     /// an arc, on the side `side_k` of `H_k`. A violated side proves that the critical point is outside; the probe
     /// that rejected moves to the front.
-    fn probes_ok(&mut self, kinds: &[Kind], active: &[bool], side_i: Option<bool>, side_k: bool, g: &V4, gn: f64) -> bool {
+    fn probes_ok(
+        &mut self,
+        kinds: &[Kind],
+        active: &[bool],
+        side_i: Option<bool>,
+        side_k: bool,
+        g: &V4,
+        gn: f64,
+    ) -> bool {
         let rejected = self.probes.iter().position(|&l| {
             let on = match (kinds[l], side_i) {
                 (Kind::Tracked, _) => active[l],
@@ -162,6 +172,9 @@ impl Search<'_> {
             last = Some(g);
             let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
             let v = self.rows.relu_value(self.cs[k], &u);
+            if v > 0.0 {
+                self.extra[k].push((v, u.clone()));
+            }
             if v > self.best[k].0 {
                 self.best[k] = (v, u);
             }
@@ -187,6 +200,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
         formula: [f64::NEG_INFINITY; 2],
         formula_dir: [[1.0, 0.0, 0.0, 0.0]; 2],
         found: [Vec::new(), Vec::new()],
+        extra: [Vec::new(), Vec::new()],
         probes: (0..np).map(|t| nonzero[t * nonzero.len() / np]).collect(),
         norms,
     };
@@ -195,20 +209,37 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
     let mut active = vec![false; n];
     let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(2 * n);
     let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
+    // The frame of H_i: x_i / ||x_i||, an orthonormal basis of H_i, every row's coordinates in it and their norms.
+    let frame = |i: usize| {
+        let xi = row(i);
+        let xhat = [xi[0], xi[1], xi[2], xi[3]].map(|v| v / rows.norm(i));
+        let basis = complement(&xhat);
+        let z: Vec<[f64; 3]> = (0..n).map(|j| [0, 1, 2].map(|m| dot4(&basis[m], row(j)))).collect();
+        let zn: Vec<f64> = z.iter().map(|v| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt()).collect();
+        (xhat, basis, z, zn)
+    };
+    // Rows (numerically) parallel to x_i, by the test the sweep of H_i uses: computed once, so that every circle
+    // agrees on them.
+    let parallel: Vec<Vec<u32>> = (0..n)
+        .map(|i| {
+            if rows.norm(i) == 0.0 {
+                return Vec::new();
+            }
+            let zn = frame(i).3;
+            nonzero.iter().filter(|&&j| zn[j] <= 1e-12 * rows.norm(j)).map(|&j| j as u32).collect()
+        })
+        .collect();
     for &i in &nonzero {
         if budget.expired() {
             return None;
         }
-        let xi = row(i);
-        let xhat = [xi[0], xi[1], xi[2], xi[3]].map(|v| v / s.norms[i]);
-        let basis = complement(&xhat);
-        // Coordinates in H_i; rows (numerically) parallel to x_i are bundled with it, by side.
-        let z: Vec<[f64; 3]> = (0..n).map(|j| [0, 1, 2].map(|m| dot4(&basis[m], row(j)))).collect();
+        // Coordinates in H_i; rows parallel to x_i are bundled with it, by side.
+        let (xhat, basis, z, zn) = frame(i);
         let mut with_i = [[0.0; 4]; 2];
         let mut in_plane = Vec::with_capacity(n);
         for &j in &nonzero {
-            let zn = (z[j][0] * z[j][0] + z[j][1] * z[j][1] + z[j][2] * z[j][2]).sqrt();
-            if zn <= 1e-12 * s.norms[j] {
+            let zn = zn[j];
+            if parallel[i].contains(&(j as u32)) {
                 let same = dot4(&xhat, row(j)) > 0.0;
                 kinds[j] = Kind::WithI(same);
                 axpy(&mut with_i[usize::from(!same)], c[j], row(j));
@@ -246,16 +277,21 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             };
             let (e1, e2) = (lift(f[0]), lift(f[1]));
             let mut with_k = [[0.0; 4]; 2];
+            let with_i_norm = norm4(&with_i[0]).max(norm4(&with_i[1]));
             events.clear();
             let mut g = [0.0; 4];
+            // Only rows parallel to x_i or x_k lie in their span: the four regions around every arc are the same
+            // from H_i and from H_k, and the arcs too, so the sweep with i > k lists only the faces of H_i.
+            let mut plain = true;
             for &(j, _) in &in_plane {
                 let xj = row(j);
                 active[j] = false;
                 let a = [dot4(&e1, xj), dot4(&e2, xj)];
-                let an = a[0].hypot(a[1]);
+                let an = (a[0] * a[0] + a[1] * a[1]).sqrt();
                 if j == k || an <= 1e-12 * s.norms[j] {
                     let same = zk[0] * z[j][0] + zk[1] * z[j][1] + zk[2] * z[j][2] > 0.0;
                     kinds[j] = Kind::WithK(same);
+                    plain &= j == k || parallel[k].contains(&(j as u32));
                     axpy(&mut with_k[usize::from(!same)], c[j], xj);
                     continue;
                 }
@@ -272,21 +308,27 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 events.push((t_off, j as u32, false, off));
             }
             events.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
+            let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
+            let mirrored = plain && i > k;
             let visit = |s: &mut Search<'_>,
-                             pa: [f64; 2],
-                             pb: [f64; 2],
-                             g: &V4,
-                             last: Option<(usize, bool)>,
-                             active: &[bool],
-                             pending: &mut [Vec<(f64, V4)>; 2]| {
+                         pa: [f64; 2],
+                         pb: [f64; 2],
+                         g: &V4,
+                         last: Option<(usize, bool)>,
+                         active: &[bool],
+                         pending: &mut [Vec<(f64, V4)>; 2]| {
                 // The arc: exact maximum over it (edges and vertices).
                 let g2 = [dot4(&e1, g), dot4(&e2, g)];
-                for (kk, sg) in SIGNS.into_iter().enumerate() {
+                for (kk, sg) in SIGNS.into_iter().enumerate().filter(|_| !mirrored) {
                     let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
                     if v > s.formula[kk] {
                         s.formula[kk] = v;
                         s.formula_dir[kk] = [0, 1, 2, 3].map(|m| p[0] * e1[m] + p[1] * e2[m]);
                     }
+                }
+                // Every candidate's critical value is at most ||g|| + ||with_k|| + ||with_i||.
+                if norm4(g) + with_k_norm + with_i_norm <= s.floor(0).min(s.floor(1)) {
+                    return;
                 }
                 for (wk, side_k) in with_k.iter().zip([true, false]) {
                     let mut gf = *g;
@@ -300,7 +342,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                     for (t, (wi, side_i)) in with_i.iter().zip([true, false]).enumerate() {
                         let mut g4 = gf;
                         axpy(&mut g4, 1.0, wi);
-                        cands[t + 1] = (Some(side_i), g4, norm4(&g4));
+                        cands[t + 1] = (Some(side_i), g4, if mirrored { 0.0 } else { norm4(&g4) });
                     }
                     for (side_i, gc, gn) in cands {
                         for (kk, sg) in SIGNS.into_iter().enumerate() {
@@ -372,7 +414,20 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
         let sum: f64 = (0..n).map(|j| s.cs[k][j].abs() * s.norms[j]).sum();
         let upper = s.formula[k].max(s.best[k].0).max(0.0) + margin(rows, s.cs[k]) + 3e-12 * sum;
         let (value, u) = std::mem::take(&mut s.best[k]);
-        out.push(ScalarPolar { value, upper, u });
+        // The best distinct other maxima (an interior maximum of a region is met once per arc it touches).
+        let mut cands = std::mem::take(&mut s.extra[k]);
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut extra: Vec<(f64, Vec<f64>)> = Vec::new();
+        for (v, w) in cands {
+            let close = |a: &[f64]| a.iter().zip(&w).all(|(p, q)| (p - q).abs() <= 1e-9);
+            if extra.len() == EXTRA_MAXIMA {
+                break;
+            }
+            if !close(&u) && !extra.iter().any(|(_, e)| close(e)) {
+                extra.push((v, w));
+            }
+        }
+        out.push(ScalarPolar { value, upper, u, extra });
     }
     let minus = out.pop().expect("two signs");
     let plus = out.pop().expect("two signs");
@@ -497,9 +552,14 @@ mod tests {
             let [plus, _] = exact_4d(&rows, &c, &Budget::default()).unwrap();
             let delta = 1e-7;
             let xp = Mat::from_fn(n, 4, |i, j| x[(i, j)] + delta * rng.normal());
-            let moved: f64 = (0..n).map(|i| c[i].abs() * (0..4).map(|j| (xp[(i, j)] - x[(i, j)]).powi(2)).sum::<f64>().sqrt()).sum();
+            let moved: f64 =
+                (0..n).map(|i| c[i].abs() * (0..4).map(|j| (xp[(i, j)] - x[(i, j)]).powi(2)).sum::<f64>().sqrt()).sum();
             let r = reference(&Rows::new(xp.as_ref()), &c, 1e-9);
-            assert!((plus.value - r).abs() <= moved + 1e-9, "case {case}: exact {} vs perturbed regions {r}", plus.value);
+            assert!(
+                (plus.value - r).abs() <= moved + 1e-9,
+                "case {case}: exact {} vs perturbed regions {r}",
+                plus.value
+            );
             assert!(plus.upper >= r - moved - 1e-12);
         }
     }
