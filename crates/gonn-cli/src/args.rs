@@ -45,7 +45,7 @@ pub struct ProblemArgs {
     /// data); stored in the model file and applied again by predict and evaluate.
     #[arg(long)]
     pub standardize: bool,
-    /// relu: polar solver: exact (enumerate activation patterns; needs rank of [X, 1] <= 3), heuristic, or auto.
+    /// relu: polar solver: exact (enumerate activation patterns; needs rank of [X, 1] <= 4), heuristic, or auto.
     #[arg(long, default_value = "auto")]
     pub polar: String,
     /// Regularization weight lambda > 0 in  loss + lambda * sum_i theta(w_i).

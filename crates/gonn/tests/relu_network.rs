@@ -9,7 +9,7 @@ use gonn::meta::certify;
 use gonn::numerics::cone::Rows;
 use gonn::prelude::*;
 
-/// Every activation pattern `1[X u >= 0]` of the arrangement of the rows of `X` (`d <= 3`, generic data): the
+/// Every activation pattern `1[X u >= 0]` of the arrangement of the rows of `X` (`d <= 4`, generic data): the
 /// regions next to every intersection ray, found by stepping off the ray in the four sign combinations.
 fn all_patterns(x: &Mat<f64>) -> Vec<Vec<bool>> {
     let rows = Rows::new(x.as_ref());
@@ -50,7 +50,57 @@ fn all_patterns(x: &Mat<f64>) -> Vec<Vec<bool>> {
                 }
             }
         }
-        _ => panic!("d must be 2 or 3"),
+        4 => {
+            // Generic rows: next to every line where three hyperplanes meet, step off in the eight sign
+            // combinations of the dual basis of the three rows.
+            for a in 0..n {
+                for b in 0..a {
+                    for e in 0..b {
+                        let g = [rows.row(a), rows.row(b), rows.row(e)];
+                        let minor = |skip: usize| {
+                            let cols: Vec<usize> = (0..4).filter(|&m| m != skip).collect();
+                            det3([0, 1, 2].map(|r| [0, 1, 2].map(|q| g[r][cols[q]])))
+                        };
+                        let line: Vec<f64> = (0..4).map(|m| if m % 2 == 0 { minor(m) } else { -minor(m) }).collect();
+                        let gram = [0, 1, 2].map(|r| [0, 1, 2].map(|q| dot(g[r], g[q])));
+                        let dg = det3(gram);
+                        let inv = [0, 1, 2].map(|r| {
+                            [0, 1, 2].map(|q| {
+                                let (r1, r2, q1, q2) = ((q + 1) % 3, (q + 2) % 3, (r + 1) % 3, (r + 2) % 3);
+                                (gram[r1][q1] * gram[r2][q2] - gram[r1][q2] * gram[r2][q1]) / dg
+                            })
+                        });
+                        let dual: Vec<Vec<f64>> = (0..3)
+                            .map(|r| (0..4).map(|m| (0..3).map(|q| inv[r][q] * g[q][m]).sum()).collect())
+                            .collect();
+                        for s in [1.0, -1.0] {
+                            for signs in 0..8 {
+                                dirs.push(
+                                    (0..4)
+                                        .map(|m| {
+                                            s * line[m]
+                                                + 1e-6
+                                                    * (0..3)
+                                                        .map(
+                                                            |r| {
+                                                                if signs >> r & 1 == 1 {
+                                                                    dual[r][m]
+                                                                } else {
+                                                                    -dual[r][m]
+                                                                }
+                                                            },
+                                                        )
+                                                        .sum::<f64>()
+                                        })
+                                        .collect(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        _ => panic!("d must be 2, 3 or 4"),
     }
     for u in dirs {
         if let Some(p) = strict(&u) {
@@ -58,6 +108,11 @@ fn all_patterns(x: &Mat<f64>) -> Vec<Vec<bool>> {
         }
     }
     set.into_iter().filter(|p| p.iter().any(|a| *a)).collect()
+}
+
+fn det3(m: [[f64; 3]; 3]) -> f64 {
+    m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+        + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -172,6 +227,18 @@ fn data_2d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
     (x, y)
 }
 
+/// 3-D inputs: Gaussian points, `y` a sum of two ReLUs plus noise.
+fn data_3d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
+    let mut rng = Rng::new(seed);
+    let x = rng.normal_mat(n, 3);
+    let y = (0..n)
+        .map(|i| {
+            (x[(i, 0)] - 0.5 * x[(i, 1)] + 0.3 * x[(i, 2)]).max(0.0) - (x[(i, 2)] + 0.3).max(0.0) + 0.1 * rng.normal()
+        })
+        .collect();
+    (x, y)
+}
+
 fn problem(x: &Mat<f64>, y: &[f64]) -> (ReluNetwork, Observations) {
     let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
     let obs = Observations::new(Mat::from_fn(y.len(), 1, |i, _| y[i]), None).unwrap();
@@ -206,6 +273,30 @@ fn fits_reach_the_convex_optimum_with_a_certificate() {
                 let gap = c.gap_bound.unwrap();
                 assert!(gap >= c.objective - fstar - 1e-9 * fstar, "{name}: gap bound {gap} below true gap");
             }
+        }
+    }
+}
+
+/// 3-D inputs plus bias (rank 4, the enumeration inside every hyperplane): the fit reaches the convex program's
+/// optimum over all activation patterns, certified, from several initial widths, for the squared loss.
+#[test]
+fn rank4_fits_reach_the_convex_optimum_with_a_certificate() {
+    let (x, y) = data_3d(20, 12);
+    let xa = augment(x.as_ref(), true);
+    for lambda in [0.05, 0.3] {
+        let fstar = convex_optimum(&xa, &y, lambda);
+        let (net, obs) = problem(&x, &y);
+        assert!(net.polar_is_exact());
+        for init in [0, 3, 10] {
+            let m =
+                FitParams::new(lambda).tol(1e-6).init_width(init).seed(3).validate().unwrap().fit(&net, &obs).unwrap();
+            let c = &m.certificate;
+            let rel = (c.objective - fstar) / fstar;
+            assert!(rel.abs() <= 1e-6, "lambda={lambda} init={init}: f={} F*={fstar} rel={rel:e}", c.objective);
+            assert_eq!(c.status, Status::Certified, "lambda={lambda} init={init}: {}", c.summary());
+            assert!(c.polar_exact);
+            assert!(c.gap_bound.unwrap() >= c.objective - fstar - 1e-9 * fstar);
+            assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-9));
         }
     }
 }
@@ -325,19 +416,22 @@ fn l2_output_polar_bracket_contains_grid_maximum() {
 /// The logistic loss with exact polars: the gap bound is a valid bound at every iterate.
 #[test]
 fn logistic_gap_bound_is_valid() {
-    let (x, y) = data_2d(16, 12);
-    let labels = Mat::from_fn(16, 1, |i, _| if y[i] > 0.0 { 1.0 } else { 0.0 });
-    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
-    let obs = Observations::new(labels, None).unwrap();
-    let lambda = 0.5;
-    let m = FitParams::new(lambda).loss(Loss::Logistic).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
-    let best = m.certificate.objective;
-    let lower = m.certificate.optimum_lower_bound.unwrap();
-    assert!(lower <= best);
-    // Every recorded gap bound is at least the distance to the best objective found.
-    for r in &m.history {
-        if let Some(g) = r.gap_bound {
-            assert!(g >= r.objective - best - 1e-9, "gap bound {g} below {}", r.objective - best);
+    for (x, y) in [data_2d(16, 12), data_3d(30, 4)] {
+        let n = x.nrows();
+        let labels = Mat::from_fn(n, 1, |i, _| if y[i] > 0.0 { 1.0 } else { 0.0 });
+        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+        let obs = Observations::new(labels, None).unwrap();
+        let lambda = 0.5;
+        let m = FitParams::new(lambda).loss(Loss::Logistic).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
+        let best = m.certificate.objective;
+        let lower = m.certificate.optimum_lower_bound.unwrap();
+        assert!(lower <= best);
+        assert_eq!(m.certificate.status, Status::Certified, "{}-D: {}", x.ncols(), m.certificate.summary());
+        // Every recorded gap bound is at least the distance to the best objective found.
+        for r in &m.history {
+            if let Some(g) = r.gap_bound {
+                assert!(g >= r.objective - best - 1e-9, "gap bound {g} below {}", r.objective - best);
+            }
         }
     }
 }

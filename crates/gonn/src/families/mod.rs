@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|
 //! | matrix factorization | `u v^T` | `||u||_a ||v||_b` | [`factor::polar`] (SVD for l2/l2, closed forms, bounded heuristics) | [`bcd`] |
 //! | CP tensor | `a ∘ b ∘ c` | `||a|| ||b|| ||c||` | [`cp::polar`] (alternating, Cholesky-proven unfolding bound) | [`bcd`] |
-//! | ReLU unit | `(X u)_+ v^T` | `||u||_2 ||v||` | [`relu::polar`] (arrangement enumeration for rank <= 3, heuristic above) | [`relu::descent`] |
+//! | ReLU unit | `(X u)_+ v^T` | `||u||_2 ||v||` | [`relu::polar`] (arrangement enumeration for rank <= 4, heuristic above) | [`relu::descent`] |
 //! | deep / convolutional stack | `W^K s(... s(X W^1))` | product, powers or weight decay of `||W^k||_F` | [`deep::polar`] (heuristic, proven norm bound) | [`deep::descent`] |
 
 pub mod bcd;

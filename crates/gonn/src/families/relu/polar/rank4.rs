@@ -207,7 +207,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
     let row = |j: usize| rows.row(j);
     let mut kinds = vec![Kind::Zero; n];
     let mut active = vec![false; n];
-    let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(2 * n);
+    let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(n);
     let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
     // The frame of H_i: x_i / ||x_i||, an orthonormal basis of H_i, every row's coordinates in it and their norms.
     let frame = |i: usize| {
@@ -300,12 +300,15 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 let on = [a[1] / an, -a[0] / an];
                 let off = [-on[0], -on[1]];
                 let (t_on, t_off) = (pseudo_angle(on), pseudo_angle(off));
+                // The two switching points are antipodal: only the one in the first half-turn is sorted, and the
+                // second half-turn repeats the order with the opposite switches.
                 if t_on > t_off {
                     active[j] = true;
                     axpy(&mut g, c[j], xj);
+                    events.push((t_off, j as u32, false, off));
+                } else {
+                    events.push((t_on, j as u32, true, on));
                 }
-                events.push((t_on, j as u32, true, on));
-                events.push((t_off, j as u32, false, off));
             }
             events.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
             let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
@@ -363,7 +366,10 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             };
             let mut last: Option<(usize, bool)> = None;
             let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
-            for &(angle, j, on, point) in &events {
+            let halves = events.iter().map(|&e| (e, 0.0)).chain(events.iter().map(|&e| (e, 2.0)));
+            for ((angle, j, on, point), half) in halves {
+                let (angle, on, point) =
+                    if half == 0.0 { (angle, on, point) } else { (angle + 2.0, !on, [-point[0], -point[1]]) };
                 let j = j as usize;
                 if angle > prev_angle {
                     visit(&mut s, prev_point, point, &g, last, &active, &mut pending);
