@@ -291,7 +291,7 @@ _RELU_DOC = """
         Output-layer norm; ``"l1"`` makes several outputs separate scalar problems with an exact polar.
     polar : {"auto", "exact", "heuristic"}, default="auto"
         Polar solver; exact enumeration needs ``rank([X, 1]) <= 4`` (up to 3 input features); ``"auto"``
-        enumerates up to 2000 samples with 2 features and 600 with 3.
+        enumerates up to 2000 samples with 2 features and 300 with 3.
     tol : float, default=1e-6
         Relative gap at which the fit is certified.
     max_outer, max_seconds : int, float, default=None

@@ -33,7 +33,7 @@ fn fit_args<'a>(data: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 #[test]
 fn resumed_run_reaches_the_uninterrupted_optimum() {
     let d = tmpdir("resume");
-    let (x, y) = regression(60, 1, 3);
+    let (x, y) = regression(200, 1, 3);
     let data = d.join("train.npz");
     write_npz(&data, &[("X", &x), ("Y", &y)]).unwrap();
     let (full, part, resumed, ckpt) =
@@ -56,7 +56,7 @@ fn resumed_run_reaches_the_uninterrupted_optimum() {
     // A checkpoint is a model file: predict reads it (the weights to continue from).
     let pred = d.join("pred.npy");
     ok(&gonn(&["predict", "--model-file", s(&ckpt), "--data", s(&data), "--out", s(&pred)]));
-    assert_eq!(gonn::io::read_array(&pred, "").unwrap().shape, vec![60, 1]);
+    assert_eq!(gonn::io::read_array(&pred, "").unwrap().shape, vec![200, 1]);
     std::fs::remove_file(&pred).unwrap();
 
     // Resumed (same data and problem): the same steps as the uninterrupted run.
@@ -73,7 +73,7 @@ fn resumed_run_reaches_the_uninterrupted_optimum() {
 
     // Another lambda, other data, or a file that is no checkpoint: refused with exit 2, nothing written.
     let other = d.join("other.npz");
-    let (x2, y2) = regression(60, 1, 4);
+    let (x2, y2) = regression(200, 1, 4);
     write_npz(&other, &[("X", &x2), ("Y", &y2)]).unwrap();
     let bad = |args: Vec<&str>, needle: &str| {
         let out = gonn(&args);

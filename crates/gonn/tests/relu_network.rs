@@ -554,3 +554,18 @@ fn badly_scaled_inputs_get_honest_certificates() {
         }
     }
 }
+
+/// `--polar auto` enumerates 3-D inputs (rank 4 with the bias) up to its measured sample limit, then falls back to
+/// the heuristic; `exact` enumerates at any size, and more features are refused by `exact`.
+#[test]
+fn auto_polar_limits_for_3d_inputs() {
+    use gonn::families::relu::AUTO_EXACT_MAX_SAMPLES_RANK4 as LIMIT;
+    let mut rng = Rng::new(2);
+    let small = rng.normal_mat(LIMIT, 3);
+    let large = rng.normal_mat(LIMIT + 1, 3);
+    let net = |x: &Mat<f64>, mode| ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, mode);
+    assert!(net(&small, PolarMode::Auto).unwrap().polar_is_exact());
+    assert!(!net(&large, PolarMode::Auto).unwrap().polar_is_exact());
+    assert!(net(&large, PolarMode::Exact).unwrap().polar_is_exact());
+    assert!(net(&rng.normal_mat(20, 4), PolarMode::Exact).is_err());
+}

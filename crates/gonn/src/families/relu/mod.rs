@@ -65,8 +65,9 @@ pub const MAX_EXACT_RANK: usize = 4;
 pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 2000;
 
 /// In `auto` mode, rank-4 inputs (3-D plus bias) use enumeration up to this many samples: its cost grows like
-/// `n^3 log n` (see `examples/relu_polar_limits.rs`).
-pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 600;
+/// `n^3 log n` (about 4 s per polar at `n = 300` on one core, 38 s at `n = 600`; see
+/// `examples/relu_polar_limits.rs`).
+pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 300;
 
 /// The data-dependent family of hidden ReLU units on inputs `X` (`n x d`, plus a bias column if enabled).
 #[derive(Clone, Debug)]

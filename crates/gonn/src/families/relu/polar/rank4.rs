@@ -569,4 +569,31 @@ mod tests {
             assert!(plus.upper >= r - moved - 1e-12);
         }
     }
+
+    /// Inputs all on one plane or one line: the rows span only 3 or 2 dimensions, every hyperplane contains the
+    /// null directions, and the polar (over the ball) equals the rank-3 or rank-2 enumeration in a basis of the row
+    /// space.
+    #[test]
+    fn rank4_polar_on_rank_deficient_rows_equals_lower_rank_enumeration() {
+        let mut rng = Rng::new(31);
+        for rank in [2usize, 3] {
+            for _ in 0..3 {
+                let n = 15;
+                // Rows = coefficients (n x rank) times an orthonormal basis of a random rank-dimensional subspace.
+                let coef = Mat::from_fn(n, rank, |_, _| rng.normal());
+                let raw = Mat::from_fn(4, rank, |_, _| rng.normal());
+                let q = raw.qr().compute_thin_Q();
+                let x = Mat::from_fn(n, 4, |i, m| (0..rank).map(|t| coef[(i, t)] * q[(m, t)]).sum());
+                let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let full = exact_4d(&Rows::new(x.as_ref()), &c, &Budget::default()).unwrap();
+                let low = super::super::exact_scalar_polar_pair(&Rows::new(coef.as_ref()), &c);
+                // In R^4 the null directions of the rows give h = 0, so only the positive parts agree.
+                for (a, b) in full.iter().zip(&low) {
+                    let (va, vb) = (a.value.max(0.0), b.value.max(0.0));
+                    assert!((va - vb).abs() <= 1e-9 * (1.0 + vb), "rank {rank}: {} vs {}", a.value, b.value);
+                    assert!(a.upper >= vb - 1e-12);
+                }
+            }
+        }
+    }
 }
