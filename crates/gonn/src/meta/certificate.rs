@@ -124,6 +124,7 @@ impl Cuts {
 /// `<Gamma, y> - 1/2 ||Gamma||^2`, a proven lower bound on `F*` when the polar's upper bound is proven. The new polar
 /// subnetwork becomes the next atom (column generation). Returns the best lower bound, and the best restricted
 /// solution as `(subnetwork, weight)` pairs with its objective `P` (a model at least as good as the current one).
+/// Stops early once a lower bound reaches `enough` (the caller's certificate then needs no more).
 pub fn refined_dual_bound(
     p: &Problem<'_>,
     w: &crate::core::Weights,
@@ -131,6 +132,7 @@ pub fn refined_dual_bound(
     opts: &crate::core::polar::PolarOptions,
     rng: &mut crate::numerics::rng::Rng,
     rounds: usize,
+    enough: f64,
 ) -> Refinement {
     let mut out = Refinement { primal: f64::INFINITY, ..Default::default() };
     if p.loss != crate::core::loss::Loss::Squared {
@@ -212,7 +214,7 @@ pub fn refined_dual_bound(
         let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
         let dual = t * gy - 0.5 * t * t * gg;
         out.dual = Some(out.dual.map_or(dual, |b: f64| b.max(dual)));
-        if rho_up <= 1.0 + 1e-14 {
+        if rho_up <= 1.0 + 1e-14 || dual >= enough {
             break;
         }
         cuts.add(masked(&p.net.forward(&polar.atom, p.par)), &y, p.lambda);

@@ -39,7 +39,9 @@ pub(super) fn tighten(
     // for a better fully corrective model, with the cheap search.
     let proven = polar.exact && polar.upper.is_some() && !polar.heuristic;
     let objective = cert.objective;
-    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, if proven { rounds } else { 0 });
+    // A lower bound within the tolerance certifies: further (costly) rounds would not change the status.
+    let enough = objective - cert.tol * objective.abs();
+    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, if proven { rounds } else { 0 }, enough);
     if let Some(dual) = refined.dual {
         cert.tighten(dual);
     }
