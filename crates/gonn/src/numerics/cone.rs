@@ -107,11 +107,57 @@ pub fn project(rows: &Rows, active: &[bool], z: &[f64]) -> Option<Vec<f64>> {
 /// is replaced by the constraints active at the result). Successive projections of slowly moving points (the
 /// iterates of a descent) then take one or two steps instead of one per active constraint.
 pub fn project_warm(rows: &Rows, active: &[bool], z: &[f64], set: &mut Vec<usize>) -> Option<Vec<f64>> {
+    project_screened(rows, active, z, set, None)
+}
+
+/// Safe screening for repeated projections onto one pattern cone near a point `c`: the constraints in increasing
+/// order of their signed distance `dist_j = s_j x_j^T c / ||x_j||` from `c`. Since
+/// `s_j x_j^T u >= ||x_j|| (dist_j - ||u - c||)`, a point `u` can violate only the constraints with
+/// `dist_j < ||u - c||`, a prefix of the order; the others need no look.
+#[derive(Clone, Debug)]
+pub struct Screen {
+    center: Vec<f64>,
+    order: Vec<u32>,
+    dist: Vec<f64>,
+}
+
+impl Screen {
+    /// The screen of the cone of `active` around `center`.
+    pub fn new(rows: &Rows, active: &[bool], center: &[f64]) -> Self {
+        let mut keyed: Vec<(f64, u32)> = (0..rows.n)
+            .filter(|&j| rows.norms[j] > 0.0)
+            .map(|j| {
+                let s = if active[j] { 1.0 } else { -1.0 };
+                (s * rows.dot(j, center) / rows.norms[j], j as u32)
+            })
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        let (dist, order) = keyed.into_iter().unzip();
+        Self { center: center.to_vec(), order, dist }
+    }
+
+    /// The constraints that a point `u` may violate (a superset: the rounding of the distances is covered).
+    pub fn candidates(&self, u: &[f64]) -> &[u32] {
+        let r: f64 = u.iter().zip(&self.center).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt();
+        let cn: f64 = self.center.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let reach = r * (1.0 + 1e-12) + 1e-12 * (cn + r);
+        &self.order[..self.dist.partition_point(|&t| t < reach)]
+    }
+}
+
+/// [`project_warm`] that looks for violated constraints only among those a [`Screen`] cannot rule out.
+pub fn project_screened(
+    rows: &Rows,
+    active: &[bool],
+    z: &[f64],
+    set: &mut Vec<usize>,
+    screen: Option<&Screen>,
+) -> Option<Vec<f64>> {
     let d = rows.d;
     let zn = z.iter().map(|v| v * v).sum::<f64>().sqrt();
     set.retain(|&j| j < rows.n && rows.norms[j] > 0.0);
     set.truncate(d);
-    let qp = PatternCone { rows, active, z, feas_tol: 1e-13 * zn };
+    let qp = PatternCone { rows, active, z, feas_tol: 1e-13 * zn, screen };
     let mut mu = vec![0.0; set.len()];
     let converged = lawson_hanson(&qp, set, &mut mu, true, 10 * d + 50);
     let u = qp.point(set, &mu);
@@ -127,6 +173,7 @@ struct PatternCone<'a> {
     z: &'a [f64],
     /// Violations smaller than this distance are rounding.
     feas_tol: f64,
+    screen: Option<&'a Screen>,
 }
 
 impl PatternCone<'_> {
@@ -171,17 +218,19 @@ impl ActiveSetQp for PatternCone<'_> {
     /// The most violated constraint at `u = z + A^T mu`, measured as a distance.
     fn entering(&self, set: &[usize], mu: &[f64], skip: &[bool]) -> Option<usize> {
         let u = self.point(set, mu);
-        let mut in_set = vec![false; self.rows.n];
-        set.iter().for_each(|&j| in_set[j] = true);
         let mut worst = (None, -self.feas_tol);
-        for j in 0..self.rows.n {
-            if skip[j] || self.rows.norms[j] == 0.0 || in_set[j] {
-                continue;
+        let mut check = |j: usize| {
+            if skip[j] || self.rows.norms[j] == 0.0 || set.contains(&j) {
+                return;
             }
-            let c = self.sign(j) * self.rows.dot(j, &u) / self.rows.norms[j];
-            if c < worst.1 {
-                worst = (Some(j), c);
+            let c = self.sign(j) * self.rows.dot(j, &u);
+            if c < worst.1 * self.rows.norms[j] {
+                worst = (Some(j), c / self.rows.norms[j]);
             }
+        };
+        match self.screen {
+            Some(screen) => screen.candidates(&u).iter().for_each(|&j| check(j as usize)),
+            None => (0..self.rows.n).for_each(check),
         }
         worst.0
     }

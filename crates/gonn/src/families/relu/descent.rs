@@ -20,7 +20,7 @@ use crate::core::norms::{LayerNorm, Norm};
 use crate::core::problem::Problem;
 use crate::core::{prune_zero, Subnetwork, Weights};
 use crate::families::relu::{hidden, ReluNetwork};
-use crate::numerics::cone::{project_warm, Rows};
+use crate::numerics::cone::{project_screened, Rows, Screen};
 use crate::numerics::fista::{fista, Block, FistaSettings};
 use crate::numerics::linalg::{mul, mul_nt, mul_tn};
 
@@ -39,6 +39,9 @@ struct FirstLayer<'a> {
     /// Per column, when the inputs are 2-D (one feature plus the bias): the two constraints that define its cone
     /// exactly (see [`wedge`]); `None`: all `n`.
     wedges: Vec<Option<[[f64; 2]; 2]>>,
+    /// Per column without a wedge: the constraints by distance from the block's starting point, so that the
+    /// iterates (which stay near it) are checked and projected against the few that can be violated.
+    screens: Vec<Option<Screen>>,
     /// Squared loss: the block's smooth part as an explicit quadratic in `vec(W)`.
     quadratic: Option<Quadratic>,
 }
@@ -189,21 +192,24 @@ impl Block for FirstLayer<'_> {
     /// Projection onto `K_{D_i}`, then group shrinkage. One product `X W` finds the columns already in their
     /// cones; only the others go through the projection.
     fn prox(&self, xn: &mut Mat<f64>, prev: &Mat<f64>, step: f64) {
-        let full = self.wedges.iter().any(|w| w.is_none()).then(|| mul(self.x, xn.as_ref(), self.p.par));
         let mut sets = self.active_sets.borrow_mut();
         for (i, gate) in self.gates.iter().enumerate() {
-            match (&self.wedges[i], &full) {
+            match (&self.wedges[i], &self.screens[i]) {
                 (Some([a, b]), _) => project_wedge(a, b, xn.col_as_slice_mut(i)),
-                (None, Some(pre)) => {
-                    let inside = pre.col_as_slice(i).iter().zip(gate).all(|(v, on)| (*v >= 0.0) == *on || *v == 0.0);
+                (None, Some(screen)) => {
+                    let col = xn.col_as_slice(i);
+                    let inside = screen.candidates(col).iter().all(|&j| {
+                        let v = self.rows.dot(j as usize, col);
+                        (v >= 0.0) == gate[j as usize] || v == 0.0
+                    });
                     if !inside {
-                        let z = xn.col_as_slice(i).to_vec();
-                        let proj = project_warm(self.rows, gate, &z, &mut sets[i])
+                        let z = col.to_vec();
+                        let proj = project_screened(self.rows, gate, &z, &mut sets[i], Some(screen))
                             .unwrap_or_else(|| prev.col_as_slice(i).to_vec());
                         xn.col_as_slice_mut(i).copy_from_slice(&proj);
                     }
                 }
-                (None, None) => unreachable!("the product is formed when a column has no wedge"),
+                (None, None) => unreachable!("every column without a wedge has a screen"),
             }
             L2.prox(xn.col_as_slice_mut(i), self.p.lambda * step);
         }
@@ -313,10 +319,12 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         let vhat = Mat::from_fn(outputs, r, |c, i| w.layers[1][(c, i)] / vnorm[i]);
         let w0 = Mat::from_fn(x.ncols(), r, |a, i| w.layers[0][(a, i)] * vnorm[i]);
         let active_sets = std::cell::RefCell::new(vec![Vec::new(); r]);
-        let wedges = (0..r).map(|i| wedge(rows, &gates[i], w.layers[0].col_as_slice(i))).collect();
+        let wedges: Vec<_> = (0..r).map(|i| wedge(rows, &gates[i], w.layers[0].col_as_slice(i))).collect();
+        let screens =
+            (0..r).map(|i| wedges[i].is_none().then(|| Screen::new(rows, &gates[i], w0.col_as_slice(i)))).collect();
         let quadratic = (p.loss == crate::core::loss::Loss::Squared && n * x.ncols() * r > 0)
             .then(|| Quadratic::new(p, x, &mask, &vhat));
-        let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets, wedges, quadratic };
+        let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets, wedges, screens, quadratic };
         let res = fista(&block, w0, &FistaSettings { l0: lu, gtol, max_iter, budget: opts.budget.clone() });
         let vhat = block.vhat;
         lu = res.lipschitz;

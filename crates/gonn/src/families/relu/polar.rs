@@ -220,20 +220,46 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The great circle `x_i^T u = 0` of the arrangement in `R^3`: an orthonormal basis `(e1, e2)` of its plane, the
-/// samples switching on or off along it in angular order (each with the switching point `e(alpha)` in plane
-/// coordinates), the samples active at angle 0, and the samples lying on it (parallel to `x_i`; `true`: on the
-/// side where `x_i^T u > 0`). It depends on the inputs only, so it is built once and reused for every `c`.
+/// samples that switch on or off along it in angular order, and the samples lying on it (parallel to `x_i`;
+/// `true`: on the side where `x_i^T u > 0`). Sample `j` is active on the half-circle that starts at the point
+/// perpendicular to its in-plane part `a_j`, and its two switching points are antipodal, so one order serves both
+/// half-turns: `order` lists every switching sample by its switching point in the first half-turn, with the high bit
+/// set when it switches off there (it is active at angle 0); the second half-turn repeats the order with the opposite
+/// switches. Points are recomputed from the rows (4 bytes per sample and circle). It depends on the inputs only, so
+/// it is built once and reused for every `c`.
 #[derive(Clone, Debug)]
 pub struct Circle {
     e: [[f64; 3]; 2],
-    /// `(sample, switches on, angle, point)` sorted by angle.
-    events: Vec<(u32, bool, f64, [f64; 2])>,
-    start_active: Vec<u32>,
+    order: Vec<u32>,
+    /// The first half-turn's `(pseudo-angle, point)` in `order`'s order, when kept (else recomputed per call).
+    points: Vec<(f64, [f64; 2])>,
     bundled: Vec<(u32, bool)>,
 }
 
+/// The flag of [`Circle::order`] for a sample that switches off in the first half-turn.
+const OFF: u32 = 1 << 31;
+
+/// A pseudo-angle of the unit vector `p` in `[0, 4)`, increasing with its angle in `[0, 2 pi)` (no trigonometry);
+/// antipodal points differ by 2.
+fn pseudo_angle(p: [f64; 2]) -> f64 {
+    let (x, y) = (p[0], p[1]);
+    if y >= 0.0 {
+        if x >= 0.0 {
+            y / (x + y)
+        } else {
+            1.0 - x / (y - x)
+        }
+    } else if x < 0.0 {
+        2.0 + y / (x + y)
+    } else {
+        3.0 + x / (x - y)
+    }
+}
+
 impl Circle {
-    fn new(rows: &Rows, norms: &[f64], i: usize) -> Self {
+    /// The circle of sample `i`; `keep_points`: store the switching points (24 more bytes per sample).
+    fn new(rows: &Rows, norms: &[f64], i: usize, keep_points: bool) -> Self {
+        assert!(rows.n < OFF as usize, "sample indices fit in 31 bits");
         let xi: Vec<f64> = rows.row(i).iter().map(|v| v / norms[i]).collect();
         let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
         let mut k = [0.0; 3];
@@ -242,28 +268,72 @@ impl Circle {
         let n1 = norm(&e1);
         let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
         let e2 = cross(&xi, &e1);
-        let mut bundled = Vec::new();
-        let alpha: Vec<f64> = norms
-            .iter()
-            .enumerate()
-            .map(|(j, &nj)| {
-                let xj = rows.row(j);
-                let a = switch_angle([dot(&e1, xj), dot(&e2, xj)], nj.max(f64::MIN_POSITIVE));
-                if a.is_nan() && nj > 0.0 {
-                    bundled.push((j as u32, dot(&xi, xj) > 0.0));
+        let mut circle = Self { e: [e1, e2], order: Vec::new(), points: Vec::new(), bundled: Vec::new() };
+        let mut keyed: Vec<(f64, u32, [f64; 2])> = Vec::with_capacity(rows.n);
+        for (j, &nj) in norms.iter().enumerate() {
+            match circle.on_point(rows, j, nj.max(f64::MIN_POSITIVE)) {
+                Some(p) => {
+                    let (t_on, t_off) = (pseudo_angle(p), pseudo_angle([-p[0], -p[1]]));
+                    keyed.push(if t_on > t_off { (t_off, j as u32 | OFF, [-p[0], -p[1]]) } else { (t_on, j as u32, p) });
                 }
-                a
-            })
-            .collect();
-        let (events, start_active) = switch_events(&alpha);
-        let events = events.into_iter().map(|(a, j, on)| (j as u32, on, a, [a.cos(), a.sin()])).collect();
-        let start_active = start_active.into_iter().map(|j| j as u32).collect();
-        Self { e: [e1, e2], events, start_active, bundled }
+                None if nj > 0.0 => circle.bundled.push((j as u32, dot(&xi, rows.row(j)) > 0.0)),
+                None => {}
+            }
+        }
+        keyed.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        circle.order = keyed.iter().map(|k| k.1).collect();
+        if keep_points {
+            circle.points = keyed.into_iter().map(|(t, _, p)| (t, p)).collect();
+        }
+        circle
     }
 
-    /// Bytes held per circle of `n` samples (for the cache limit).
-    fn bytes(n: usize) -> usize {
-        2 * n * std::mem::size_of::<(u32, bool, f64, [f64; 2])>() + 64
+    /// Where sample `j` switches on along the circle: `e(phi)` with `a_j . e(phi) > 0` just after it; `None` when
+    /// its in-plane part is below `1e-12 ||x_j||` (it lies on the circle's hyperplane).
+    fn on_point(&self, rows: &Rows, j: usize, nj: f64) -> Option<[f64; 2]> {
+        let xj = rows.row(j);
+        let a = [dot(&self.e[0], xj), dot(&self.e[1], xj)];
+        let an = (a[0] * a[0] + a[1] * a[1]).sqrt();
+        (an > 1e-12 * nj).then(|| [a[1] / an, -a[0] / an])
+    }
+
+    /// The switching events `(sample, switches on, pseudo-angle, point)` in angular order over the whole circle.
+    fn events<'a>(&'a self, rows: &'a Rows) -> impl Iterator<Item = (usize, bool, f64, [f64; 2])> + 'a {
+        let half = move |second: bool| {
+            self.order.iter().enumerate().map(move |(t, &o)| {
+                let j = (o & !OFF) as usize;
+                let first_on = o & OFF == 0;
+                // The first half-turn's point: the on-point, or its antipode where the sample switches off.
+                let (angle, p) = match self.points.get(t) {
+                    Some(&kept) => kept,
+                    None => {
+                        let p = self.on_point(rows, j, 0.0).unwrap_or([1.0, 0.0]);
+                        let p = if first_on { p } else { [-p[0], -p[1]] };
+                        (pseudo_angle(p).min(2.0), p)
+                    }
+                };
+                if second {
+                    (j, !first_on, angle + 2.0, [-p[0], -p[1]])
+                } else {
+                    (j, first_on, angle, p)
+                }
+            })
+        };
+        half(false).chain(half(true))
+    }
+
+    /// The samples active at angle 0.
+    fn start_active(&self) -> impl Iterator<Item = usize> + '_ {
+        self.order.iter().filter(|&&o| o & OFF != 0).map(|&o| (o & !OFF) as usize)
+    }
+
+    /// Bytes held per circle of `n` samples (for the cache limit), with or without the points.
+    fn bytes(n: usize, keep_points: bool) -> usize {
+        if keep_points {
+            28 * n + 120
+        } else {
+            4 * n + 120
+        }
     }
 }
 
@@ -274,17 +344,25 @@ pub struct Arrangement3 {
     circles: Vec<Option<Circle>>,
 }
 
-/// Memory limit for a cached rank-3 arrangement (about `48 n^2` bytes: `n = 2300` at this limit).
-pub const ARRANGEMENT_CACHE_BYTES: usize = 256 << 20;
+/// Memory limit for a cached rank-3 arrangement: the sample order alone, about `4 n^2` bytes (`n = 11,500` at this
+/// limit); the switching points are recomputed per call.
+pub const ARRANGEMENT_CACHE_BYTES: usize = 512 << 20;
+
+/// Up to this many bytes the cache also keeps the switching points (about `28 n^2` bytes: `n = 3000`), which makes
+/// each sweep about twice as fast.
+pub const ARRANGEMENT_POINTS_BYTES: usize = 256 << 20;
 
 impl Arrangement3 {
     /// The circles of `rows` (`d = 3`), or `None` when they do not fit in [`ARRANGEMENT_CACHE_BYTES`].
     pub fn new(rows: &Rows) -> Option<Self> {
-        if rows.d != 3 || Circle::bytes(rows.n).saturating_mul(rows.n) > ARRANGEMENT_CACHE_BYTES {
+        let fits = |keep| Circle::bytes(rows.n, keep).saturating_mul(rows.n) <= ARRANGEMENT_POINTS_BYTES;
+        let keep_points = fits(true);
+        if rows.d != 3 || Circle::bytes(rows.n, false).saturating_mul(rows.n) > ARRANGEMENT_CACHE_BYTES {
             return None;
         }
         let norms: Vec<f64> = (0..rows.n).map(|j| rows.norm(j)).collect();
-        let circles = (0..rows.n).map(|i| (norms[i] > 0.0).then(|| Circle::new(rows, &norms, i))).collect();
+        let circles =
+            (0..rows.n).map(|i| (norms[i] > 0.0).then(|| Circle::new(rows, &norms, i, keep_points))).collect();
         Some(Self { circles })
     }
 }
@@ -344,7 +422,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         }
         let circle = match cache.and_then(|a| a.circles[i].as_ref()) {
             Some(cc) => cc,
-            None => built.insert(Circle::new(rows, &norms, i)),
+            None => built.insert(Circle::new(rows, &norms, i, true)),
         };
         let [e1, e2] = circle.e;
         active.iter_mut().for_each(|a| *a = false);
@@ -364,8 +442,8 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
             let s = if on { c[j] } else { -c[j] };
             rows.row(j).iter().zip(g3.iter_mut()).for_each(|(x, g)| *g += s * x);
         };
-        for &j in &circle.start_active {
-            toggle(j as usize, true, &mut g3, &mut active);
+        for j in circle.start_active() {
+            toggle(j, true, &mut g3, &mut active);
         }
         // Necessary tests for a region's critical point g / ||g|| to lie inside it, from the hyperplanes that bound
         // the arc: the sample switched just before it (`last`) and the first one switched after it (checked on the
@@ -412,8 +490,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
                 }
             }
         };
-        for &(j, on, angle, point) in &circle.events {
-            let j = j as usize;
+        for (j, on, angle, point) in circle.events(rows) {
             if angle > prev_angle {
                 visit_arc(prev_point, point, &g3, last, &active, &mut pending);
                 (prev_angle, prev_point) = (angle, point);
@@ -429,7 +506,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
             last = Some((j, on));
             toggle(j, on, &mut g3, &mut active);
         }
-        if circle.events.is_empty() {
+        if circle.order.is_empty() {
             // No sample switches along this circle: one region on each side, the whole circle its boundary.
             visit_arc([1.0, 0.0], [-1.0, 0.0], &g3, None, &active, &mut pending);
             visit_arc([-1.0, 0.0], [1.0, 0.0], &g3, None, &active, &mut pending);

@@ -17,7 +17,7 @@
 //! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
 //! memory `O(n)` plus the surviving candidates.
 
-use super::{arc_max_points, margin, seed_ascent, ScalarPolar, EXTRA_MAXIMA, PROBES};
+use super::{arc_max_points, margin, pseudo_angle, seed_ascent, ScalarPolar, EXTRA_MAXIMA, PROBES};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 
@@ -55,22 +55,6 @@ fn complement<const D: usize>(v: &[f64; D]) -> Vec<[f64; D]> {
             e
         })
         .collect()
-}
-
-/// A pseudo-angle of the unit vector `p` in `[0, 4)`, increasing with its angle in `[0, 2 pi)` (no trigonometry).
-fn pseudo_angle(p: [f64; 2]) -> f64 {
-    let (x, y) = (p[0], p[1]);
-    if y >= 0.0 {
-        if x >= 0.0 {
-            y / (x + y)
-        } else {
-            1.0 - x / (y - x)
-        }
-    } else if x < 0.0 {
-        2.0 + y / (x + y)
-    } else {
-        3.0 + x / (x - y)
-    }
 }
 
 /// How a sample behaves next to the arcs of one circle `H_i ∩ H_k`.
