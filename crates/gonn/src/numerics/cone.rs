@@ -273,4 +273,35 @@ mod tests {
             }
         }
     }
+
+    /// Every constraint a point violates is among the screen's candidates, and the screened projection is the
+    /// projection.
+    #[test]
+    fn screen_keeps_every_violated_constraint() {
+        let mut rng = Rng::new(9);
+        for d in [3, 4] {
+            let x = rng.normal_mat(200, d);
+            let rows = Rows::new(x.as_ref());
+            let center: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+            let active = rows.pattern(&center);
+            let screen = Screen::new(&rows, &active, &center);
+            for scale in [1e-3, 1e-1, 1.0, 10.0] {
+                for _ in 0..20 {
+                    let u: Vec<f64> = center.iter().map(|c| c + scale * rng.normal()).collect();
+                    let cands: Vec<usize> = screen.candidates(&u).iter().map(|&j| j as usize).collect();
+                    for j in 0..rows.n {
+                        let s = if active[j] { 1.0 } else { -1.0 };
+                        if s * rows.dot(j, &u) < 0.0 {
+                            assert!(cands.contains(&j), "d={d} scale={scale}: violated {j} not a candidate");
+                        }
+                    }
+                    let plain = project(&rows, &active, &u).unwrap();
+                    let screened = project_screened(&rows, &active, &u, &mut Vec::new(), Some(&screen)).unwrap();
+                    for (a, b) in plain.iter().zip(&screened) {
+                        assert!((a - b).abs() <= 1e-10 * (1.0 + a.abs()), "d={d} scale={scale}");
+                    }
+                }
+            }
+        }
+    }
 }
