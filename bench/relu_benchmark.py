@@ -11,6 +11,8 @@ certified by `gonn certify`, so the table shows how far each is from the optimum
 Run from the repository root after `cargo build --release`:
     pip install "pyscnn==0.0.10" "torch" "scikit-learn" numpy
     python3 bench/relu_benchmark.py            # writes bench/relu_results.md
+    python3 bench/relu_benchmark.py --scale    # n = 10^3 and 10^4 (issue 10): pyscnn with 1000 sampled patterns,
+                                               # PyTorch width 200; writes bench/relu_scale_results.md
 All methods use one thread.
 """
 import json
@@ -121,9 +123,23 @@ def problems():
     yield "diabetes 442x10 (standardized)", X, y, 5.0
 
 
+def scale_problems():
+    """The data of bench/relu_scale.py at lambda 0.1: 1-D sine at n = 10^3 and 10^4, 2-D two ReLUs at n = 10^3."""
+    for n in [1000, 10000]:
+        rng = np.random.default_rng(0)
+        x = rng.uniform(-2, 2, (n, 1))
+        yield f"1-D sine, n={n}", x, np.sin(2 * x[:, 0]) + 0.1 * rng.normal(size=n), 0.1
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (1000, 2))
+    y = np.maximum(x @ [1.0, -1.0] + 0.2, 0) - np.maximum(x @ [0.5, 1.0] - 0.3, 0) + 0.1 * rng.normal(size=1000)
+    yield "2-D two ReLUs, n=1000", x, y, 0.1
+
+
 def main():
+    scale = "--scale" in sys.argv[1:]
+    neuron_counts, width = ([1000], 200) if scale else ([50, 200], 100)
     rows = []
-    for name, X, y, lam in problems():
+    for name, X, y, lam in (scale_problems() if scale else problems()):
         data = os.path.join(TMP, "data.npz")
         np.savez(data, X=X, Y=y)
         rep, wall = run_gonn(data, lam, 60)
@@ -132,7 +148,7 @@ def main():
         rows.append((name, "gonn (grow + certify)", wall, f_gonn, rep["status"], rep.get("gap_bound"), rep["subnetworks"]))
         print(rows[-1], file=sys.stderr)
         budget = max(wall, 0.5)
-        for neurons in [50, 200]:
+        for neurons in neuron_counts:
             W1, W2, w = run_pyscnn(X, y, lam, neurons)
             c = gonn_certify(data, lam, W1, W2)
             units = int(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0]) > 0))
@@ -141,10 +157,10 @@ def main():
             print(rows[-1], file=sys.stderr)
         for opt in ["lbfgs", "adam"]:
             for mult in [1, 5]:
-                W1, W2, w = run_torch(X, y, lam, 100, opt, min(budget * mult, 120.0))
+                W1, W2, w = run_torch(X, y, lam, width, opt, min(budget * mult, 120.0))
                 c = gonn_certify(data, lam, W1, W2)
                 units = int(np.sum(np.linalg.norm(W1, axis=0) * np.abs(W2[0]) > 1e-8))
-                rows.append((name, f"PyTorch {opt}, width 100, {mult}x gonn's time", w, objective(X, y, W1, W2, lam),
+                rows.append((name, f"PyTorch {opt}, width {width}, {mult}x gonn's time", w, objective(X, y, W1, W2, lam),
                              c["status"], c.get("gap_bound"), units))
                 print(rows[-1], file=sys.stderr)
         rows.append((name, "lower bound on the optimum (gonn certificate)", None, lower, None, None, None))
@@ -162,7 +178,8 @@ def main():
         out.append(f"| {name} | {method} | {sec_s} | {f_s} | {diff} | {status or ''} | {gap_s} | {units if units is not None else ''} |")
     text = "\n".join(out)
     print(text)
-    with open(os.path.join(os.path.dirname(__file__), "relu_results.md"), "w") as fh:
+    out_name = "relu_scale_results.md" if scale else "relu_results.md"
+    with open(os.path.join(os.path.dirname(__file__), out_name), "w") as fh:
         fh.write(text + "\n")
 
 

@@ -30,12 +30,29 @@ pub struct ScalarPolar {
     /// Unit-norm maximizer in the coordinates of the rows passed in.
     pub u: Vec<f64>,
     /// Further local maxima the enumeration evaluated, `(value, unit)` in decreasing order (at most
-    /// [`EXTRA_MAXIMA`]; only the rank-4 enumeration reports them): more columns from one costly call.
+    /// [`EXTRA_MAXIMA`]; the rank-3 and rank-4 enumerations report them): more columns from one costly call.
     pub extra: Vec<(f64, Vec<f64>)>,
 }
 
 /// How many further local maxima an enumeration reports in [`ScalarPolar::extra`].
 pub const EXTRA_MAXIMA: usize = 8;
+
+/// The best [`EXTRA_MAXIMA`] of the evaluated interior maxima `(value, unit)` other than `best` (a region's maximum
+/// is met once per arc it touches, so near-equal units count once), in decreasing order.
+fn distinct_maxima(mut evaluated: Vec<(f64, Vec<f64>)>, best: &[f64]) -> Vec<(f64, Vec<f64>)> {
+    evaluated.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut extra: Vec<(f64, Vec<f64>)> = Vec::new();
+    for (v, w) in evaluated {
+        if extra.len() == EXTRA_MAXIMA {
+            break;
+        }
+        let close = |a: &[f64]| a.iter().zip(&w).all(|(p, q)| (p - q).abs() <= 1e-9);
+        if !close(best) && !extra.iter().any(|(_, e)| close(e)) {
+            extra.push((v, w));
+        }
+    }
+    extra
+}
 
 /// What a circle sweep reports, in order.
 enum Step {
@@ -274,7 +291,11 @@ impl Circle {
             match circle.on_point(rows, j, nj.max(f64::MIN_POSITIVE)) {
                 Some(p) => {
                     let (t_on, t_off) = (pseudo_angle(p), pseudo_angle([-p[0], -p[1]]));
-                    keyed.push(if t_on > t_off { (t_off, j as u32 | OFF, [-p[0], -p[1]]) } else { (t_on, j as u32, p) });
+                    keyed.push(if t_on > t_off {
+                        (t_off, j as u32 | OFF, [-p[0], -p[1]])
+                    } else {
+                        (t_on, j as u32, p)
+                    });
                 }
                 None if nj > 0.0 => circle.bundled.push((j as u32, dot(&xi, rows.row(j)) > 0.0)),
                 None => {}
@@ -529,6 +550,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         let formula = best_formula[k].max(best.0);
         reg.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut last: Option<[f64; 3]> = None;
+        let mut evaluated = Vec::new();
         for (t, (gn, g)) in reg.into_iter().enumerate() {
             if gn <= best.0 {
                 break;
@@ -542,13 +564,17 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
             last = Some(g);
             let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
             let v = rows.relu_value(ck, &u);
+            if v > 0.0 {
+                evaluated.push((v, u.clone()));
+            }
             if v > best.0 {
                 best = (v, u);
             }
         }
         // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
         let upper = formula.max(best.0).max(0.0) + margin(rows, ck);
-        out.push(ScalarPolar { value: best.0, upper, u: best.1, extra: Vec::new() });
+        let extra = distinct_maxima(evaluated, &best.1);
+        out.push(ScalarPolar { value: best.0, upper, u: best.1, extra });
     }
     let minus = out.pop().expect("two signs");
     let plus = out.pop().expect("two signs");

@@ -17,7 +17,7 @@
 //! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
 //! memory `O(n)` plus the surviving candidates.
 
-use super::{arc_max_points, margin, pseudo_angle, seed_ascent, ScalarPolar, EXTRA_MAXIMA, PROBES};
+use super::{arc_max_points, distinct_maxima, margin, pseudo_angle, seed_ascent, ScalarPolar, PROBES};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 
@@ -404,19 +404,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
         let sum: f64 = (0..n).map(|j| s.cs[k][j].abs() * s.norms[j]).sum();
         let upper = s.formula[k].max(s.best[k].0).max(0.0) + margin(rows, s.cs[k]) + 3e-12 * sum;
         let (value, u) = std::mem::take(&mut s.best[k]);
-        // The best distinct other maxima (an interior maximum of a region is met once per arc it touches).
-        let mut cands = std::mem::take(&mut s.extra[k]);
-        cands.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut extra: Vec<(f64, Vec<f64>)> = Vec::new();
-        for (v, w) in cands {
-            let close = |a: &[f64]| a.iter().zip(&w).all(|(p, q)| (p - q).abs() <= 1e-9);
-            if extra.len() == EXTRA_MAXIMA {
-                break;
-            }
-            if !close(&u) && !extra.iter().any(|(_, e)| close(e)) {
-                extra.push((v, w));
-            }
-        }
+        let extra = distinct_maxima(std::mem::take(&mut s.extra[k]), &u);
         out.push(ScalarPolar { value, upper, u, extra });
     }
     let minus = out.pop().expect("two signs");
