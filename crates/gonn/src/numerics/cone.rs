@@ -289,8 +289,8 @@ mod tests {
                 for _ in 0..20 {
                     let u: Vec<f64> = center.iter().map(|c| c + scale * rng.normal()).collect();
                     let cands: Vec<usize> = screen.candidates(&u).iter().map(|&j| j as usize).collect();
-                    for j in 0..rows.n {
-                        let s = if active[j] { 1.0 } else { -1.0 };
+                    for (j, on) in active.iter().enumerate() {
+                        let s = if *on { 1.0 } else { -1.0 };
                         if s * rows.dot(j, &u) < 0.0 {
                             assert!(cands.contains(&j), "d={d} scale={scale}: violated {j} not a candidate");
                         }
