@@ -21,8 +21,8 @@ pub(super) fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> 
 }
 
 /// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
-/// has a proven upper bound from an exact solver. Returns the fully corrective model over the cuts, when it is
-/// better than `w`.
+/// has a proven upper bound from an exact solver (otherwise only the cheap pricing rounds run, without a bound).
+/// Returns the fully corrective model over the cuts, when it is better than `w`.
 pub(super) fn tighten(
     p: &Problem<'_>,
     w: &Weights,
