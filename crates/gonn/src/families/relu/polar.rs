@@ -54,6 +54,44 @@ fn distinct_maxima(mut evaluated: Vec<(f64, Vec<f64>)>, best: &[f64]) -> Vec<(f6
     extra
 }
 
+/// Evaluates candidate critical points `(||g||, g)` (a face's or region's `g`, at `u = g / ||g||`) in decreasing
+/// order of `||g||` until none can beat `best`, which is updated; each evaluated `(value, u)` with a positive value
+/// goes to `evaluated`. Candidates left unevaluated have `||g||` at most the best attained value, so they cannot beat
+/// it. `None` when `budget` expires.
+fn evaluate_candidates<const D: usize>(
+    rows: &Rows,
+    c: &[f64],
+    mut found: Vec<(f64, [f64; D])>,
+    best: &mut (f64, Vec<f64>),
+    evaluated: &mut Vec<(f64, Vec<f64>)>,
+    budget: &Budget,
+) -> Option<()> {
+    found.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut last: Option<[f64; D]> = None;
+    for (t, (gn, g)) in found.into_iter().enumerate() {
+        if gn <= best.0 {
+            break;
+        }
+        if t % 64 == 63 && budget.expired() {
+            return None;
+        }
+        // A region's critical point is met once per arc it touches: consecutive duplicates are evaluated once.
+        if last.is_some_and(|l| (0..D).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
+            continue;
+        }
+        last = Some(g);
+        let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
+        let v = rows.relu_value(c, &u);
+        if v > 0.0 {
+            evaluated.push((v, u.clone()));
+        }
+        if v > best.0 {
+            *best = (v, u);
+        }
+    }
+    Some(())
+}
+
 /// What a circle sweep reports, in order.
 enum Step {
     /// Sample `j` switches on (`true`) or off.
@@ -540,7 +578,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
     }
     let cs = [c, neg.as_slice()];
     let mut out = Vec::with_capacity(2);
-    for (k, (mut reg, seed)) in regions.into_iter().zip(seeds).enumerate() {
+    for (k, (reg, seed)) in regions.into_iter().zip(seeds).enumerate() {
         let ck = cs[k];
         let dir = std::mem::take(&mut best_dir[k]);
         let mut best = (rows.relu_value(ck, &dir), dir);
@@ -548,29 +586,8 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
             best = seed;
         }
         let formula = best_formula[k].max(best.0);
-        reg.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let mut last: Option<[f64; 3]> = None;
         let mut evaluated = Vec::new();
-        for (t, (gn, g)) in reg.into_iter().enumerate() {
-            if gn <= best.0 {
-                break;
-            }
-            if t % 64 == 63 && budget.expired() {
-                return None;
-            }
-            if last.is_some_and(|l| (0..3).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
-                continue;
-            }
-            last = Some(g);
-            let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
-            let v = rows.relu_value(ck, &u);
-            if v > 0.0 {
-                evaluated.push((v, u.clone()));
-            }
-            if v > best.0 {
-                best = (v, u);
-            }
-        }
+        evaluate_candidates(rows, ck, reg, &mut best, &mut evaluated, budget)?;
         // Every interior candidate that was not evaluated has ||g_D|| <= best value, so it cannot beat it.
         let upper = formula.max(best.0).max(0.0) + margin(rows, ck);
         let extra = distinct_maxima(evaluated, &best.1);

@@ -17,7 +17,9 @@
 //! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
 //! memory `O(n)` plus the surviving candidates.
 
-use super::{arc_max_points, distinct_maxima, margin, pseudo_angle, seed_ascent, ScalarPolar, PROBES};
+use super::{
+    arc_max_points, distinct_maxima, evaluate_candidates, margin, pseudo_angle, seed_ascent, ScalarPolar, PROBES,
+};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 
@@ -140,30 +142,8 @@ impl Search<'_> {
     /// Evaluates the candidates in decreasing order of `||g||` until none can beat the best value, then drops them
     /// all (those left have `||g||` at most the best attained value).
     fn settle(&mut self, k: usize, budget: &Budget) -> Option<()> {
-        let mut found = std::mem::take(&mut self.found[k]);
-        found.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        let mut last: Option<V4> = None;
-        for (t, (gn, g)) in found.into_iter().enumerate() {
-            if gn <= self.best[k].0 {
-                break;
-            }
-            if t % 64 == 63 && budget.expired() {
-                return None;
-            }
-            if last.is_some_and(|l| (0..4).all(|m| (l[m] - g[m]).abs() <= 1e-13 * gn)) {
-                continue;
-            }
-            last = Some(g);
-            let u: Vec<f64> = g.iter().map(|v| v / gn).collect();
-            let v = self.rows.relu_value(self.cs[k], &u);
-            if v > 0.0 {
-                self.extra[k].push((v, u.clone()));
-            }
-            if v > self.best[k].0 {
-                self.best[k] = (v, u);
-            }
-        }
-        Some(())
+        let found = std::mem::take(&mut self.found[k]);
+        evaluate_candidates(self.rows, self.cs[k], found, &mut self.best[k], &mut self.extra[k], budget)
     }
 }
 
