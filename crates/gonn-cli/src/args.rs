@@ -45,9 +45,14 @@ pub struct ProblemArgs {
     /// data); stored in the model file and applied again by predict and evaluate.
     #[arg(long)]
     pub standardize: bool,
-    /// relu: polar solver: exact (enumerate activation patterns; needs rank of [X, 1] <= 4), heuristic, or auto.
+    /// relu: polar solver: exact (enumerate activation patterns; needs rank of [X, 1] <= 4), heuristic (pattern
+    /// ascent, loose bound), bab (ascent plus branch and bound: a proven bound that tightens with
+    /// --polar-seconds), or auto (exact where affordable, bab otherwise).
     #[arg(long, default_value = "auto")]
     pub polar: String,
+    /// relu: seconds for one polar's branch and bound (default 10); each proven polar of a fit gets this much.
+    #[arg(long, allow_negative_numbers = true)]
+    pub polar_seconds: Option<f64>,
     /// Regularization weight lambda > 0 in  loss + lambda * sum_i theta(w_i).
     #[arg(long, allow_negative_numbers = true)]
     pub lambda: f64,

@@ -19,7 +19,8 @@ pub fn certify(a: CertifyArgs) -> Result<()> {
     if let Some(w) = gonn::meta::degree_mismatch(l.net.as_ref()) {
         return Err(GonnError::param("reg", format!("no optimality test applies: {w}")));
     }
-    let cert = gonn::meta::certify(l.net.as_ref(), &l.obs, l.loss, p.lambda, &weights, p.tol, p.threads)?;
+    let params = FitParams::new(p.lambda).loss(l.loss).tol(p.tol).threads(p.threads).polar_seconds(p.polar_seconds);
+    let cert = gonn::meta::certify_with(l.net.as_ref(), &l.obs, &weights, params)?;
     let rep = report(p, &l, "certify", cert.clone());
     if let Some(path) = &p.report {
         rep.write(path)?;

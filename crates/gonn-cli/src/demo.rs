@@ -35,6 +35,7 @@ pub fn demo(a: DemoArgs) -> Result<ExitCode> {
         no_bias: false,
         output_norm: "l2".into(),
         polar: "auto".into(),
+        polar_seconds: None,
         standardize: false,
         lambda,
         norms: Some("l2,l2".into()),

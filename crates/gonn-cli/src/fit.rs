@@ -132,6 +132,7 @@ pub fn fit(a: FitArgs) -> Result<ExitCode> {
         .seed(a.seed)
         .threads(p.threads)
         .polar_restarts(a.polar_restarts)
+        .polar_seconds(p.polar_seconds)
         .batch_size(a.batch_size)
         .stop_flag(stop.clone())
         .validate()?;

@@ -44,10 +44,17 @@ fn parse_spec(p: &ProblemArgs) -> Result<ModelSpec> {
             other => return Err(GonnError::param("output_norm", format!("`{other}` (expected l2 or l1)"))),
         };
         *polar = p.polar.parse()?;
-    } else if p.no_bias || p.targets.is_some() || p.output_norm != "l2" || p.polar != "auto" || p.standardize {
+    } else if p.no_bias
+        || p.targets.is_some()
+        || p.output_norm != "l2"
+        || p.polar != "auto"
+        || p.standardize
+        || p.polar_seconds.is_some()
+    {
         return Err(GonnError::param(
             "model",
-            "--no-bias, --targets, --output-norm, --polar and --standardize apply to --model relu only",
+            "--no-bias, --targets, --output-norm, --polar, --polar-seconds and --standardize apply to --model relu \
+             only",
         ));
     }
     Ok(spec)

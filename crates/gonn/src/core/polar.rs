@@ -20,7 +20,7 @@ pub struct Polar {
     /// The maximizing subnetwork `w*` (width 1), each layer of unit norm, so `theta(w*) = 1`.
     pub atom: Weights,
     /// How the value was obtained, for reports.
-    pub method: &'static str,
+    pub method: std::borrow::Cow<'static, str>,
     /// Further unit-`theta` subnetworks with their values `<Q, phi(w)>`, found at no extra cost (e.g. further
     /// Ritz pairs), in decreasing order: candidates for growing several subnetworks in one outer iteration.
     pub extra: Vec<(f64, Weights)>,
@@ -53,6 +53,12 @@ pub struct PolarOptions {
     /// Only a good subnetwork is needed (the pricing step of column generation), no bound: families whose exact
     /// solver is costly may answer with their heuristic search (then `exact` is false).
     pub pricing: bool,
+    /// Time for one polar's costly proof search (the ReLU branch and bound), within `budget`; `None`: the
+    /// family's default.
+    pub time_limit: Option<std::time::Duration>,
+    /// Searches with an anytime proven bound may stop once it is below this value (1: the optimality test of
+    /// `Q = -G / lambda`; 0: bracket the polar as tightly as the time allows).
+    pub target: f64,
     /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
     /// attained, the upper bound does not depend on the search).
     pub budget: crate::numerics::budget::Budget,
@@ -69,6 +75,8 @@ impl Default for PolarOptions {
             warm_start: None,
             par: Par::Seq,
             pricing: false,
+            time_limit: None,
+            target: 1.0,
             budget: crate::numerics::budget::Budget::default(),
         }
     }

@@ -150,6 +150,8 @@ pub fn lambda_max(
     let q = solver::dual_direction(&ev.g, 1.0);
     let mut opts = PolarOptions::new(true, p.par);
     opts.budget = budget;
+    // lambda_max is the polar's value itself: no target below which the search may stop.
+    opts.target = 0.0;
     let polar = net.polar(q.as_ref(), &opts, &mut Rng::new(0));
     Ok((polar.lower.max(0.0), polar.upper))
 }
@@ -164,14 +166,19 @@ pub fn certify(
     tol: f64,
     threads: usize,
 ) -> Result<Certificate> {
-    let params = FitParams::new(lambda).loss(loss).tol(tol).threads(threads).validate()?;
+    certify_with(net, obs, w, FitParams::new(lambda).loss(loss).tol(tol).threads(threads))
+}
+
+/// [`certify`] with all of a fit's parameters (`lambda`, loss, tolerance, threads, polar restarts and time).
+pub fn certify_with(net: &dyn Family, obs: &Observations, w: &Weights, params: FitParams) -> Result<Certificate> {
+    let params = params.validate()?;
+    let (lambda, tol) = (params.lambda, params.tol);
     let p = params.problem(net, obs)?;
     check_weights(net, w)?;
     let ev = p.evaluate(w);
     let q = solver::dual_direction(&ev.g, lambda);
     let mut rng = Rng::new(params.seed);
-    let mut opts = PolarOptions::new(true, p.par);
-    opts.restarts = params.polar_restarts;
+    let opts = params.polar_options(true, p.par);
     let polar = net.polar(q.as_ref(), &opts, &mut rng);
     let nonzero = crate::core::zero_slices(w).iter().filter(|z| !**z).count();
     let mut cert = Certificate::new(&p, &ev, &polar, nonzero, tol);

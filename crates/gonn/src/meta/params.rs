@@ -31,6 +31,8 @@ pub struct FitParams {
     pub threads: usize,
     /// Random restarts of the heuristic polar solvers.
     pub polar_restarts: usize,
+    /// Seconds for one polar's costly proof search (the ReLU branch and bound; `None`: the family's default).
+    pub polar_seconds: Option<f64>,
     /// Minibatch size of the local descent, for families that support it (`None`: full batch). The polar and the
     /// certificate always use a full pass.
     pub batch_size: Option<usize>,
@@ -52,6 +54,7 @@ impl FitParams {
             seed: 0,
             threads: 0,
             polar_restarts: 8,
+            polar_seconds: None,
             batch_size: None,
             stop: None,
         }
@@ -88,6 +91,10 @@ impl FitParams {
         self.polar_restarts = n;
         self
     }
+    pub fn polar_seconds(mut self, s: Option<f64>) -> Self {
+        self.polar_seconds = s;
+        self
+    }
     pub fn batch_size(mut self, b: Option<usize>) -> Self {
         self.batch_size = b;
         self
@@ -117,6 +124,11 @@ impl FitParams {
                 format!("{} (at most {MAX_POLAR_RESTARTS})", self.polar_restarts),
             ));
         }
+        if let Some(s) = self.polar_seconds {
+            if !(s.is_finite() && s > 0.0 && s <= 1e6) {
+                return Err(GonnError::param("polar_seconds", format!("{s} (must be positive, at most 1e6)")));
+            }
+        }
         if self.init_width > MAX_INIT_WIDTH {
             return Err(GonnError::param("init_width", format!("{} (at most {MAX_INIT_WIDTH})", self.init_width)));
         }
@@ -130,6 +142,16 @@ impl FitParams {
 /// Parameters that passed [`FitParams::validate`].
 #[derive(Clone, Debug)]
 pub struct ValidFitParams(FitParams);
+
+impl ValidFitParams {
+    /// Polar options of this run: its restarts and polar time limit, with the given proof requirement.
+    pub fn polar_options(&self, prove: bool, par: faer::Par) -> crate::core::polar::PolarOptions {
+        let mut opts = crate::core::polar::PolarOptions::new(prove, par);
+        opts.restarts = self.polar_restarts;
+        opts.time_limit = self.polar_seconds.map(std::time::Duration::from_secs_f64);
+        opts
+    }
+}
 
 impl std::ops::Deref for ValidFitParams {
     type Target = FitParams;

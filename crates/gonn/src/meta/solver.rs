@@ -97,8 +97,7 @@ impl MetaSolver<'_> {
 
     /// Polar options with the run's restarts and budget.
     pub fn polar_options(&self, prove: bool) -> PolarOptions {
-        let mut opts = PolarOptions::new(prove, self.p.par);
-        opts.restarts = self.params.polar_restarts;
+        let mut opts = self.params.polar_options(prove, self.p.par);
         opts.budget = self.budget.clone();
         opts
     }

@@ -40,6 +40,12 @@ impl Budget {
         Self { deadline: Some(Instant::now() + grace), stop: self.stop.clone() }
     }
 
+    /// The same stop flag with the deadline moved to at most `limit` from now (never later than this one's).
+    pub fn within(&self, limit: std::time::Duration) -> Self {
+        let soon = Instant::now() + limit;
+        Self { deadline: Some(self.deadline.map_or(soon, |d| d.min(soon))), stop: self.stop.clone() }
+    }
+
     /// The deadline, if any.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline

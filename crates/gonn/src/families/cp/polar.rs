@@ -114,7 +114,7 @@ pub fn cp_polar(q: MatRef<'_, f64>, n: usize, k: usize, opts: &PolarOptions, rng
         upper,
         exact: false,
         atom: Weights { layers: vec![col(&a), col(&b), col(&c)] },
-        method: "higher-order power method (NP-hard; upper bound min_k sigma_max(unfolding_k))",
+        method: "higher-order power method (NP-hard; upper bound min_k sigma_max(unfolding_k))".into(),
         extra: vec![],
         heuristic: false,
     }

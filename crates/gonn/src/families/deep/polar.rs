@@ -82,7 +82,7 @@ pub fn heuristic_polar(net: &DeepNetwork, q: MatRef<'_, f64>, opts: &PolarOption
         upper: Some(upper.max(value)),
         exact: false,
         atom,
-        method: "gradient ascent on one subnetwork (heuristic)",
+        method: "gradient ascent on one subnetwork (heuristic)".into(),
         extra: Vec::new(),
         heuristic: true,
     }

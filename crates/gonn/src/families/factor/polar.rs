@@ -130,7 +130,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             upper: Some(val),
             exact: true,
             atom: atom(&u, &v),
-            method,
+            method: method.into(),
             extra: vec![],
             heuristic: false,
         };
@@ -148,7 +148,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
                 upper: None,
                 exact: false,
                 atom: atom(&t.u, &t.v),
-                method,
+                method: method.into(),
                 extra,
                 heuristic: false,
             };
@@ -161,7 +161,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             upper: Some(upper),
             exact,
             atom: atom(&t.u, &t.v),
-            method,
+            method: method.into(),
             extra,
             heuristic: false,
         };
@@ -175,7 +175,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             upper: None,
             exact: false,
             atom: atom(&u, &v),
-            method,
+            method: method.into(),
             extra: vec![],
             heuristic: false,
         };
@@ -210,7 +210,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
         upper: Some(upper.max(val)),
         exact: false,
         atom: atom(&u, &v),
-        method,
+        method: method.into(),
         extra: vec![],
         heuristic: false,
     }

@@ -14,6 +14,7 @@ use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::Problem;
 use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
+use crate::families::relu::polar::bab::{bab_scalar_polar, BabOptions};
 use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement3, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
@@ -29,8 +30,11 @@ pub enum PolarMode {
     Exact,
     /// Pattern ascent from many starts: a lower bound, with a loose proven upper bound.
     Heuristic,
+    /// Pattern ascent, then branch and bound over activation signs ([`polar::bab`]) for a proven upper bound
+    /// that tightens with time (any rank; [`PolarOptions::time_limit`] per polar).
+    Bab,
     /// Exact when `rank(X) <= 4` and the enumeration is affordable ([`AUTO_EXACT_MAX_SAMPLES_RANK3`],
-    /// [`AUTO_EXACT_MAX_SAMPLES_RANK4`]), heuristic otherwise.
+    /// [`AUTO_EXACT_MAX_SAMPLES_RANK4`]), branch and bound otherwise.
     Auto,
 }
 
@@ -40,6 +44,7 @@ impl PolarMode {
         match self {
             PolarMode::Exact => "exact",
             PolarMode::Heuristic => "heuristic",
+            PolarMode::Bab => "bab",
             PolarMode::Auto => "auto",
         }
     }
@@ -51,8 +56,9 @@ impl std::str::FromStr for PolarMode {
         match s.trim().to_ascii_lowercase().as_str() {
             "exact" => Ok(PolarMode::Exact),
             "heuristic" => Ok(PolarMode::Heuristic),
+            "bab" | "branch-and-bound" => Ok(PolarMode::Bab),
             "auto" => Ok(PolarMode::Auto),
-            other => Err(GonnError::param("polar", format!("`{other}` (expected exact, heuristic or auto)"))),
+            other => Err(GonnError::param("polar", format!("`{other}` (expected exact, heuristic, bab or auto)"))),
         }
     }
 }
@@ -73,6 +79,9 @@ pub const PRICING_RESTARTS: usize = 64;
 /// `examples/relu_polar_limits.rs`).
 pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 300;
 
+/// Default time for one polar's branch and bound ([`PolarOptions::time_limit`]), shared by its scalar searches.
+pub const DEFAULT_POLAR_SECONDS: f64 = 10.0;
+
 /// The data-dependent family of hidden ReLU units on inputs `X` (`n x d`, plus a bias column if enabled).
 #[derive(Clone, Debug)]
 pub struct ReluNetwork {
@@ -87,6 +96,47 @@ pub struct ReluNetwork {
     reduced: Option<Reduction>,
     /// Proven upper bound on `||X||_2` (largest eigenvalue of the small Gram `X^T X`, plus a rounding margin).
     x_norm: f64,
+    /// Polars that are not enumerated run the branch and bound after the pattern ascent.
+    bab: bool,
+}
+
+/// The branch-and-bound searches of one polar call: their shared deadline, their target, and what they did.
+struct BabRun {
+    budget: Budget,
+    /// Searches still to run (each gets an equal share of the time left).
+    left: usize,
+    /// Stop a search once its upper bound is below this (nothing is gained below).
+    target: f64,
+    nodes: usize,
+    open: usize,
+    /// Every search closed its bracket (`upper <= lower (1 + 1e-9)`).
+    closed: bool,
+}
+
+impl BabRun {
+    fn new(opts: &PolarOptions, searches: usize, target: f64) -> Self {
+        let limit = opts.time_limit.unwrap_or(std::time::Duration::from_secs_f64(DEFAULT_POLAR_SECONDS));
+        Self { budget: opts.budget.within(limit), left: searches, target, nodes: 0, open: 0, closed: true }
+    }
+
+    /// Improves the heuristic answer `p` for `c` by branch and bound.
+    fn improve(&mut self, rows: &Rows, c: &[f64], p: &mut ScalarPolar) {
+        let share = match self.budget.deadline() {
+            Some(d) => d.saturating_duration_since(std::time::Instant::now()) / self.left.max(1) as u32,
+            None => std::time::Duration::from_secs(3600),
+        };
+        self.left = self.left.saturating_sub(1);
+        let opts = BabOptions { budget: self.budget.within(share), target: self.target, ..Default::default() };
+        let (b, report) = bab_scalar_polar(rows, c, (p.value, p.u.clone()), &opts);
+        self.nodes += report.nodes;
+        self.open += report.open;
+        self.closed &= b.upper <= b.value + 1e-9 * b.value.max(0.0);
+        if b.value > p.value {
+            p.value = b.value;
+            p.u = b.u;
+        }
+        p.upper = p.upper.min(b.upper).max(p.value);
+    }
 }
 
 /// The coordinates in which the polar is enumerated: an orthonormal basis `B` (`d' x k`, `k <= 4`) and the rows
@@ -171,7 +221,7 @@ impl ReluNetwork {
         }
         let enumerate = match mode {
             PolarMode::Exact => true,
-            PolarMode::Heuristic => false,
+            PolarMode::Heuristic | PolarMode::Bab => false,
             PolarMode::Auto => exact_ok && affordable,
         };
         let reduced = enumerate.then(|| {
@@ -200,7 +250,17 @@ impl ReluNetwork {
         });
         let rows = Rows::new(xa.as_ref());
         let out_norm = LayerNorm::new(output_norm, false);
-        Ok(Self { x: xa, rows, outputs, bias, norms: [LayerNorm::new(Norm::L2, false), out_norm], reduced, x_norm })
+        let bab = reduced.is_none() && matches!(mode, PolarMode::Bab | PolarMode::Auto);
+        Ok(Self {
+            x: xa,
+            rows,
+            outputs,
+            bias,
+            norms: [LayerNorm::new(Norm::L2, false), out_norm],
+            reduced,
+            x_norm,
+            bab,
+        })
     }
 
     /// Number of raw input features `d` (without the bias column).
@@ -227,13 +287,14 @@ impl ReluNetwork {
 
     /// The scalar polar `max_{||u||=1} c^T (X u)_+` in input coordinates.
     fn scalar(&self, c: &[f64], restarts: usize, rng: &mut Rng, budget: &Budget, aborted: &Cell<bool>) -> ScalarPolar {
-        let [plus, _] = self.scalar_pair(c, restarts, rng, false, budget, aborted);
+        let [plus, _] = self.scalar_pair(c, restarts, rng, false, budget, aborted, None);
         plus
     }
 
     /// The scalar polars of `c` and (if `both`) of `-c`; one enumeration serves both signs.
     /// The enumeration gives up when `budget` expires; then the heuristic answers and `aborted` is set (the
-    /// polar is no longer exact).
+    /// polar is no longer exact). Without enumeration, `bab` (if given) improves the heuristic's answers.
+    #[allow(clippy::too_many_arguments)]
     fn scalar_pair(
         &self,
         c: &[f64],
@@ -242,6 +303,7 @@ impl ReluNetwork {
         both: bool,
         budget: &Budget,
         aborted: &Cell<bool>,
+        mut bab: Option<&mut BabRun>,
     ) -> [ScalarPolar; 2] {
         let enumerated = match &self.reduced {
             Some(r) if !aborted.get() => {
@@ -282,10 +344,17 @@ impl ReluNetwork {
                 pair
             }
             None => {
-                let plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng, budget);
+                let mut plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng, budget);
+                if let Some(run) = bab.as_deref_mut() {
+                    run.improve(&self.rows, c, &mut plus);
+                }
                 let minus = if both {
                     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
-                    heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng, budget)
+                    let mut minus = heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng, budget);
+                    if let Some(run) = bab {
+                        run.improve(&self.rows, &neg, &mut minus);
+                    }
+                    minus
                 } else {
                     ScalarPolar { value: f64::NEG_INFINITY, upper: f64::INFINITY, u: Vec::new(), extra: Vec::new() }
                 };
@@ -327,6 +396,7 @@ impl ReluNetwork {
         rng: &mut Rng,
         budget: &Budget,
         aborted: &Cell<bool>,
+        mut bab: Option<&mut BabRun>,
     ) -> ColumnPolars {
         let (mut best, mut best_atom) = (f64::NEG_INFINITY, None);
         let mut uppers = Vec::with_capacity(self.outputs);
@@ -335,7 +405,7 @@ impl ReluNetwork {
         for c in 0..self.outputs {
             let col: Vec<f64> = q.col(c).iter().copied().collect();
             let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
-            let pair = self.scalar_pair(&col, restarts, rng, true, budget, aborted);
+            let pair = self.scalar_pair(&col, restarts, rng, true, budget, aborted, bab.as_deref_mut());
             for (s, p) in [1.0, -1.0].into_iter().zip(pair) {
                 up = up.max(p.upper);
                 lo = lo.max(p.value);
@@ -417,32 +487,47 @@ impl Family for ReluNetwork {
         let dropped = self.reduced.as_ref().map_or(0.0, |r| r.dropped);
         // Pricing replaces a costly enumeration: many more starts are still cheap (milliseconds at n = 10^4).
         let restarts = if aborted.get() { opts.restarts.max(PRICING_RESTARTS) } else { opts.restarts };
+        let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
+        // Branch and bound proves what the enumeration cannot (not while pricing: only a unit is needed then).
+        let mut bab = (self.bab && !opts.pricing).then(|| {
+            let target = if single { opts.target } else { opts.target / (self.outputs as f64).sqrt() };
+            BabRun::new(opts, 2 * self.outputs, target)
+        });
         let ColumnPolars { lowers, uppers, atom, mut extra } =
-            self.column_polars(q, restarts, rng, &opts.budget, &aborted);
+            self.column_polars(q, restarts, rng, &opts.budget, &aborted, bab.as_mut());
         extra.truncate(opts.extra_atoms);
         // An enumeration cut short by the budget left the heuristic's answer (and its loose proven bound).
         let exact_enum = self.polar_is_exact() && !aborted.get();
-        let method_scalar = match (exact_enum, dropped > 0.0) {
-            (true, false) => "arrangement enumeration",
-            (true, true) => "arrangement enumeration on the leading directions plus a proven bound for the rest",
-            (false, _) => "pattern ascent (heuristic)",
+        let bab_closed = bab.as_ref().is_some_and(|b| b.closed);
+        let method_scalar: std::borrow::Cow<'static, str> = match (&bab, exact_enum, dropped > 0.0) {
+            (Some(b), _, _) => format!(
+                "pattern ascent + branch and bound ({} nodes explored, {} open{})",
+                b.nodes,
+                b.open,
+                if b.closed { ", closed" } else { "" }
+            )
+            .into(),
+            (None, true, false) => "arrangement enumeration".into(),
+            (None, true, true) => {
+                "arrangement enumeration on the leading directions plus a proven bound for the rest".into()
+            }
+            (None, false, _) => "pattern ascent (heuristic)".into(),
         };
         // Exact only when the directions left out of the enumeration provably cannot matter.
         let q_norm = (0..q.ncols()).map(|j| q.col(j).squared_norm_l2()).sum::<f64>().sqrt();
         let negligible = |upper: f64| q_norm * dropped <= 1e-10 * upper.abs().max(f64::MIN_POSITIVE);
-        let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
         if single {
             let value = lowers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let upper = uppers.iter().copied().fold(0.0, f64::max);
             // The heuristic's upper bound ||c_+|| ||X||_2 is proven; it is reported whenever asked for.
             return Polar {
                 lower: value,
-                upper: (exact_enum || opts.prove).then_some(upper.max(value)),
-                exact: exact_enum && negligible(upper),
+                upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper.max(value)),
+                exact: (exact_enum && negligible(upper)) || bab_closed,
                 atom,
                 method: method_scalar,
                 extra,
-                heuristic: !exact_enum,
+                heuristic: !exact_enum && bab.is_none(),
             };
         }
         // Output l2: alternate v <- Q^T h / ||.||, u <- scalar polar of Q v.
@@ -488,16 +573,20 @@ impl Family for ReluNetwork {
         let upper = uppers.iter().map(|u| u * u).sum::<f64>().sqrt();
         Polar {
             lower: best_val,
-            upper: (exact_enum || opts.prove).then_some(upper.max(best_val)),
+            upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper.max(best_val)),
             exact: false,
             atom: best_atom,
-            method: if exact_enum {
-                "alternating over patterns; upper from exact per-output polars"
-            } else {
-                "alternating over patterns (heuristic)"
+            method: match (&bab, exact_enum) {
+                (Some(b), _) => format!(
+                    "alternating over patterns; upper from per-output branch and bound ({} nodes explored, {} open)",
+                    b.nodes, b.open
+                )
+                .into(),
+                (None, true) => "alternating over patterns; upper from exact per-output polars".into(),
+                (None, false) => "alternating over patterns (heuristic)".into(),
             },
             extra: Vec::new(),
-            heuristic: !exact_enum,
+            heuristic: !exact_enum && bab.is_none(),
         }
     }
     fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {

@@ -10,6 +10,7 @@
 //! region's interior maximum counts only if `g_D / ||g_D||` lies in the region, which evaluating `h` there decides.
 //! In `R^4` ([`rank4`]) the `R^3` sweep runs inside every hyperplane (`n^2` circle sweeps).
 
+pub mod bab;
 mod rank4;
 
 use std::f64::consts::PI;
