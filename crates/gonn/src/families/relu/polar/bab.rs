@@ -186,6 +186,27 @@ fn cone_support(rows: &Rows, splits: &[(usize, f64)], z: &[f64], set: &mut Vec<u
     norm(&p) * (1.0 + 1e-12) + 1e-12 * (rows.d as f64) * (zn + weight)
 }
 
+/// Open samples whose chord slack is at least this fraction of the largest get their interval from the whole
+/// split cone (an active-set projection); the others only from the newest constraint.
+const FULL_TIGHTENING: f64 = 0.05;
+
+/// Valid bounds of `x_i^T u` over `{||u|| <= 1, s x_j^T u >= 0}` in closed form: `||x_i||` on the side that
+/// contains `x_i`, else the norm of `x_i`'s projection onto the hyperplane (plus a rounding margin inside the
+/// square root, where cancellation loses absolute accuracy `eps ||x_i||^2`).
+fn halfspace_interval(rows: &Rows, i: usize, j: usize, s: f64) -> (f64, f64) {
+    let (xi, ni, nj) = (rows.row(i), rows.norm(i), rows.norm(j));
+    if nj == 0.0 {
+        return (-ni, ni);
+    }
+    let t = s * dot(xi, rows.row(j));
+    let slack = 8.0 * (rows.d as f64 + 2.0) * f64::EPSILON * ni * ni;
+    let across = ((ni * ni - t * t / (nj * nj)).max(0.0) + slack).sqrt() * (1.0 + 1e-12);
+    // max x_i^T u: x_i is feasible when t >= 0; max (-x_i)^T u: -x_i is feasible when t <= 0.
+    let h = if t >= 0.0 { ni } else { across.min(ni) };
+    let l = if t <= 0.0 { -ni } else { -across.min(ni) };
+    (l, h)
+}
+
 /// The scalar polar's search state.
 struct Search<'a> {
     rows: &'a Rows,
@@ -299,19 +320,20 @@ impl Search<'_> {
             }
         }
         let mut rr = dot(&r, &r);
-        for _ in 0..400 {
+        for round in 0..400 {
             if rel.cst + rr.sqrt() <= stop_at {
                 break;
             }
             let before = rr;
             self.sweep(&mut r, splits, lambda, beta);
+            if round % 3 == 2 {
+                self.subspace_steps(&mut r, splits, lambda, beta);
+            }
             rr = dot(&r, &r);
-            if rr >= before * (1.0 - tol) {
+            // Stalled: the bound `cst + ||r||` moved by less than `tol` of itself.
+            if before.sqrt() - rr.sqrt() <= tol * (rel.cst + rr.sqrt()) {
                 break;
             }
-        }
-        if tol < 1e-12 {
-            self.subspace_steps(&mut r, splits, lambda, beta);
         }
         // The bound is evaluated again from scratch (the incremental updates of r drift).
         let mut exact = rel.a.clone();
@@ -433,14 +455,36 @@ impl Search<'_> {
         let mut lambda: Vec<f64> = self.neg.iter().map(|&i| if rows.dot(i, warm) > 0.0 { 1.0 } else { 0.0 }).collect();
         let mut beta = vec![0.0; splits.len()];
         let mut rel = self.relaxation(standing, interval);
-        let (mut bound, mut r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, 1e-9);
+        let (mut bound, mut r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, 1e-4);
         if bound > prune_at && !splits.is_empty() {
             let mut set = Vec::new();
             let mut neg_x = vec![0.0; rows.d];
             let mut changed = false;
+            // First the newest constraint alone (closed form), then the full cone for the samples whose chords
+            // still leave much slack.
+            let &(jn, sn) = splits.last().expect("a split");
+            let mut max_slack = 0.0f64;
             for (k, &i) in self.pos.iter().enumerate() {
                 let [l, h] = interval[k];
                 if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
+                    continue;
+                }
+                let (nl, nh) = halfspace_interval(rows, i, jn, sn);
+                if nh < h || nl > l {
+                    interval[k] = [nl.max(l), nh.min(h)];
+                    changed = true;
+                }
+                let [l, h] = interval[k];
+                if l < 0.0 && h > 0.0 {
+                    max_slack = max_slack.max(self.c[i] * (-l * h / (h - l)));
+                }
+            }
+            for (k, &i) in self.pos.iter().enumerate() {
+                let [l, h] = interval[k];
+                if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
+                    continue;
+                }
+                if self.c[i] * (-l * h / (h - l)) < FULL_TIGHTENING * max_slack {
                     continue;
                 }
                 let xi = rows.row(i);
@@ -455,7 +499,7 @@ impl Search<'_> {
             if changed {
                 rel = self.relaxation(standing, interval);
             }
-            let tol = if rel.branch.is_none() { 1e-15 } else { 1e-10 };
+            let tol = if rel.branch.is_none() { 1e-15 } else { 1e-4 };
             (bound, r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, tol);
         }
         let rn = norm(&r);
