@@ -59,6 +59,9 @@ pub struct PolarOptions {
     /// Searches with an anytime proven bound may stop once it is below this value (1: the optimality test of
     /// `Q = -G / lambda`; 0: bracket the polar as tightly as the time allows).
     pub target: f64,
+    /// Searches may also stop once they found a subnetwork whose value exceeds this (the run will grow it; no
+    /// certificate is possible at these weights).
+    pub enough: f64,
     /// Heuristic searches stop their restarts when it expires (the bracket stays valid: the lower bound is
     /// attained, the upper bound does not depend on the search).
     pub budget: crate::numerics::budget::Budget,
@@ -77,6 +80,7 @@ impl Default for PolarOptions {
             pricing: false,
             time_limit: None,
             target: 1.0,
+            enough: f64::INFINITY,
             budget: crate::numerics::budget::Budget::default(),
         }
     }

@@ -134,14 +134,19 @@ impl MetaSolver<'_> {
             opts.prove = true;
         }
         if (near_optimal || last) && !proven_already {
-            if self.budget.timed_out() {
-                // The time limit is reached: the final proof gets 5% more (1 to 30 s), so that it is not cut short.
+            if last {
+                // The final proof gets at least 5% of the time limit (1 to 30 s), even past it, so that it is not
+                // cut short.
                 let grace = (0.05 * self.params.max_seconds).clamp(1.0, 30.0);
-                opts.budget = self.budget.extended(std::time::Duration::from_secs_f64(grace));
+                opts.budget = self.budget.at_least(std::time::Duration::from_secs_f64(grace));
             }
             opts.lanczos_tol = 1e-10;
             opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
             opts.extra_atoms = 0;
+            // Before the last iteration a search may stop at a subnetwork worth growing.
+            if !last {
+                opts.enough = 1.0 + state.grow_threshold;
+            }
             let proven = p.net.polar(q.as_ref(), &opts, rng);
             // A heuristic polar may find a better subnetwork on the second search: then keep growing.
             near_optimal = proven.lower <= 1.0 + state.grow_threshold;

@@ -34,10 +34,10 @@ impl Budget {
         self.interrupted() || self.timed_out()
     }
 
-    /// The same stop flag with a new deadline `grace` from now: the final certificate of a run that reached its
-    /// time limit gets this much more.
-    pub fn extended(&self, grace: std::time::Duration) -> Self {
-        Self { deadline: Some(Instant::now() + grace), stop: self.stop.clone() }
+    /// The same stop flag with the deadline moved to at least `grace` from now (never earlier than this one's).
+    pub fn at_least(&self, grace: std::time::Duration) -> Self {
+        let late = Instant::now() + grace;
+        Self { deadline: self.deadline.map(|d| d.max(late)), stop: self.stop.clone() }
     }
 
     /// The same stop flag with the deadline moved to at most `limit` from now (never later than this one's).

@@ -109,28 +109,54 @@ struct BabRun {
     target: f64,
     nodes: usize,
     open: usize,
-    /// Every search closed its bracket (`upper <= lower (1 + 1e-9)`).
+    /// Every search met its target or closed its bracket (`upper <= lower (1 + 1e-9)`).
     closed: bool,
+    /// Stop (and skip the remaining searches) once a unit above this is found.
+    enough: f64,
+    /// The best value any search of this polar attained.
+    best: f64,
 }
 
 impl BabRun {
     fn new(opts: &PolarOptions, searches: usize, target: f64) -> Self {
         let limit = opts.time_limit.unwrap_or(std::time::Duration::from_secs_f64(DEFAULT_POLAR_SECONDS));
-        Self { budget: opts.budget.within(limit), left: searches, target, nodes: 0, open: 0, closed: true }
+        let budget = opts.budget.within(limit);
+        Self {
+            budget,
+            left: searches,
+            target,
+            nodes: 0,
+            open: 0,
+            closed: true,
+            enough: opts.enough,
+            best: f64::NEG_INFINITY,
+        }
     }
 
     /// Improves the heuristic answer `p` for `c` by branch and bound.
     fn improve(&mut self, rows: &Rows, c: &[f64], p: &mut ScalarPolar) {
+        self.best = self.best.max(p.value);
+        if self.best > self.enough || self.budget.expired() {
+            self.closed = false;
+            self.left = self.left.saturating_sub(1);
+            return;
+        }
         let share = match self.budget.deadline() {
             Some(d) => d.saturating_duration_since(std::time::Instant::now()) / self.left.max(1) as u32,
             None => std::time::Duration::from_secs(3600),
         };
         self.left = self.left.saturating_sub(1);
-        let opts = BabOptions { budget: self.budget.within(share), target: self.target, ..Default::default() };
+        let opts = BabOptions {
+            budget: self.budget.within(share),
+            target: self.target,
+            enough: self.enough,
+            ..Default::default()
+        };
         let (b, report) = bab_scalar_polar(rows, c, (p.value, p.u.clone()), &opts);
         self.nodes += report.nodes;
         self.open += report.open;
-        self.closed &= b.upper <= b.value + 1e-9 * b.value.max(0.0);
+        self.closed &= report.closed;
+        self.best = self.best.max(b.value);
         if b.value > p.value {
             p.value = b.value;
             p.u = b.u;
@@ -498,7 +524,6 @@ impl Family for ReluNetwork {
         extra.truncate(opts.extra_atoms);
         // An enumeration cut short by the budget left the heuristic's answer (and its loose proven bound).
         let exact_enum = self.polar_is_exact() && !aborted.get();
-        let bab_closed = bab.as_ref().is_some_and(|b| b.closed);
         let method_scalar: std::borrow::Cow<'static, str> = match (&bab, exact_enum, dropped > 0.0) {
             (Some(b), _, _) => format!(
                 "pattern ascent + branch and bound ({} nodes explored, {} open{})",
@@ -523,7 +548,7 @@ impl Family for ReluNetwork {
             return Polar {
                 lower: value,
                 upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper.max(value)),
-                exact: (exact_enum && negligible(upper)) || bab_closed,
+                exact: (exact_enum && negligible(upper)) || (bab.is_some() && upper <= value + 1e-9 * value.abs()),
                 atom,
                 method: method_scalar,
                 extra,

@@ -37,13 +37,22 @@ pub struct BabOptions {
     pub target: f64,
     /// Closed when `upper <= lower + rel_tol * max(lower, 0)`.
     pub rel_tol: f64,
+    /// Stop once the incumbent's value exceeds this.
+    pub enough: f64,
     /// Memory for open nodes, in bytes.
     pub max_open_bytes: usize,
 }
 
 impl Default for BabOptions {
     fn default() -> Self {
-        Self { budget: Budget::default(), max_nodes: usize::MAX, target: 0.0, rel_tol: 1e-9, max_open_bytes: 1 << 30 }
+        Self {
+            budget: Budget::default(),
+            max_nodes: usize::MAX,
+            target: 0.0,
+            rel_tol: 1e-9,
+            enough: f64::INFINITY,
+            max_open_bytes: 1 << 30,
+        }
     }
 }
 
@@ -553,7 +562,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
             report.closed = true;
             break;
         }
-        if opts.budget.expired() || search.nodes >= opts.max_nodes || heap.len() >= max_open {
+        if opts.budget.expired() || search.nodes >= opts.max_nodes || heap.len() >= max_open || best > opts.enough {
             break;
         }
         // Empty while above the threshold: a leaf's relaxation stayed above the incumbent.
