@@ -44,6 +44,7 @@ def certify(
     loss: str = "squared",
     tol: float = 1e-6,
     n_jobs: Optional[int] = None,
+    polar_seconds: Optional[float] = None,
 ) -> Certificate:
     """The optimality certificate of a two-layer ReLU network trained with any tool, without changing it.
 
@@ -120,6 +121,7 @@ def certify(
         lam=float(lam),  # type: ignore[arg-type]
         tol=float(tol),
         threads=int(n_jobs or 0),
+        polar_seconds=None if polar_seconds is None else float(polar_seconds),
     )
     return Certificate(json.loads(text), summary, {"notes": notes})
 

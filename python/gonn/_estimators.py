@@ -129,6 +129,7 @@ class _GonnModel(_Base):
             seed=_seed(self.random_state),
             threads=int(getattr(self, "n_jobs", None) or 0),
             polar_restarts=int(getattr(self, "polar_restarts", 8)),
+            polar_seconds=getattr(self, "polar_seconds", None),
             init_width=int(getattr(self, "init_width", 0)),
             verbose=int(self.verbose),
             init=init,
@@ -289,9 +290,10 @@ _RELU_DOC = """
         Z-score each input feature with this data's mean and standard deviation (kept in the model).
     output_norm : {"l2", "l1"}, default="l2"
         Output-layer norm; ``"l1"`` makes several outputs separate scalar problems with an exact polar.
-    polar : {"auto", "exact", "heuristic"}, default="auto"
+    polar : {"auto", "exact", "bab", "heuristic"}, default="auto"
         Polar solver; exact enumeration needs ``rank([X, 1]) <= 4`` (up to 3 input features); ``"auto"``
-        enumerates up to 2000 samples with 2 features and 300 with 3.
+        enumerates up to 2000 samples with 2 features and 300 with 3, and runs the branch and bound (``"bab"``:
+        a proven bound that tightens with time) otherwise; ``"heuristic"`` only searches.
     tol : float, default=1e-6
         Relative gap at which the fit is certified.
     max_outer, max_seconds : int, float, default=None
@@ -306,6 +308,8 @@ _RELU_DOC = """
         Threads (None: all cores; pin it to compare runs across machines).
     polar_restarts : int, default=8
         Starts of the heuristic polar search (more than two input features).
+    polar_seconds : float or None, default=None
+        Seconds for each proven polar's branch and bound (None: 10).
 
     Attributes
     ----------
@@ -334,6 +338,7 @@ class ReLURegressor(_Regressor):
         verbose: int = 0,
         n_jobs: Optional[int] = None,
         polar_restarts: int = 8,
+        polar_seconds: Optional[float] = None,
     ):
         self.lam = lam
         self.bias = bias
@@ -348,6 +353,7 @@ class ReLURegressor(_Regressor):
         self.verbose = verbose
         self.n_jobs = n_jobs
         self.polar_restarts = polar_restarts
+        self.polar_seconds = polar_seconds
 
     def _spec(self) -> Dict[str, Any]:
         return {"model": "relu", "bias": bool(self.bias), "output_norm": self.output_norm, "polar": self.polar}

@@ -194,7 +194,7 @@ impl Model {
 /// take `x` (`n x d`) and targets `y` (`n x C`, already encoded), factorizations `y` with an optional 0/1 `mask`.
 #[pyfunction]
 #[pyo3(signature = (spec, y, *, x=None, mask=None, loss, lam, tol, max_outer, max_seconds, init_width, seed,
-    threads, polar_restarts, batch_size=None, standardize=false, classes=None, init=None, verbose=0))]
+    threads, polar_restarts, polar_seconds=None, batch_size=None, standardize=false, classes=None, init=None, verbose=0))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -211,6 +211,7 @@ fn fit(
     seed: u64,
     threads: usize,
     polar_restarts: usize,
+    polar_seconds: Option<f64>,
     batch_size: Option<usize>,
     standardize: bool,
     classes: Option<usize>,
@@ -230,6 +231,7 @@ fn fit(
         .seed(seed)
         .threads(threads)
         .polar_restarts(polar_restarts)
+        .polar_seconds(polar_seconds)
         .batch_size(batch_size)
         .stop_flag(stop.clone())
         .validate()
@@ -255,7 +257,7 @@ fn fit(
 /// The certificate (as JSON, with its summary lines) of given weights: `layers` in gonn's layout (for relu, `u` as `(d+1) x r` with
 /// the bias row last, then `v` as `C x r`), on inputs `x` and encoded targets `y`.
 #[pyfunction]
-#[pyo3(signature = (spec, x, y, layers, *, loss, lam, tol, threads))]
+#[pyo3(signature = (spec, x, y, layers, *, loss, lam, tol, threads, polar_seconds=None))]
 #[allow(clippy::too_many_arguments)]
 fn certify(
     py: Python<'_>,
@@ -267,6 +269,7 @@ fn certify(
     lam: f64,
     tol: f64,
     threads: usize,
+    polar_seconds: Option<f64>,
 ) -> PyResult<(String, String)> {
     let (spec, loss) = problem(spec, loss)?;
     let (x, y) = (mat(&x), mat(&y));
@@ -275,7 +278,8 @@ fn certify(
     run_detached(py, 0, stop, move |_| {
         let obs = Observations::new(y, None)?;
         let net = spec.bind_supervised(x.as_ref(), obs.ncols())?;
-        let cert = gonn::meta::certify(net.as_ref(), &obs, loss, lam, &w, tol, threads)?;
+        let params = FitParams::new(lam).loss(loss).tol(tol).threads(threads).polar_seconds(polar_seconds);
+        let cert = gonn::meta::certify_with(net.as_ref(), &obs, &w, params)?;
         Ok((serde_json::to_string(&cert).expect("serializable"), cert.summary()))
     })
 }

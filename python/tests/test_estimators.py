@@ -261,3 +261,23 @@ def test_verbose_progress_and_the_gil_is_released(capfd):
     during = [s for s in ticks if start <= s <= start + elapsed]
     # It sleeps 1 ms per tick: with the GIL free it ticks about elapsed / 1 ms times, held it would not tick.
     assert elapsed > 0.1 and len(during) > 0.1 * elapsed / 0.001, (len(during), elapsed)
+
+
+def test_branch_and_bound_polar_certifies_four_features():
+    """Four input features (no enumeration): the branch and bound proves the polar; a certified fit has a closed
+    bound, and gonn.certify of a truncated network reports a proven gap no smaller than its true excess."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 4))
+    y = np.maximum(x @ np.array([1.0, -0.5, 0.3, 0.2]), 0) - np.maximum(x[:, 2] + 0.3, 0) + 0.1 * rng.normal(size=40)
+    est = gonn.ReLURegressor(lam=0.3, polar="bab", polar_seconds=20, n_jobs=1, random_state=0).fit(x, y)
+    c = est.certificate_
+    assert c.status == "certified", c.summary
+    assert "branch and bound" in c.polar_method
+    assert c.optimum_lower_bound <= c.objective
+    w1, w2 = est.model_.layers()
+    keep = max(1, w1.shape[1] // 2)
+    half = gonn.certify((w1[:, :keep], w2[:, :keep]), x, y, lam=0.3, polar_seconds=5)
+    assert "branch and bound" in half.polar_method
+    assert half.gap_bound >= half.objective - c.objective - 1e-9 * c.objective
+    with pytest.raises(ValueError, match="polar_seconds"):
+        gonn.ReLURegressor(lam=0.3, polar_seconds=-1).fit(x, y)

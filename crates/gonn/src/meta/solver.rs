@@ -134,12 +134,10 @@ impl MetaSolver<'_> {
             opts.prove = true;
         }
         if (near_optimal || last) && !proven_already {
-            if last {
-                // The final proof gets at least 5% of the time limit (1 to 30 s), even past it, so that it is not
-                // cut short.
-                let grace = (0.05 * self.params.max_seconds).clamp(1.0, 30.0);
-                opts.budget = self.budget.at_least(std::time::Duration::from_secs_f64(grace));
-            }
+            // A proof that may be the run's last gets at least 5% of the time limit (1 to 30 s), even past it,
+            // so that the limit does not cut it short.
+            let grace = (0.05 * self.params.max_seconds).clamp(1.0, 30.0);
+            opts.budget = self.budget.at_least(std::time::Duration::from_secs_f64(grace));
             opts.lanczos_tol = 1e-10;
             opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
             opts.extra_atoms = 0;

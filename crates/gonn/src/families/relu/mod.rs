@@ -157,6 +157,7 @@ impl BabRun {
         self.open += report.open;
         self.closed &= report.closed;
         self.best = self.best.max(b.value);
+        p.extra = b.extra;
         if b.value > p.value {
             p.value = b.value;
             p.u = b.u;

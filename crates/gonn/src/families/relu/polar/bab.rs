@@ -21,7 +21,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use super::{pattern_ascent, ScalarPolar};
+use super::{distinct_maxima, pattern_ascent, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 use crate::numerics::nnls::{lawson_hanson, ActiveSetQp};
@@ -233,6 +233,8 @@ struct Search<'a> {
     /// `(parent, sample, active)` of every split made.
     arena: Vec<(u32, u32, bool)>,
     best: (f64, Vec<f64>),
+    /// Local maxima the pattern ascents reached (further columns for the caller).
+    maxima: Vec<(f64, Vec<f64>)>,
     nodes: usize,
 }
 
@@ -535,6 +537,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
         scale,
         arena: Vec::new(),
         best: start,
+        maxima: Vec::new(),
         nodes: 0,
     };
     if search.best.1.len() != d {
@@ -591,7 +594,10 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
             if v > 0.98 * search.best.0 && v > 0.0 {
                 let (av, au) = pattern_ascent(rows, c, ev.u.clone());
                 if av > search.best.0 {
-                    search.best = (av, au);
+                    let old = std::mem::replace(&mut search.best, (av, au));
+                    search.maxima.push(old);
+                } else if av > 0.0 && search.maxima.len() < 64 * super::EXTRA_MAXIMA {
+                    search.maxima.push((av, au));
                 }
             }
             if ev.bound <= threshold(search.best.0) {
@@ -608,7 +614,8 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
     report.nodes = search.nodes;
     report.open = heap.len();
     let (value, u) = search.best;
-    (ScalarPolar { value, upper, u, extra: Vec::new() }, report)
+    let extra = distinct_maxima(search.maxima.into_iter().filter(|m| m.0 > 0.0).collect(), &u);
+    (ScalarPolar { value, upper, u, extra }, report)
 }
 
 #[cfg(test)]
