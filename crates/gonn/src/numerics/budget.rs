@@ -56,6 +56,19 @@ impl Budget {
 mod tests {
     use super::*;
 
+    /// `within` never moves a deadline later, `at_least` never earlier.
+    #[test]
+    fn within_and_at_least_clamp_the_deadline() {
+        let soon = Instant::now() + std::time::Duration::from_secs(5);
+        let b = Budget::new(Some(soon), None);
+        assert_eq!(b.within(std::time::Duration::from_secs(60)).deadline(), Some(soon));
+        assert!(b.within(std::time::Duration::from_secs(1)).deadline().unwrap() < soon);
+        assert_eq!(b.at_least(std::time::Duration::from_secs(1)).deadline(), Some(soon));
+        assert!(b.at_least(std::time::Duration::from_secs(60)).deadline().unwrap() > soon);
+        assert!(Budget::default().within(std::time::Duration::from_secs(1)).deadline().is_some());
+        assert!(Budget::default().at_least(std::time::Duration::from_secs(1)).deadline().is_none());
+    }
+
     #[test]
     fn expires_on_deadline_or_flag() {
         assert!(!Budget::default().expired());

@@ -632,7 +632,9 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
             let mut standing = node.standing.clone();
             standing[k] = if active { Standing::Active } else { Standing::Inactive };
             let mut interval = node.interval.clone();
-            let ev = search.evaluate(&splits, &standing, &mut interval, &node.u, threshold(search.best.0));
+            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, threshold(search.best.0));
+            // The parent's bound holds on the child's smaller set: the upper bound never increases.
+            ev.bound = ev.bound.min(node.bound);
             let v = search.offer(&ev.u);
             if v > 0.98 * search.best.0 && v > 0.0 {
                 let (av, au) = pattern_ascent(rows, c, ev.u.clone());
@@ -701,6 +703,27 @@ mod tests {
                 assert!(q.upper >= exact.value - 1e-12 && q.value <= exact.upper + 1e-12);
             }
         }
+    }
+
+    /// The proven upper bound only decreases with more nodes (anytime), and stays above the enumerated polar.
+    #[test]
+    fn bab_bound_decreases_with_the_node_budget() {
+        let mut rng = Rng::new(23);
+        let n = 60;
+        let x = Mat::from_fn(n, 4, |_, j| if j == 3 { 1.0 } else { rng.normal() });
+        let rows = Rows::new(x.as_ref());
+        let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let exact = exact_scalar_polar(&rows, &c);
+        let mut last = f64::INFINITY;
+        for max_nodes in [1, 3, 10, 30, 100, 300, 100_000] {
+            let opts = BabOptions { max_nodes, ..Default::default() };
+            let (p, rep) = bab_scalar_polar(&rows, &c, (0.0, Vec::new()), &opts);
+            assert!(p.upper <= last, "{max_nodes} nodes: {} after {last}", p.upper);
+            assert!(p.upper >= exact.value - 1e-12 && p.value <= exact.upper + 1e-12);
+            assert!(rep.root_upper >= p.upper);
+            last = p.upper;
+        }
+        assert!(last <= exact.value * (1.0 + 1e-8), "closed at {last}, polar {}", exact.value);
     }
 
     fn x_row(rows: &Rows, j: usize) -> Vec<f64> {
