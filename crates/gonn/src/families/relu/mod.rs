@@ -549,7 +549,7 @@ impl Family for ReluNetwork {
             return Polar {
                 lower: value,
                 upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper.max(value)),
-                exact: (exact_enum && negligible(upper)) || (bab.is_some() && upper <= value + 1e-9 * value.abs()),
+                exact: (exact_enum && negligible(upper)) || (bab.is_some() && upper <= value + 1e-8 * value.abs()),
                 atom,
                 method: method_scalar,
                 extra,
