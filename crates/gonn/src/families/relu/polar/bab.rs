@@ -212,7 +212,8 @@ impl<'a> Constraints<'a> {
             p.iter_mut().zip(rows.row(j)).for_each(|(a, x)| *a += s * m * x);
             weight += m * rows.norm(j);
         }
-        norm(&p) * (1.0 + 1e-12) + 1e-12 * (rows.d as f64) * (zn + weight)
+        let terms = (set.len() + 1) as f64;
+        norm(&p) * (1.0 + 1e-12) + (rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (zn + weight)
     }
 }
 
@@ -376,7 +377,10 @@ impl Search<'_> {
             exact.iter_mut().zip(rows.row(j)).for_each(|(p, x)| *p += s * b * x);
         }
         let weight: f64 = splits.iter().zip(beta.iter()).map(|(&(j, _), b)| b * rows.norm(j)).sum();
-        let bound = (rel.cst + norm(&exact)) * (1.0 + 1e-12) + 4e-12 * (rows.d as f64) * (self.scale + weight);
+        // Rounding: every sum above has at most n + |S| terms bounded by `scale + weight`.
+        let terms = (rows.n + splits.len()) as f64;
+        let margin = (rows.d as f64) * (4e-12 + 4.0 * terms * f64::EPSILON) * (self.scale + weight);
+        let bound = (rel.cst + norm(&exact)) * (1.0 + 1e-12) + margin;
         (bound, exact)
     }
 
