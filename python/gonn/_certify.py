@@ -65,6 +65,10 @@ def certify(
         ``BCEWithLogitsLoss`` (``n`` samples, ``C`` outputs). The conversion is shown in the certificate's summary.
     loss : {"squared", "logistic"}, default="squared"
     tol : float, default=1e-6
+    n_jobs : int or None, default=None
+    polar_seconds : float or None, default=None
+        Time for the branch-and-bound polar (more than three input features, or past the enumeration limits);
+        None: 10 s. More time gives a tighter proven gap.
 
     Returns
     -------

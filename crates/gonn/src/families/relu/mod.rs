@@ -115,6 +115,7 @@ struct BabRun {
     enough: f64,
     /// The best value any search of this polar attained.
     best: f64,
+    par: Par,
 }
 
 impl BabRun {
@@ -130,6 +131,7 @@ impl BabRun {
             closed: true,
             enough: opts.enough,
             best: f64::NEG_INFINITY,
+            par: opts.par,
         }
     }
 
@@ -150,6 +152,7 @@ impl BabRun {
             budget: self.budget.within(share),
             target: self.target,
             enough: self.enough,
+            par: self.par,
             ..Default::default()
         };
         let (b, report) = bab_scalar_polar(rows, c, (p.value, p.u.clone()), &opts);

@@ -19,6 +19,8 @@
 //! (and, when promising, improved by pattern ascent): the lower bound is always an attained `h(u)`.
 
 use std::cmp::Ordering;
+
+use faer::Par;
 use std::collections::BinaryHeap;
 
 use super::{distinct_maxima, pattern_ascent, ScalarPolar};
@@ -41,6 +43,8 @@ pub struct BabOptions {
     pub enough: f64,
     /// Memory for open nodes, in bytes.
     pub max_open_bytes: usize,
+    /// With two threads or more, the children of a batch of nodes are evaluated in parallel (same result).
+    pub par: Par,
 }
 
 impl Default for BabOptions {
@@ -51,6 +55,7 @@ impl Default for BabOptions {
             target: 0.0,
             rel_tol: 1e-9,
             enough: f64::INFINITY,
+            par: Par::Seq,
             max_open_bytes: 1 << 30,
         }
     }
@@ -216,6 +221,9 @@ impl<'a> Constraints<'a> {
         norm(&p) * (1.0 + 1e-12) + (rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (zn + weight)
     }
 }
+
+/// Nodes split together (their children are evaluated in parallel with several threads).
+const BATCH: usize = 4;
 
 /// Open samples whose chord slack is at least this fraction of the largest get their interval from the whole
 /// split cone (an active-set projection); the others only from the newest constraint.
@@ -499,14 +507,13 @@ impl Search<'_> {
     /// The node's bound (module docs), its relaxation maximizer and the sample to split next. Tightens the
     /// intervals of the open samples when the inherited ones do not already bring the bound to `prune_at`.
     fn evaluate(
-        &mut self,
+        &self,
         splits: &[(usize, f64)],
         standing: &[Standing],
         interval: &mut [[f64; 2]],
         warm: &[f64],
         prune_at: f64,
     ) -> Evaluated {
-        self.nodes += 1;
         let rows = self.rows;
         let mut lambda: Vec<f64> = self.neg.iter().map(|&i| if rows.dot(i, warm) > 0.0 { 1.0 } else { 0.0 }).collect();
         let mut beta = vec![0.0; splits.len()];
@@ -596,6 +603,11 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
     let mut interval: Vec<[f64; 2]> = search.pos.iter().map(|&i| [-rows.norm(i), rows.norm(i)]).collect();
     let warm = search.best.1.clone();
     let root = search.evaluate(&[], &standing, &mut interval, &warm, f64::NEG_INFINITY);
+    search.nodes += 1;
+    let threads = match opts.par {
+        Par::Rayon(t) => t.get(),
+        _ => 1,
+    };
     search.offer(&root.u.clone());
     let mut report = BabReport { root_upper: root.bound, ..Default::default() };
     let mut heap = BinaryHeap::new();
@@ -615,30 +627,69 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
         if opts.budget.expired() || search.nodes >= opts.max_nodes || heap.len() >= max_open || best > opts.enough {
             break;
         }
-        // Empty while above the threshold: a leaf's relaxation stayed above the incumbent.
-        let Some(node) = heap.pop() else { break };
-        if node.bound <= threshold(best) {
-            settled = settled.max(node.bound);
-            continue;
+        // A batch of the best open nodes (a fixed size, so the search does not depend on the thread count).
+        let mut batch: Vec<(Node, usize)> = Vec::with_capacity(BATCH);
+        while batch.len() < BATCH {
+            let Some(node) = heap.pop() else { break };
+            match node.branch {
+                Some(k) if node.bound > threshold(best) => batch.push((node, k)),
+                // Closed by the incumbent, or a leaf (its relaxation is exact up to the coordinate descent):
+                // its bound stays in the upper bound.
+                _ => settled = settled.max(node.bound),
+            }
         }
-        let Some(k) = node.branch else {
-            // A leaf: its relaxation is exact (up to the coordinate descent); its bound stays in the upper bound.
-            settled = settled.max(node.bound);
-            continue;
-        };
-        let parent_splits = search.splits(node.split);
-        for active in [true, false] {
-            let j = search.pos[k];
-            search.arena.push((node.split, j as u32, active));
-            let at = (search.arena.len() - 1) as u32;
-            let mut splits = parent_splits.clone();
+        if batch.is_empty() {
+            // The heap is empty: closed, unless a leaf stayed above the incumbent.
+            report.closed = best.max(settled) <= threshold(best);
+            break;
+        }
+        // Every child sees the same incumbent, so the result does not depend on how they are scheduled.
+        let prune_at = threshold(best);
+        let tasks: Vec<(usize, bool)> = (0..batch.len()).flat_map(|b| [(b, true), (b, false)]).collect();
+        let splits: Vec<Vec<(usize, f64)>> = batch.iter().map(|(node, _)| search.splits(node.split)).collect();
+        let child = |t: usize| {
+            let (b, active) = tasks[t];
+            let (node, k) = &batch[b];
+            let j = search.pos[*k];
+            let mut splits = splits[b].clone();
             splits.push((j, if active { 1.0 } else { -1.0 }));
             let mut standing = node.standing.clone();
-            standing[k] = if active { Standing::Active } else { Standing::Inactive };
+            standing[*k] = if active { Standing::Active } else { Standing::Inactive };
             let mut interval = node.interval.clone();
-            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, threshold(search.best.0));
+            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, prune_at);
             // The parent's bound holds on the child's smaller set: the upper bound never increases.
             ev.bound = ev.bound.min(node.bound);
+            (ev, standing, interval)
+        };
+        let children: Vec<_> = if threads > 1 {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let mut done: Vec<(usize, _)> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut mine = Vec::new();
+                            loop {
+                                let t = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                if t >= tasks.len() {
+                                    break mine;
+                                }
+                                mine.push((t, child(t)));
+                            }
+                        })
+                    })
+                    .collect();
+                workers.into_iter().flat_map(|w| w.join().expect("a child evaluation does not panic")).collect()
+            });
+            done.sort_by_key(|(t, _)| *t);
+            done.into_iter().map(|(_, c)| c).collect()
+        } else {
+            (0..tasks.len()).map(child).collect()
+        };
+        for ((ev, standing, interval), &(b, active)) in children.into_iter().zip(&tasks) {
+            let (node, k) = &batch[b];
+            search.nodes += 1;
+            search.arena.push((node.split, search.pos[*k] as u32, active));
+            let at = (search.arena.len() - 1) as u32;
             let v = search.offer(&ev.u);
             if v > 0.98 * search.best.0 && v > 0.0 {
                 let (av, au) = pattern_ascent(rows, c, ev.u.clone());
@@ -701,6 +752,11 @@ mod tests {
                     exact.value
                 );
                 assert!((rows.relu_value(&c, &p.u) - p.value).abs() < 1e-12);
+                // Two threads evaluate children in parallel and give the same result.
+                let two = BabOptions { par: Par::rayon(2), ..Default::default() };
+                let (q2, rep2) = bab_scalar_polar(&rows, &c, (p.value, p.u.clone()), &two);
+                let (q1, rep1) = bab_scalar_polar(&rows, &c, (p.value, p.u.clone()), &BabOptions::default());
+                assert_eq!((q1.value, q1.upper, rep1.nodes), (q2.value, q2.upper, rep2.nodes));
                 // A small node budget leaves a valid bracket.
                 let few = BabOptions { max_nodes: 3, ..Default::default() };
                 let (q, _) = bab_scalar_polar(&rows, &c, (0.0, Vec::new()), &few);
