@@ -1,7 +1,8 @@
 """Certificates for ReLU networks with more than two input features (issue 11): gonn's branch-and-bound polar on
-synthetic 3-, 4- and 5-feature data and on real tabular data, one thread.
+synthetic 3-, 4- and 5-feature data and on real tabular data.
 
     cargo build --release && python3 bench/relu_bab.py [--only NAME ...] [--max-seconds S] [--polar-seconds P]
+        [--threads T]
 
 Prints, per problem, the status, the seconds, the relative gap proven at the end, the number of units and the
 polar's method line (nodes explored and left open). Real data: scikit-learn's diabetes (squared loss), wine
@@ -58,6 +59,7 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=300)
     ap.add_argument("--polar-seconds", type=float, default=10)
     ap.add_argument("--polar", default="bab")
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="*", help="problem names")
     a = ap.parse_args()
     print("| problem | n x d | loss, lambda | seconds | status | relative gap | units | polar |")
@@ -71,7 +73,7 @@ def main():
             np.savez(data, X=x, Y=y)
             subprocess.run([str(BIN), "fit", "--model", "relu", "--data", str(data), "--loss", loss, "--lambda",
                             str(lam), "--standardize", "--polar", a.polar, "--polar-seconds", str(a.polar_seconds),
-                            "--threads", "1", "--max-seconds", str(a.max_seconds * factor), "--report", str(rep),
+                            "--threads", str(a.threads), "--max-seconds", str(a.max_seconds * factor), "--report", str(rep),
                             "--quiet"], check=True)
             r = json.loads(rep.read_text())
             c = r.get("certificate", r)

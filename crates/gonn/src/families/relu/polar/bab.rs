@@ -144,12 +144,11 @@ impl ActiveSetQp for SplitCone<'_> {
     fn entering(&self, set: &[usize], mu: &[f64], skip: &[bool]) -> Option<usize> {
         let m = self.b.len();
         let mut worst = (None, -self.feas_tol);
-        for j in 0..m {
-            if skip[j] || self.norms[j] == 0.0 || set.contains(&j) {
+        for (j, ((row, &bj), &nj)) in self.gram.chunks(m).zip(&self.b).zip(self.norms).enumerate() {
+            if skip[j] || nj == 0.0 || set.contains(&j) {
                 continue;
             }
-            let row = &self.gram[j * m..(j + 1) * m];
-            let v = (self.b[j] + set.iter().zip(mu).map(|(&k, &w)| w * row[k]).sum::<f64>()) / self.norms[j];
+            let v = (bj + set.iter().zip(mu).map(|(&k, &w)| w * row[k]).sum::<f64>()) / nj;
             if v < worst.1 {
                 worst = (Some(j), v);
             }
