@@ -111,6 +111,11 @@ fn numbers_that_size_the_run_are_bounded() {
     refused(&d, &["fit", "--data", &y, "--lambda", "1", "--init-rank", "1000000000000"], &["init_width"]);
     refused(&d, &["fit", "--data", &y, "--lambda", "1", "--init-rank", "10000000"], &["init_width"]);
     refused(&d, &["fit", "--data", &y, "--lambda", "1", "--polar-restarts", "1000000000"], &["polar_restarts"]);
+    for bad in ["-1", "0", "nan", "1e9"] {
+        refused(&d, &["fit", "--model", "relu", "--data", &x, "--lambda", "1", "--polar-seconds", bad], &["polar"]);
+    }
+    refused(&d, &["fit", "--data", &y, "--lambda", "1", "--polar-seconds", "5"], &["--polar-seconds"]);
+    refused(&d, &["fit", "--model", "relu", "--data", &x, "--lambda", "1", "--polar", "bb"], &["bab"]);
     refused(
         &d,
         &["fit", "--model", "cnn:c2k3", "--data", &x, "--lambda", "1", "--image", "9223372036854775816x8"],
