@@ -314,22 +314,17 @@ fn data_2d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
 
 /// 3-D inputs: Gaussian points, `y` a sum of two ReLUs plus noise.
 fn data_3d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
-    let mut rng = Rng::new(seed);
-    let x = rng.normal_mat(n, 3);
-    let y = (0..n)
-        .map(|i| {
-            (x[(i, 0)] - 0.5 * x[(i, 1)] + 0.3 * x[(i, 2)]).max(0.0) - (x[(i, 2)] + 0.3).max(0.0) + 0.1 * rng.normal()
-        })
-        .collect();
-    (x, y)
+    data_nd(n, 3, seed)
 }
 
-fn data_4d(n: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
+/// `d >= 3` Gaussian inputs, `y = (x_0 - x_1 / 2 + 0.3 x_{d-1})_+ - (x_2 + 0.3)_+` plus noise.
+fn data_nd(n: usize, d: usize, seed: u64) -> (Mat<f64>, Vec<f64>) {
     let mut rng = Rng::new(seed);
-    let x = rng.normal_mat(n, 4);
+    let x = rng.normal_mat(n, d);
     let y = (0..n)
         .map(|i| {
-            (x[(i, 0)] - 0.5 * x[(i, 1)] + 0.3 * x[(i, 3)]).max(0.0) - (x[(i, 2)] + 0.3).max(0.0) + 0.1 * rng.normal()
+            (x[(i, 0)] - 0.5 * x[(i, 1)] + 0.3 * x[(i, d - 1)]).max(0.0) - (x[(i, 2)] + 0.3).max(0.0)
+                + 0.1 * rng.normal()
         })
         .collect();
     (x, y)
@@ -401,7 +396,7 @@ fn rank4_fits_reach_the_convex_optimum_with_a_certificate() {
 /// reach the convex program's optimum over all activation patterns, certified only through closed bounds.
 #[test]
 fn bab_fits_reach_the_convex_optimum_with_a_certificate() {
-    let cases = [("3d-16", data_3d(16, 21)), ("4d-13", data_4d(13, 22))];
+    let cases = [("3d-16", data_3d(16, 21)), ("4d-13", data_nd(13, 4, 22))];
     for (name, (x, y)) in &cases {
         let xa = augment(x.as_ref(), true);
         let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Bab).unwrap();
