@@ -334,3 +334,84 @@ fn relu_bad_input_gives_one_line_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("features"));
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// Four input features (no enumeration): `--polar auto` runs the branch and bound, the report names it with its
+/// node counts, the fit is certified, and `gonn certify --polar-seconds` of half its units proves a gap that covers
+/// the true excess.
+#[test]
+fn branch_and_bound_certifies_four_features() {
+    let d = tmpdir("relu-bab");
+    let mut rng = Rng::new(9);
+    let n = 40;
+    let xs: Vec<f64> = (0..n * 4).map(|_| rng.normal()).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| {
+            let r = &xs[4 * i..4 * i + 4];
+            (r[0] - 0.5 * r[1] + 0.3 * r[3]).max(0.0) - (r[2] + 0.3).max(0.0) + 0.1 * rng.normal()
+        })
+        .collect();
+    let data = d.join("train.npz");
+    write_npz(&data, &[("X", &Array { shape: vec![n, 4], data: xs }), ("Y", &Array { shape: vec![n], data: y })])
+        .unwrap();
+    let (model, report) = (d.join("net.safetensors"), d.join("report.json"));
+    ok(&gonn(&[
+        "fit",
+        "--model",
+        "relu",
+        "--data",
+        s(&data),
+        "--lambda",
+        "0.3",
+        "--threads",
+        "2",
+        "--polar-seconds",
+        "20",
+        "--out",
+        s(&model),
+        "--report",
+        s(&report),
+        "--quiet",
+    ]));
+    let r = json(&report);
+    assert_eq!(r["status"], "certified", "{r}");
+    let method = r["polar_method"].as_str().unwrap();
+    assert!(method.contains("branch and bound") && method.contains("nodes explored"), "{method}");
+    let best = r["objective"].as_f64().unwrap();
+    // Half of the units (rows of W1 are inputs + bias, W2 is 1 x r) as an outside model.
+    let w = gonn::io::load_weights(&model, "relu").unwrap().weights;
+    let (w1, w2) = (&w.layers[0], &w.layers[1]);
+    let (rows, keep) = (w1.nrows(), (w1.ncols() / 2).max(1));
+    let half1: Vec<f64> = (0..rows * keep).map(|t| w1[(t / keep, t % keep)]).collect();
+    let half2: Vec<f64> = (0..keep).map(|j| w2[(0, j)]).collect();
+    let weights = d.join("half.npz");
+    write_npz(
+        &weights,
+        &[
+            ("W1", &Array { shape: vec![rows, keep], data: half1 }),
+            ("W2", &Array { shape: vec![1, keep], data: half2 }),
+        ],
+    )
+    .unwrap();
+    let creport = d.join("certify.json");
+    ok(&gonn(&[
+        "certify",
+        "--model",
+        "relu",
+        "--data",
+        s(&data),
+        "--lambda",
+        "0.3",
+        "--weights",
+        s(&weights),
+        "--polar-seconds",
+        "5",
+        "--report",
+        s(&creport),
+        "--quiet",
+    ]));
+    let c = json(&creport);
+    assert!(c["polar_method"].as_str().unwrap().contains("branch and bound"));
+    let gap = c["gap_bound"].as_f64().unwrap();
+    assert!(gap >= c["objective"].as_f64().unwrap() - best - 1e-9 * best, "{c}");
+    assert!(c["optimum_lower_bound"].as_f64().unwrap() <= best * (1.0 + 1e-9));
+}
