@@ -12,16 +12,17 @@
 //!   `max h <= const + ||a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j||`, minimized over `(lambda, beta)` by
 //!   coordinate descent (any iterate is a proof).
 //!
-//! Nodes are explored best first and split on the unsplit sample whose chord leaves the most slack
+//! Nodes are explored best first, in batches whose children all threads evaluate (the same result for any thread
+//! count), and split on the unsplit sample whose chord leaves the most slack
 //! ([`Search::most_violated`]). The proven upper bound is the largest bound over open nodes, over nodes closed
 //! by the incumbent, and over leaves (every positive sample split or provably stable: the relaxation is then exact
 //! up to the coordinate descent's accuracy), and only decreases. Each node's relaxation maximizer is evaluated
 //! (and, when promising, improved by pattern ascent): the lower bound is always an attained `h(u)`.
 
 use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use faer::Par;
-use std::collections::BinaryHeap;
 
 use super::{distinct_maxima, pattern_ascent, ScalarPolar};
 use crate::numerics::budget::Budget;
