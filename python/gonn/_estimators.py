@@ -307,7 +307,7 @@ _RELU_DOC = """
     n_jobs : int or None, default=None
         Threads (None: all cores; pin it to compare runs across machines).
     polar_restarts : int, default=8
-        Starts of the heuristic polar search (more than two input features).
+        Starts of the pattern ascent (the polar's lower bound where the patterns are not enumerated).
     polar_seconds : float or None, default=None
         Seconds for each proven polar's branch and bound (None: 10).
 

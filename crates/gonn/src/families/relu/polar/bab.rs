@@ -24,7 +24,7 @@ use std::collections::BinaryHeap;
 
 use faer::Par;
 
-use super::{distinct_maxima, pattern_ascent, ScalarPolar};
+use super::{distinct_maxima, dot, norm, pattern_ascent, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 use crate::numerics::nnls::{lawson_hanson, ActiveSetQp};
@@ -162,14 +162,6 @@ impl ActiveSetQp for SplitCone<'_> {
     }
 }
 
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(p, q)| p * q).sum()
-}
-
-fn norm(a: &[f64]) -> f64 {
-    dot(a, a).sqrt()
-}
-
 /// The constraints of a node with their Gram matrix, shared by its projections.
 struct Constraints<'a> {
     rows: &'a Rows,
@@ -229,6 +221,11 @@ const BATCH: usize = 4;
 /// split cone (an active-set projection); the others only from the newest constraint.
 const FULL_TIGHTENING: f64 = 0.05;
 
+/// The largest gap between the chord of `(t)_+` over `[l, h]` (`l < 0 < h`) and `(t)_+`, at `t = 0`.
+fn chord_slack(l: f64, h: f64) -> f64 {
+    -l * h / (h - l)
+}
+
 /// Valid bounds of `x_i^T u` over `{||u|| <= 1, s x_j^T u >= 0}` in closed form: `||x_i||` on the side that
 /// contains `x_i`, else the norm of `x_i`'s projection onto the hyperplane (plus a rounding margin inside the
 /// square root, where cancellation loses absolute accuracy `eps ||x_i||^2`).
@@ -275,11 +272,11 @@ struct Evaluated {
     branch: Option<usize>,
 }
 
-/// The linear part `a`, the constant `const` of the relaxation, and the open sample with the most chord slack.
+/// The linear part `a` and the constant `const` of the relaxation; `leaf`: no open sample is left to split.
 struct Relaxation {
     a: Vec<f64>,
     cst: f64,
-    branch: Option<usize>,
+    leaf: bool,
 }
 
 impl Search<'_> {
@@ -301,12 +298,18 @@ impl Search<'_> {
         v
     }
 
+    /// Whether positive sample `k` is open and not provably stable (`min(-l, h) > tau`): a candidate to split.
+    fn splittable(&self, k: usize, standing: &[Standing], interval: &[[f64; 2]]) -> bool {
+        let [l, h] = interval[k];
+        standing[k] == Standing::Open && h.min(-l) > self.tau[k]
+    }
+
     /// Split samples exactly, open ones by their chords over `interval`.
     fn relaxation(&self, standing: &[Standing], interval: &[[f64; 2]]) -> Relaxation {
         let rows = self.rows;
         let mut a = vec![0.0; rows.d];
         let mut cst = 0.0;
-        let mut branch = (None, 0.0);
+        let mut leaf = true;
         for (k, &i) in self.pos.iter().enumerate() {
             let ci = self.c[i];
             let xi = rows.row(i);
@@ -321,18 +324,15 @@ impl Search<'_> {
                     if l >= 0.0 {
                         1.0
                     } else {
-                        let intercept = -l * h / (h - l);
-                        cst += ci * intercept;
-                        if ci * intercept > branch.1 && h.min(-l) > self.tau[k] {
-                            branch = (Some(k), ci * intercept);
-                        }
+                        cst += ci * chord_slack(l, h);
+                        leaf &= !self.splittable(k, standing, interval);
                         h / (h - l)
                     }
                 }
             };
             a.iter_mut().zip(xi).for_each(|(p, x)| *p += ci * slope * x);
         }
-        Relaxation { a, cst, branch: branch.0 }
+        Relaxation { a, cst, leaf }
     }
 
     /// Coordinate descent on `||r||^2`, `r = a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j`, from the given
@@ -349,17 +349,7 @@ impl Search<'_> {
         tol: f64,
     ) -> (f64, Vec<f64>) {
         let rows = self.rows;
-        let mut r = rel.a.clone();
-        for (&i, &lam) in self.neg.iter().zip(lambda.iter()) {
-            if lam > 0.0 {
-                r.iter_mut().zip(rows.row(i)).for_each(|(p, x)| *p += self.c[i] * lam * x);
-            }
-        }
-        for (&(j, s), &b) in splits.iter().zip(beta.iter()) {
-            if b > 0.0 {
-                r.iter_mut().zip(rows.row(j)).for_each(|(p, x)| *p += s * b * x);
-            }
-        }
+        let mut r = self.residual(&rel.a, splits, lambda, beta);
         let mut rr = dot(&r, &r);
         for round in 0..400 {
             if rel.cst + rr.sqrt() <= stop_at {
@@ -377,19 +367,29 @@ impl Search<'_> {
             }
         }
         // The bound is evaluated again from scratch (the incremental updates of r drift).
-        let mut exact = rel.a.clone();
-        for (&i, &lam) in self.neg.iter().zip(lambda.iter()) {
-            exact.iter_mut().zip(rows.row(i)).for_each(|(p, x)| *p += self.c[i] * lam * x);
-        }
-        for (&(j, s), &b) in splits.iter().zip(beta.iter()) {
-            exact.iter_mut().zip(rows.row(j)).for_each(|(p, x)| *p += s * b * x);
-        }
+        let exact = self.residual(&rel.a, splits, lambda, beta);
         let weight: f64 = splits.iter().zip(beta.iter()).map(|(&(j, _), b)| b * rows.norm(j)).sum();
         // Rounding: every sum above has at most n + |S| terms bounded by `scale + weight`.
         let terms = (rows.n + splits.len()) as f64;
         let margin = (rows.d as f64) * (4e-12 + 4.0 * terms * f64::EPSILON) * (self.scale + weight);
         let bound = (rel.cst + norm(&exact)) * (1.0 + 1e-12) + margin;
         (bound, exact)
+    }
+
+    /// `r = a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j`.
+    fn residual(&self, a: &[f64], splits: &[(usize, f64)], lambda: &[f64], beta: &[f64]) -> Vec<f64> {
+        let mut r = a.to_vec();
+        for (&i, &lam) in self.neg.iter().zip(lambda) {
+            if lam != 0.0 {
+                r.iter_mut().zip(self.rows.row(i)).for_each(|(p, x)| *p += self.c[i] * lam * x);
+            }
+        }
+        for (&(j, s), &b) in splits.iter().zip(beta) {
+            if b != 0.0 {
+                r.iter_mut().zip(self.rows.row(j)).for_each(|(p, x)| *p += s * b * x);
+            }
+        }
+        r
     }
 
     /// One coordinate-descent sweep over the multipliers (each exactly minimizes `||r||^2` in its coordinate,
@@ -425,12 +425,12 @@ impl Search<'_> {
     fn most_violated(&self, standing: &[Standing], interval: &[[f64; 2]], u: &[f64]) -> Option<usize> {
         let mut best = (None, 0.0);
         for (k, &i) in self.pos.iter().enumerate() {
-            let [l, h] = interval[k];
-            if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
+            if !self.splittable(k, standing, interval) {
                 continue;
             }
+            let [l, h] = interval[k];
             let t = self.rows.dot(i, u).clamp(l, h);
-            let err = self.c[i] * (h * (t - l) / (h - l) - t.max(0.0)) + self.c[i] * (-l * h / (h - l));
+            let err = self.c[i] * (h * (t - l) / (h - l) - t.max(0.0) + chord_slack(l, h));
             if err > best.1 {
                 best = (Some(k), err);
             }
@@ -529,10 +529,10 @@ impl Search<'_> {
             let &(jn, sn) = splits.last().expect("a split");
             let mut max_slack = 0.0f64;
             for (k, &i) in self.pos.iter().enumerate() {
-                let [l, h] = interval[k];
-                if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
+                if !self.splittable(k, standing, interval) {
                     continue;
                 }
+                let [l, h] = interval[k];
                 let (nl, nh) = halfspace_interval(rows, i, jn, sn);
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
@@ -540,15 +540,14 @@ impl Search<'_> {
                 }
                 let [l, h] = interval[k];
                 if l < 0.0 && h > 0.0 {
-                    max_slack = max_slack.max(self.c[i] * (-l * h / (h - l)));
+                    max_slack = max_slack.max(self.c[i] * chord_slack(l, h));
                 }
             }
             for (k, &i) in self.pos.iter().enumerate() {
                 let [l, h] = interval[k];
-                if standing[k] != Standing::Open || h.min(-l) <= self.tau[k] {
-                    continue;
-                }
-                if self.c[i] * (-l * h / (h - l)) < FULL_TIGHTENING * max_slack {
+                if !self.splittable(k, standing, interval)
+                    || self.c[i] * chord_slack(l, h) < FULL_TIGHTENING * max_slack
+                {
                     continue;
                 }
                 let xi = rows.row(i);
@@ -563,12 +562,12 @@ impl Search<'_> {
             if changed {
                 rel = self.relaxation(standing, interval);
             }
-            let tol = if rel.branch.is_none() { 1e-15 } else { 1e-4 };
+            let tol = if rel.leaf { 1e-15 } else { 1e-4 };
             (bound, r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, tol);
         }
         let rn = norm(&r);
         let u = if rn > 0.0 { r.iter().map(|v| v / rn).collect() } else { warm.to_vec() };
-        let branch = rel.branch.map(|widest| self.most_violated(standing, interval, &u).unwrap_or(widest));
+        let branch = if rel.leaf { None } else { self.most_violated(standing, interval, &u) };
         Evaluated { bound, u, branch }
     }
 }
