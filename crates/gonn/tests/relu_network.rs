@@ -722,7 +722,7 @@ fn rank4_polar_matches_region_enumeration() {
             })
             .fold(0.0, f64::max)
     };
-    for n in [5usize, 8, 11, 14] {
+    for n in [5usize, 8, 11, 14, 20, 40] {
         for _ in 0..3 {
             let x = augment(rng.normal_mat(n, 3).as_ref(), true);
             let rows = Rows::new(x.as_ref());

@@ -7,6 +7,10 @@
 //! - inside a 2-face on some `H_i`: then `u = P_i g / ||P_i g||` with `P_i` the projection onto `H_i`;
 //! - on an edge or a vertex, which lie on the great circles `H_i ∩ H_k`.
 //!
+//! A 2-face on `H_i` holds no maximum where `h` has a convex kink across `H_i` (`kappa_i = sum c_j ||x_j|| > 0`
+//! over the rows parallel to `x_i`): along the normal geodesic `h(t) = h cos t + a sin t + kappa_i (sin t)_+`
+//! increases to first order on one side. Those faces are skipped (about half of them).
+//!
 //! For every `i`, the rank-3 sweep runs inside `H_i`: one circle sweep per other hyperplane `H_k` gives the exact
 //! maximum over that circle's arcs and lists, next to every arc, the two 2-faces of `H_i` on either side of `H_k`
 //! and the two regions on either side of each of them. Every region has a facet on some `H_i` and every facet
@@ -89,6 +93,31 @@ struct Search<'a> {
     extra: [Vec<(f64, Vec<f64>)>; 2],
 }
 
+/// `x_l^T g` for the arc's `g`, computed when first asked for within an arc.
+struct ArcDots {
+    stamp: Vec<u32>,
+    value: Vec<f64>,
+    arc: u32,
+}
+
+impl ArcDots {
+    fn next_arc(&mut self) {
+        if self.arc == u32::MAX {
+            self.stamp.fill(0);
+            self.arc = 0;
+        }
+        self.arc += 1;
+    }
+
+    fn get(&mut self, l: usize, g: &V4, rows: &Rows) -> f64 {
+        if self.stamp[l] != self.arc {
+            self.stamp[l] = self.arc;
+            self.value[l] = dot4(g, rows.row(l));
+        }
+        self.value[l]
+    }
+}
+
 /// The number of surviving candidates above which they are evaluated at once (memory stays bounded).
 const SETTLE_AT: usize = 1 << 18;
 
@@ -106,36 +135,6 @@ impl Search<'_> {
             xg >= -tol
         } else {
             xg <= tol
-        }
-    }
-
-    /// The probe samples' sides: a face (`side_i = None`, on `H_i`) or a region (`x_i^T u` of sign `side_i`) next to
-    /// an arc, on the side `side_k` of `H_k`. A violated side proves that the critical point is outside; the probe
-    /// that rejected moves to the front.
-    fn probes_ok(
-        &mut self,
-        kinds: &[Kind],
-        active: &[bool],
-        side_i: Option<bool>,
-        side_k: bool,
-        g: &V4,
-        gn: f64,
-    ) -> bool {
-        let rejected = self.probes.iter().position(|&l| {
-            let on = match (kinds[l], side_i) {
-                (Kind::Tracked, _) => active[l],
-                (Kind::WithK(same), _) => same == side_k,
-                (Kind::WithI(same), Some(si)) => same == si,
-                (Kind::WithI(_), None) | (Kind::Zero, _) => return false,
-            };
-            !self.side_ok(l, on, g, gn)
-        });
-        match rejected {
-            Some(t) => {
-                self.probes[..=t].rotate_right(1);
-                false
-            }
-            None => true,
         }
     }
 
@@ -173,6 +172,8 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
     let mut active = vec![false; n];
     let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(n);
     let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
+    let (mut dots_xhat, mut dots_i, mut dots_k) = (vec![0.0; n], vec![[0.0; 2]; n], vec![[0.0; 2]; n]);
+    let mut arc_dots = ArcDots { stamp: vec![0; n], value: vec![0.0; n], arc: 0 };
     // The frame of H_i: x_i / ||x_i||, an orthonormal basis of H_i, every row's coordinates in it and their norms.
     let frame = |i: usize| {
         let xi = row(i);
@@ -211,6 +212,16 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 in_plane.push((j, zn));
             }
         }
+        // Per hyperplane: x_l^T xhat and x_l^T w_i[t] for every row; the kink of h across H_i,
+        // kappa = sum_j c_j ||x_j|| over the rows bundled with x_i (every one's (t)_+ bends the same way).
+        for &l in &nonzero {
+            dots_xhat[l] = dot4(&xhat, row(l));
+            dots_i[l] = [dot4(&with_i[0], row(l)), dot4(&with_i[1], row(l))];
+        }
+        let with_i_norms = [norm4(&with_i[0]), norm4(&with_i[1])];
+        let kappa: f64 = parallel[i].iter().map(|&j| c[j as usize] * s.norms[j as usize]).sum();
+        let kappa_tol: f64 =
+            1e-9 * parallel[i].iter().map(|&j| (c[j as usize] * s.norms[j as usize]).abs()).sum::<f64>();
         if in_plane.is_empty() {
             // Every row is parallel to x_i: the regions are the two half-spheres, h = 0 on H_i.
             for (side, g) in with_i.iter().enumerate() {
@@ -277,12 +288,21 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             events.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
             let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
             let mirrored = plain && i > k;
+            // Every candidate is `g + w_k[s]` (+ `w_i[t]` for a region, or projected onto H_i for a face), so
+            // `x_l^T (candidate)` is assembled from `x_l^T g` (once per arc) and per-circle constants: the tests
+            // below cost a few scalar operations per candidate instead of a dot product each.
+            let wk_norms = [norm4(&with_k[0]), norm4(&with_k[1])];
+            for l in s.probes.iter().copied().chain([i, k]) {
+                dots_k[l] = [dot4(&with_k[0], row(l)), dot4(&with_k[1], row(l))];
+            }
             let visit = |s: &mut Search<'_>,
                          pa: [f64; 2],
                          pb: [f64; 2],
                          g: &V4,
                          last: Option<(usize, bool)>,
                          active: &[bool],
+                         dots_k: &mut [[f64; 2]],
+                         arc_dots: &mut ArcDots,
                          pending: &mut [Vec<(f64, V4)>; 2]| {
                 // The arc: exact maximum over it (edges and vertices).
                 let g2 = [dot4(&e1, g), dot4(&e2, g)];
@@ -294,35 +314,89 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                     }
                 }
                 // Every candidate's critical value is at most ||g|| + ||with_k|| + ||with_i||.
-                if norm4(g) + with_k_norm + with_i_norm <= s.floor(0).min(s.floor(1)) {
+                let g_norm = norm4(g);
+                if g_norm + with_k_norm + with_i_norm <= s.floor(0).min(s.floor(1)) {
                     return;
                 }
-                for (wk, side_k) in with_k.iter().zip([true, false]) {
-                    let mut gf = *g;
-                    axpy(&mut gf, 1.0, wk);
-                    // The 2-face of H_i on this side of H_k: critical point P_i g / ||P_i g||.
-                    let mut pf = gf;
-                    axpy(&mut pf, -dot4(&xhat, &gf), &xhat);
-                    let pn = norm4(&pf);
-                    // The regions on either side of that face.
-                    let mut cands: [(Option<bool>, V4, f64); 3] = [(None, pf, pn); 3];
-                    for (t, (wi, side_i)) in with_i.iter().zip([true, false]).enumerate() {
-                        let mut g4 = gf;
-                        axpy(&mut g4, 1.0, wi);
-                        cands[t + 1] = (Some(side_i), g4, if mirrored { 0.0 } else { norm4(&g4) });
-                    }
-                    for (side_i, gc, gn) in cands {
+                arc_dots.next_arc();
+                let xg_i = dot4(g, row(i));
+                let xg_k = dot4(g, row(k));
+                let last_dots = last.map(|(j, on)| {
+                    dots_k[j] = [dot4(&with_k[0], row(j)), dot4(&with_k[1], row(j))];
+                    (j, on, dot4(g, row(j)))
+                });
+                let xhat_g = xg_i / s.norms[i];
+                for (sk, side_k) in [(0, true), (1, false)] {
+                    // x_i^T (g + w_k) / ||x_i||: the face candidate is g + w_k minus this times xhat.
+                    let xhat_gf = xhat_g + dots_k[i][sk] / s.norms[i];
+                    // The 2-face of H_i on this side of H_k (critical point P_i (g + w_k), normalized), then the
+                    // regions on either side of it (g + w_k + w_i[t]); regions only once per pair of hyperplanes.
+                    for ti in [None, Some(0), Some(1)] {
+                        if mirrored && ti.is_some() {
+                            continue;
+                        }
+                        // x_l^T (candidate) from x_l^T g; its rounding (relative to the summands' norms) and the
+                        // candidate's norm (at most the summands' norms) enter the tolerance of the side tests.
+                        let (wi_norm, face) = match ti {
+                            Some(t) => (with_i_norms[t], 0.0),
+                            None => (0.0, xhat_gf.abs()),
+                        };
+                        let size = g_norm + wk_norms[sk] + wi_norm + face;
+                        let shift = |l: usize, dk: &[[f64; 2]]| match ti {
+                            Some(t) => dk[l][sk] + dots_i[l][t],
+                            None => dk[l][sk] - xhat_gf * dots_xhat[l],
+                        };
                         for (kk, sg) in SIGNS.into_iter().enumerate() {
-                            if gn <= s.floor(kk) {
+                            if size <= s.floor(kk) {
                                 continue;
                             }
-                            let gg = gc.map(|v| sg * v);
-                            let ok = side_i.is_none_or(|si| s.side_ok(i, si, &gg, gn))
-                                && s.side_ok(k, side_k, &gg, gn)
-                                && last.is_none_or(|(j, on)| s.side_ok(j, on, &gg, gn))
-                                && s.probes_ok(&kinds, active, side_i, side_k, &gg, gn);
-                            if ok {
-                                pending[kk].push((gn, gg));
+                            // A face on H_i where h has a convex kink (kappa > 0 for this sign) holds no maximum:
+                            // h increases to first order on one side of it.
+                            if ti.is_none() && sg * kappa > kappa_tol {
+                                continue;
+                            }
+                            let norms = &s.norms;
+                            let side = |l: usize, on: bool, xg: f64| {
+                                let v = sg * xg;
+                                let tol = (1e-12 + 1e-15) * size * norms[l];
+                                if on {
+                                    v >= -tol
+                                } else {
+                                    v <= tol
+                                }
+                            };
+                            let ok = ti.is_none_or(|t| side(i, t == 0, xg_i + shift(i, dots_k)))
+                                && side(k, side_k, xg_k + shift(k, dots_k))
+                                && last_dots.is_none_or(|(j, on, xg_j)| side(j, on, xg_j + shift(j, dots_k)));
+                            if !ok {
+                                continue;
+                            }
+                            // The probe samples' sides; the probe that rejected moves to the front.
+                            let rejected = s.probes.iter().position(|&l| {
+                                let on = match (kinds[l], ti) {
+                                    (Kind::Tracked, _) => active[l],
+                                    (Kind::WithK(same), _) => same == side_k,
+                                    (Kind::WithI(same), Some(t)) => same == (t == 0),
+                                    (Kind::WithI(_), None) | (Kind::Zero, _) => return false,
+                                };
+                                !side(l, on, arc_dots.get(l, g, rows) + shift(l, dots_k))
+                            });
+                            if let Some(t) = rejected {
+                                s.probes[..=t].rotate_right(1);
+                                continue;
+                            }
+                            let mut gc = *g;
+                            axpy(&mut gc, 1.0, &with_k[sk]);
+                            match ti {
+                                Some(t) => axpy(&mut gc, 1.0, &with_i[t]),
+                                None => {
+                                    let a = dot4(&xhat, &gc);
+                                    axpy(&mut gc, -a, &xhat);
+                                }
+                            }
+                            let gn = norm4(&gc);
+                            if gn > s.floor(kk) {
+                                pending[kk].push((gn, gc.map(|v| sg * v)));
                             }
                         }
                     }
@@ -336,7 +410,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                     if half == 0.0 { (angle, on, point) } else { (angle + 2.0, !on, [-point[0], -point[1]]) };
                 let j = j as usize;
                 if angle > prev_angle {
-                    visit(&mut s, prev_point, point, &g, last, &active, &mut pending);
+                    visit(&mut s, prev_point, point, &g, last, &active, &mut dots_k, &mut arc_dots, &mut pending);
                     (prev_angle, prev_point) = (angle, point);
                 }
                 // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
@@ -355,10 +429,10 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             }
             if events.is_empty() {
                 // Nothing switches along this circle: two half-circles bound the faces on either side.
-                visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut pending);
-                visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut pending);
+                visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut dots_k, &mut arc_dots, &mut pending);
+                visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut dots_k, &mut arc_dots, &mut pending);
             } else {
-                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut pending);
+                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut dots_k, &mut arc_dots, &mut pending);
             }
             for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
                 found.append(pend);
