@@ -762,4 +762,56 @@ fn rank4_polar_matches_region_enumeration() {
         assert!((plus.value - r).abs() <= moved + 1e-9, "case {case}: exact {} vs perturbed regions {r}", plus.value);
         assert!(plus.upper >= r - moved - 1e-12);
     }
+    // Maxima on an edge: two samples with large negative weights (concave kinks) and a positive sample
+    // x_2 = x_0 + x_1 + v (v orthogonal to both, x_0^T x_1 > 0): h <= ||v|| (up to the small weights) everywhere,
+    // attained where both kinks meet, at v / ||v||.
+    for case in 0..4 {
+        let n = 12;
+        let mut x = augment(rng.normal_mat(n, 3).as_ref(), true);
+        let mut c: Vec<f64> = (0..n).map(|_| 0.01 * rng.normal()).collect();
+        let (x0, mut x1): (Vec<f64>, Vec<f64>) =
+            ((0..4).map(|j| x[(0, j)]).collect(), (0..4).map(|j| x[(1, j)]).collect());
+        let d01: f64 = x0.iter().zip(&x1).map(|(a, b)| a * b).sum();
+        if d01 < 0.0 {
+            x1.iter_mut().for_each(|v| *v = -*v);
+        }
+        let b = Mat::from_fn(4, 3, |j, t| match t {
+            0 => x0[j],
+            1 => x1[j],
+            _ => rng.normal(),
+        });
+        let q = b.qr().compute_thin_Q();
+        for j in 0..4 {
+            x[(1, j)] = x1[j];
+            x[(2, j)] = x0[j] + x1[j] + q[(j, 2)];
+        }
+        (c[0], c[1], c[2]) = (-10.0, -10.0, 1.0);
+        let [plus, _] = exact_scalar_polar_pair(&Rows::new(x.as_ref()), &c);
+        let rows = Rows::new(x.as_ref());
+        let on_edge = rows.dot(0, &plus.u).abs().max(rows.dot(1, &plus.u).abs());
+        let r = by_regions(&x, &c, 1e-6);
+        assert!((plus.value - r).abs() <= 1e-9 * (1.0 + r), "edge case {case}: exact {} vs regions {r}", plus.value);
+        assert!(plus.upper >= r, "edge case {case}: upper {} vs regions {r}", plus.upper);
+        assert!(on_edge < 1e-6, "edge case {case}: the maximum should lie on the edge ({on_edge})");
+    }
+    // Inputs on a small integer grid: many vertices where four or more hyperplanes meet, and many circles that
+    // other hyperplanes contain (the listing of faces and regions falls back to every arc there).
+    for case in 0..8 {
+        let n = 16;
+        let x = augment(Mat::from_fn(n, 3, |_, _| (rng.uniform() * 3.0).floor() - 1.0).as_ref(), true);
+        let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+        let xp = Mat::from_fn(n, 4, |i, j| x[(i, j)] + 1e-7 * rng.normal());
+        let moved: f64 =
+            (0..n).map(|i| c[i].abs() * (0..4).map(|j| (xp[(i, j)] - x[(i, j)]).powi(2)).sum::<f64>().sqrt()).sum();
+        for (p, ck) in exact_scalar_polar_pair(&Rows::new(x.as_ref()), &c).iter().zip([&c, &neg]) {
+            let r = by_regions(&xp, ck, 1e-9);
+            assert!(
+                (p.value - r).abs() <= moved + 1e-9,
+                "grid case {case}: exact {} vs perturbed regions {r}",
+                p.value
+            );
+            assert!(p.upper >= r - moved - 1e-12);
+        }
+    }
 }

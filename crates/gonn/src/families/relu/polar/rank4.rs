@@ -118,6 +118,9 @@ impl ArcDots {
     }
 }
 
+/// Switching points of a circle closer than this (in pseudo-angle) are treated as one non-simple vertex.
+const ANGLE_GAP: f64 = 1e-9;
+
 /// The number of surviving candidates above which they are evaluated at once (memory stays bounded).
 const SETTLE_AT: usize = 1 << 18;
 
@@ -174,6 +177,8 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
     let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
     let (mut dots_xhat, mut dots_i, mut dots_k) = (vec![0.0; n], vec![[0.0; 2]; n], vec![[0.0; 2]; n]);
     let mut arc_dots = ArcDots { stamp: vec![0; n], value: vec![0.0; n], arc: 0 };
+    let mut simple: Vec<bool> = Vec::with_capacity(n);
+    let (mut keyed, mut sorted): (Vec<(u64, u32)>, Vec<_>) = (Vec::with_capacity(n), Vec::with_capacity(n));
     // The frame of H_i: x_i / ||x_i||, an orthonormal basis of H_i, every row's coordinates in it and their norms.
     let frame = |i: usize| {
         let xi = row(i);
@@ -285,9 +290,47 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                     events.push((t_on, j as u32, true, on));
                 }
             }
-            events.sort_unstable_by(|p, q| p.0.total_cmp(&q.0));
+            // Sorted by pseudo-angle (nonnegative: its bits order like its values) through 16-byte keys.
+            keyed.clear();
+            keyed.extend(events.iter().enumerate().map(|(t, ev)| ((ev.0 + 0.0).to_bits(), t as u32)));
+            keyed.sort_unstable();
+            sorted.clear();
+            sorted.extend(keyed.iter().map(|&(_, t)| events[t as usize]));
+            std::mem::swap(&mut events, &mut sorted);
             let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
             let mirrored = plain && i > k;
+            // Switching points with no other within ANGLE_GAP on either side: vertices where exactly three
+            // hyperplanes meet (H_i, H_k and that sample's), robustly.
+            simple.clear();
+            let len = events.len();
+            for e in 0..len {
+                let prev = if e == 0 { events[len - 1].0 - 2.0 } else { events[e - 1].0 };
+                let next = if e + 1 == len { events[0].0 + 2.0 } else { events[e + 1].0 };
+                simple.push(events[e].0 - prev > ANGLE_GAP && next - events[e].0 > ANGLE_GAP);
+            }
+            // No other hyperplane contains this circle, and H_i and H_k are single samples'.
+            let simple_circle = plain && parallel[i].len() == 1 && parallel[k].len() == 1;
+            // Edge maxima: a point inside an arc (or a vertex on it) is no maximum where h has a convex kink across
+            // H_i or H_k (`kappa > 0` for the sign): it increases to first order moving off that hyperplane
+            // within the other (at a vertex, along a circle through it that crosses a convex kink).
+            let kappa_k = c[k] * s.norms[k];
+            let kappa_k_tol = 1e-9 * kappa_k.abs();
+            let need_max = SIGNS
+                .map(|sg| !mirrored && (!simple_circle || (sg * kappa <= kappa_tol && sg * kappa_k <= kappa_k_tol)));
+            // Faces and regions are listed only from the arcs that are a local minimum of the edges around them
+            // (sorted pairs of hyperplanes: the edges next to this arc at its end points lie on the circles of
+            // (i, j) and (k, j) for the sample j switching there, so the arc is a local minimum when both end
+            // samples exceed k; for a region, i < k). A face's or region's edges form a connected graph, and the
+            // edge of smallest pair is a local minimum, so each is still listed; arcs whose ends are not simple
+            // vertices list everything.
+            let listed = |start: usize, end: usize| {
+                let (start, end) =
+                    (if start >= len { start - len } else { start }, if end >= len { end - len } else { end });
+                let (j1, j2) = (events[start].1 as usize, events[end].1 as usize);
+                let canonical =
+                    simple_circle && simple[start] && simple[end] && parallel[j1].len() == 1 && parallel[j2].len() == 1;
+                !canonical || (j1 > k && j2 > k)
+            };
             // Every candidate is `g + w_k[s]` (+ `w_i[t]` for a region, or projected onto H_i for a face), so
             // `x_l^T (candidate)` is assembled from `x_l^T g` (once per arc) and per-circle constants: the tests
             // below cost a few scalar operations per candidate instead of a dot product each.
@@ -303,15 +346,19 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                          active: &[bool],
                          dots_k: &mut [[f64; 2]],
                          arc_dots: &mut ArcDots,
+                         list: bool,
                          pending: &mut [Vec<(f64, V4)>; 2]| {
                 // The arc: exact maximum over it (edges and vertices).
                 let g2 = [dot4(&e1, g), dot4(&e2, g)];
-                for (kk, sg) in SIGNS.into_iter().enumerate().filter(|_| !mirrored) {
+                for (kk, sg) in SIGNS.into_iter().enumerate().filter(|&(kk, _)| need_max[kk]) {
                     let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
                     if v > s.formula[kk] {
                         s.formula[kk] = v;
                         s.formula_dir[kk] = [0, 1, 2, 3].map(|m| p[0] * e1[m] + p[1] * e2[m]);
                     }
+                }
+                if !list {
+                    return;
                 }
                 // Every candidate's critical value is at most ||g|| + ||with_k|| + ||with_i||.
                 let g_norm = norm4(g);
@@ -405,12 +452,17 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             let mut last: Option<(usize, bool)> = None;
             let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
             let halves = events.iter().map(|&e| (e, 0.0)).chain(events.iter().map(|&e| (e, 2.0)));
-            for ((angle, j, on, point), half) in halves {
+            for (e, ((angle, j, on, point), half)) in halves.enumerate() {
                 let (angle, on, point) =
                     if half == 0.0 { (angle, on, point) } else { (angle + 2.0, !on, [-point[0], -point[1]]) };
                 let j = j as usize;
                 if angle > prev_angle {
-                    visit(&mut s, prev_point, point, &g, last, &active, &mut dots_k, &mut arc_dots, &mut pending);
+                    // The arc from the previous switching point (the last one, wrapped, for the first piece).
+                    let list = listed(if e == 0 { 2 * len - 1 } else { e - 1 }, e);
+                    if list || need_max[0] || need_max[1] {
+                        let (a, l) = (&mut arc_dots, list);
+                        visit(&mut s, prev_point, point, &g, last, &active, &mut dots_k, a, l, &mut pending);
+                    }
                     (prev_angle, prev_point) = (angle, point);
                 }
                 // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
@@ -429,10 +481,14 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             }
             if events.is_empty() {
                 // Nothing switches along this circle: two half-circles bound the faces on either side.
-                visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut dots_k, &mut arc_dots, &mut pending);
-                visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut dots_k, &mut arc_dots, &mut pending);
+                let a = &mut arc_dots;
+                visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut dots_k, a, true, &mut pending);
+                let a = &mut arc_dots;
+                visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut dots_k, a, true, &mut pending);
             } else {
-                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut dots_k, &mut arc_dots, &mut pending);
+                // The last piece of the arc that wraps past angle 0.
+                let (a, l) = (&mut arc_dots, listed(2 * len - 1, 0));
+                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut dots_k, a, l, &mut pending);
             }
             for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
                 found.append(pend);
