@@ -15,7 +15,7 @@ use crate::core::problem::Problem;
 use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
 use crate::families::relu::polar::bab::{bab_scalar_polar, BabOptions};
-use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement3, ScalarPolar};
+use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 pub use crate::numerics::linalg::augment;
@@ -181,8 +181,9 @@ struct Reduction {
     basis: Mat<f64>,
     rows: Rows,
     dropped: f64,
-    /// The rank-3 arrangement's circles, built at the first polar and reused (the inputs do not change).
-    arrangement: std::sync::Arc<std::sync::OnceLock<Option<Arrangement3>>>,
+    /// The enumeration's c-independent part (rank-3 circles, rank-4 circle sweeps), built by the first polars and
+    /// reused (the inputs do not change).
+    arrangement: std::sync::Arc<std::sync::OnceLock<Option<Arrangement>>>,
 }
 
 impl Reduction {
@@ -337,7 +338,7 @@ impl ReluNetwork {
     ) -> [ScalarPolar; 2] {
         let enumerated = match &self.reduced {
             Some(r) if !aborted.get() => {
-                let cache = r.arrangement.get_or_init(|| Arrangement3::new(&r.rows)).as_ref();
+                let cache = r.arrangement.get_or_init(|| Arrangement::new(&r.rows)).as_ref();
                 exact_scalar_polar_pair_cached(&r.rows, cache, c, budget).map(|p| (r, p))
             }
             _ => None,

@@ -13,6 +13,8 @@
 pub mod bab;
 mod rank4;
 
+pub use rank4::{Arrangement4, ARRANGEMENT4_CACHE_BYTES};
+
 use std::f64::consts::PI;
 
 use crate::numerics::budget::Budget;
@@ -206,10 +208,11 @@ pub fn exact_scalar_polar_pair_within(rows: &Rows, c: &[f64], budget: &Budget) -
     exact_scalar_polar_pair_cached(rows, None, c, budget)
 }
 
-/// [`exact_scalar_polar_pair_within`] with the rank-3 circles of `rows` precomputed ([`Arrangement3`]).
+/// [`exact_scalar_polar_pair_within`] with the `c`-independent part of the enumeration kept across calls
+/// ([`Arrangement`]).
 pub fn exact_scalar_polar_pair_cached(
     rows: &Rows,
-    cache: Option<&Arrangement3>,
+    cache: Option<&Arrangement>,
     c: &[f64],
     budget: &Budget,
 ) -> Option<[ScalarPolar; 2]> {
@@ -245,8 +248,8 @@ pub fn exact_scalar_polar_pair_cached(
             let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
             Some([one(0), one(1)])
         }
-        3 => exact_3d(rows, c, cache, budget),
-        _ => rank4::exact_4d(rows, c, budget),
+        3 => exact_3d(rows, c, cache.and_then(Arrangement::rank3), budget),
+        _ => rank4::exact_4d(rows, c, cache.and_then(Arrangement::rank4), budget),
     }
 }
 
@@ -402,6 +405,40 @@ impl Circle {
 #[derive(Clone, Debug)]
 pub struct Arrangement3 {
     circles: Vec<Option<Circle>>,
+}
+
+/// The `c`-independent part of the exact polar's enumeration of `rows`, kept across polar calls on the same inputs
+/// when it fits in memory: the rank-3 circles ([`Arrangement3`]) or the rank-4 circle sweeps
+/// ([`Arrangement4`]).
+#[derive(Clone, Debug)]
+pub enum Arrangement {
+    Rank3(Arrangement3),
+    Rank4(Arrangement4),
+}
+
+impl Arrangement {
+    /// The cache for `rows` (`d = 3` or `4`), or `None` when it does not fit or is not needed.
+    pub fn new(rows: &Rows) -> Option<Self> {
+        match rows.d {
+            3 => Arrangement3::new(rows).map(Self::Rank3),
+            4 => Arrangement4::new(rows).map(Self::Rank4),
+            _ => None,
+        }
+    }
+
+    fn rank3(&self) -> Option<&Arrangement3> {
+        match self {
+            Self::Rank3(a) => Some(a),
+            Self::Rank4(_) => None,
+        }
+    }
+
+    fn rank4(&self) -> Option<&Arrangement4> {
+        match self {
+            Self::Rank4(a) => Some(a),
+            Self::Rank3(_) => None,
+        }
+    }
 }
 
 /// Memory limit for a cached rank-3 arrangement: the sample order alone, about `4 n^2` bytes (`n = 11,500` at this
@@ -775,7 +812,7 @@ mod tests {
             x[(20, j)] = 0.0;
         }
         let rows = Rows::new(x.as_ref());
-        let arr = Arrangement3::new(&rows).expect("small arrangement fits");
+        let arr = Arrangement::new(&rows).expect("small arrangement fits");
         let (grid, _) = sphere_grid(3);
         for _ in 0..4 {
             let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();

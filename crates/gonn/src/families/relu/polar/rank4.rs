@@ -121,6 +121,116 @@ impl ArcDots {
 /// Switching points of a circle closer than this (in pseudo-angle) are treated as one non-simple vertex.
 const ANGLE_GAP: f64 = 1e-9;
 
+/// Flags of [`CircleSweep::order`] next to the sample index (below [`SAME`]).
+const INDEX: u32 = (1 << 29) - 1;
+/// The sample switches off in the first half-turn (it is active at angle 0).
+const OFF: u32 = 1 << 31;
+/// No other switching point within [`ANGLE_GAP`]: a vertex where exactly three hyperplanes meet.
+const SIMPLE: u32 = 1 << 30;
+/// The same pseudo-angle as the previous switching point (for the first one: angle 0), so no arc in between.
+const SAME: u32 = 1 << 29;
+
+/// What the sweep of one circle `H_i ∩ H_k` needs that does not depend on `c`.
+#[derive(Clone, Debug)]
+struct CircleSweep {
+    k: u32,
+    /// No sample other than `k` and the rows parallel to it lies in the span of `x_i` and `x_k`.
+    plain: bool,
+    /// The samples whose hyperplanes contain the circle, and whether they lie on the side of `x_k`.
+    with_k: Vec<(u32, bool)>,
+    /// The other samples in the order of their switching points over the first half-turn, with the flags.
+    order: Vec<u32>,
+}
+
+/// The orthonormal `e1, e2` of the circle `H_i ∩ H_k` (orthogonal to `x_i` and `x_k`), from the basis of `H_i`
+/// and the coordinates `z_k` of `x_k` in it.
+fn circle_frame(basis: &[V4], z_k: &[f64; 3], z_k_norm: f64) -> (V4, V4) {
+    let zk = z_k.map(|v| v / z_k_norm);
+    let f = complement(&zk);
+    let lift = |fv: [f64; 3]| -> V4 {
+        let mut e = [0.0; 4];
+        for m in 0..3 {
+            axpy(&mut e, fv[m], &basis[m]);
+        }
+        e
+    };
+    (lift(f[0]), lift(f[1]))
+}
+
+/// The circle sweeps of `H_i` (basis `basis`, every row's coordinates `z` in it), one per sample of `in_plane`.
+fn circle_sweeps(
+    rows: &Rows,
+    norms: &[f64],
+    parallel: &[Vec<u32>],
+    basis: &[V4],
+    z: &[[f64; 3]],
+    in_plane: &[(usize, f64)],
+) -> Vec<CircleSweep> {
+    let mut events: Vec<(u64, u32, u32)> = Vec::with_capacity(in_plane.len());
+    in_plane
+        .iter()
+        .map(|&(k, zkn)| {
+            let zk = z[k].map(|v| v / zkn);
+            let (e1, e2) = circle_frame(basis, &z[k], zkn);
+            let mut with_k = Vec::new();
+            let mut plain = true;
+            events.clear();
+            for (pos, &(j, _)) in in_plane.iter().enumerate() {
+                let xj = rows.row(j);
+                let a = [dot4(&e1, xj), dot4(&e2, xj)];
+                let an = (a[0] * a[0] + a[1] * a[1]).sqrt();
+                if j == k || an <= 1e-12 * norms[j] {
+                    let same = zk[0] * z[j][0] + zk[1] * z[j][1] + zk[2] * z[j][2] > 0.0;
+                    with_k.push((j as u32, same));
+                    plain &= j == k || parallel[k].contains(&(j as u32));
+                    continue;
+                }
+                let on = [a[1] / an, -a[0] / an];
+                let (t_on, t_off) = (pseudo_angle(on), pseudo_angle([-on[0], -on[1]]));
+                // The two switching points are antipodal: only the one in the first half-turn is kept, and the
+                // second half-turn repeats the order with the opposite switches. Pseudo-angles are nonnegative:
+                // their bits order like their values.
+                let (t, flag) = if t_on > t_off { (t_off, OFF) } else { (t_on, 0) };
+                events.push(((t + 0.0).to_bits(), pos as u32, j as u32 | flag));
+            }
+            events.sort_unstable();
+            let len = events.len();
+            let angle = |e: usize| f64::from_bits(events[e].0);
+            let order = (0..len)
+                .map(|e| {
+                    let prev = if e == 0 { angle(len - 1) - 2.0 } else { angle(e - 1) };
+                    let next = if e + 1 == len { angle(0) + 2.0 } else { angle(e + 1) };
+                    let simple = angle(e) - prev > ANGLE_GAP && next - angle(e) > ANGLE_GAP;
+                    let same = if e == 0 { angle(0) <= 0.0 } else { angle(e) <= angle(e - 1) };
+                    events[e].2 | if simple { SIMPLE } else { 0 } | if same { SAME } else { 0 }
+                })
+                .collect();
+            CircleSweep { k: k as u32, plain, with_k, order }
+        })
+        .collect()
+}
+
+/// The circle sweeps of every hyperplane, built by the first polar that sweeps it and kept for the next ones
+/// (the inputs do not change within a fit): about `4 n^3` bytes.
+#[derive(Clone, Debug)]
+pub struct Arrangement4 {
+    hyperplanes: Vec<std::sync::OnceLock<Vec<CircleSweep>>>,
+}
+
+/// Memory limit for a cached rank-4 arrangement (`n` about 500 at this limit).
+pub const ARRANGEMENT4_CACHE_BYTES: usize = 512 << 20;
+
+impl Arrangement4 {
+    /// An empty cache for `rows` (`d = 4`), or `None` when the full arrangement would not fit in
+    /// [`ARRANGEMENT4_CACHE_BYTES`].
+    pub fn new(rows: &Rows) -> Option<Self> {
+        let n = rows.n;
+        let bytes = n.saturating_mul(n).saturating_mul(n.saturating_mul(4).saturating_add(64));
+        (rows.d == 4 && n < INDEX as usize && bytes <= ARRANGEMENT4_CACHE_BYTES)
+            .then(|| Self { hyperplanes: (0..n).map(|_| std::sync::OnceLock::new()).collect() })
+    }
+}
+
 /// The number of surviving candidates above which they are evaluated at once (memory stays bounded).
 const SETTLE_AT: usize = 1 << 18;
 
@@ -151,7 +261,12 @@ impl Search<'_> {
 
 /// Exact `max_{||u|| = 1} c^T (X u)_+` and the same for `-c`, for rows of dimension 4; `None` when `budget`
 /// expires (polled once per hyperplane).
-pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[ScalarPolar; 2]> {
+pub(super) fn exact_4d(
+    rows: &Rows,
+    c: &[f64],
+    cache: Option<&Arrangement4>,
+    budget: &Budget,
+) -> Option<[ScalarPolar; 2]> {
     const SIGNS: [f64; 2] = [1.0, -1.0];
     assert_eq!(rows.d, 4);
     let n = rows.n;
@@ -173,12 +288,9 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
     let row = |j: usize| rows.row(j);
     let mut kinds = vec![Kind::Zero; n];
     let mut active = vec![false; n];
-    let mut events: Vec<(f64, u32, bool, [f64; 2])> = Vec::with_capacity(n);
     let mut pending: [Vec<(f64, V4)>; 2] = [Vec::new(), Vec::new()];
     let (mut dots_xhat, mut dots_i, mut dots_k) = (vec![0.0; n], vec![[0.0; 2]; n], vec![[0.0; 2]; n]);
     let mut arc_dots = ArcDots { stamp: vec![0; n], value: vec![0.0; n], arc: 0 };
-    let mut simple: Vec<bool> = Vec::with_capacity(n);
-    let (mut keyed, mut sorted): (Vec<(u64, u32)>, Vec<_>) = (Vec::with_capacity(n), Vec::with_capacity(n));
     // The frame of H_i: x_i / ||x_i||, an orthonormal basis of H_i, every row's coordinates in it and their norms.
     let frame = |i: usize| {
         let xi = row(i);
@@ -244,70 +356,52 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             }
             continue;
         }
-        for &(k, zkn) in &in_plane {
-            let zk = z[k].map(|v| v / zkn);
-            // The circle H_i ∩ H_k: orthonormal e1, e2 (in R^4) orthogonal to x_i and x_k.
-            let f = complement(&zk);
-            let lift = |fv: [f64; 3]| -> V4 {
-                let mut e = [0.0; 4];
-                for m in 0..3 {
-                    axpy(&mut e, fv[m], &basis[m]);
-                }
-                e
-            };
-            let (e1, e2) = (lift(f[0]), lift(f[1]));
+        let built;
+        let sweeps: &[CircleSweep] = match cache {
+            Some(a) => a.hyperplanes[i].get_or_init(|| circle_sweeps(rows, &s.norms, &parallel, &basis, &z, &in_plane)),
+            None => {
+                built = circle_sweeps(rows, &s.norms, &parallel, &basis, &z, &in_plane);
+                &built
+            }
+        };
+        let with_i_norm = with_i_norms[0].max(with_i_norms[1]);
+        for sweep in sweeps {
+            let k = sweep.k as usize;
+            let (e1, e2) = circle_frame(&basis, &z[k], zn[k]);
             let mut with_k = [[0.0; 4]; 2];
-            let with_i_norm = norm4(&with_i[0]).max(norm4(&with_i[1]));
-            events.clear();
+            for &(j, same) in &sweep.with_k {
+                let j = j as usize;
+                kinds[j] = Kind::WithK(same);
+                axpy(&mut with_k[usize::from(!same)], c[j], row(j));
+            }
+            // The samples active at angle 0: those switching off in the first half-turn.
             let mut g = [0.0; 4];
-            // Only rows parallel to x_i or x_k lie in their span: the four regions around every arc are the same
-            // from H_i and from H_k, and the arcs too, so the sweep with i > k lists only the faces of H_i.
-            let mut plain = true;
-            for &(j, _) in &in_plane {
+            for &ev in &sweep.order {
+                let j = (ev & INDEX) as usize;
+                kinds[j] = Kind::Tracked;
+                active[j] = ev & OFF != 0;
+                if active[j] {
+                    axpy(&mut g, c[j], row(j));
+                }
+            }
+            let plain = sweep.plain;
+            let order = &sweep.order;
+            let len = order.len();
+            // x_j^T e(phi) > 0 on the half-circle that starts at the point perpendicular to (e1, e2)^T x_j
+            // (clockwise): the switching point of sample `j` in the direction `on`.
+            let point = |j: usize, on: bool| {
                 let xj = row(j);
-                active[j] = false;
                 let a = [dot4(&e1, xj), dot4(&e2, xj)];
                 let an = (a[0] * a[0] + a[1] * a[1]).sqrt();
-                if j == k || an <= 1e-12 * s.norms[j] {
-                    let same = zk[0] * z[j][0] + zk[1] * z[j][1] + zk[2] * z[j][2] > 0.0;
-                    kinds[j] = Kind::WithK(same);
-                    plain &= j == k || parallel[k].contains(&(j as u32));
-                    axpy(&mut with_k[usize::from(!same)], c[j], xj);
-                    continue;
-                }
-                kinds[j] = Kind::Tracked;
-                // x_j^T e(phi) > 0 on the half-circle that starts at the point perpendicular to a (clockwise).
-                let on = [a[1] / an, -a[0] / an];
-                let off = [-on[0], -on[1]];
-                let (t_on, t_off) = (pseudo_angle(on), pseudo_angle(off));
-                // The two switching points are antipodal: only the one in the first half-turn is sorted, and the
-                // second half-turn repeats the order with the opposite switches.
-                if t_on > t_off {
-                    active[j] = true;
-                    axpy(&mut g, c[j], xj);
-                    events.push((t_off, j as u32, false, off));
+                let p = [a[1] / an, -a[0] / an];
+                if on {
+                    p
                 } else {
-                    events.push((t_on, j as u32, true, on));
+                    [-p[0], -p[1]]
                 }
-            }
-            // Sorted by pseudo-angle (nonnegative: its bits order like its values) through 16-byte keys.
-            keyed.clear();
-            keyed.extend(events.iter().enumerate().map(|(t, ev)| ((ev.0 + 0.0).to_bits(), t as u32)));
-            keyed.sort_unstable();
-            sorted.clear();
-            sorted.extend(keyed.iter().map(|&(_, t)| events[t as usize]));
-            std::mem::swap(&mut events, &mut sorted);
+            };
             let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
             let mirrored = plain && i > k;
-            // Switching points with no other within ANGLE_GAP on either side: vertices where exactly three
-            // hyperplanes meet (H_i, H_k and that sample's), robustly.
-            simple.clear();
-            let len = events.len();
-            for e in 0..len {
-                let prev = if e == 0 { events[len - 1].0 - 2.0 } else { events[e - 1].0 };
-                let next = if e + 1 == len { events[0].0 + 2.0 } else { events[e + 1].0 };
-                simple.push(events[e].0 - prev > ANGLE_GAP && next - events[e].0 > ANGLE_GAP);
-            }
             // No other hyperplane contains this circle, and H_i and H_k are single samples'.
             let simple_circle = plain && parallel[i].len() == 1 && parallel[k].len() == 1;
             // Edge maxima: a point inside an arc (or a vertex on it) is no maximum where h has a convex kink across
@@ -326,9 +420,12 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
             let listed = |start: usize, end: usize| {
                 let (start, end) =
                     (if start >= len { start - len } else { start }, if end >= len { end - len } else { end });
-                let (j1, j2) = (events[start].1 as usize, events[end].1 as usize);
-                let canonical =
-                    simple_circle && simple[start] && simple[end] && parallel[j1].len() == 1 && parallel[j2].len() == 1;
+                let (j1, j2) = ((order[start] & INDEX) as usize, (order[end] & INDEX) as usize);
+                let canonical = simple_circle
+                    && order[start] & SIMPLE != 0
+                    && order[end] & SIMPLE != 0
+                    && parallel[j1].len() == 1
+                    && parallel[j2].len() == 1;
                 !canonical || (j1 > k && j2 > k)
             };
             // Every candidate is `g + w_k[s]` (+ `w_i[t]` for a region, or projected onto H_i for a face), so
@@ -450,20 +547,23 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 }
             };
             let mut last: Option<(usize, bool)> = None;
-            let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
-            let halves = events.iter().map(|&e| (e, 0.0)).chain(events.iter().map(|&e| (e, 2.0)));
-            for (e, ((angle, j, on, point), half)) in halves.enumerate() {
-                let (angle, on, point) =
-                    if half == 0.0 { (angle, on, point) } else { (angle + 2.0, !on, [-point[0], -point[1]]) };
-                let j = j as usize;
-                if angle > prev_angle {
+            // The switching point where the current arc starts (`None`: angle 0, the point (1, 0)).
+            let mut start: Option<(usize, bool)> = None;
+            for e in 0..2 * len {
+                let second = e >= len;
+                let ev = order[if second { e - len } else { e }];
+                let j = (ev & INDEX) as usize;
+                // Second half-turn: the opposite switches at the antipodal points, in the same order.
+                let on = (ev & OFF == 0) != second;
+                if ev & SAME == 0 || e == len {
                     // The arc from the previous switching point (the last one, wrapped, for the first piece).
                     let list = listed(if e == 0 { 2 * len - 1 } else { e - 1 }, e);
                     if list || need_max[0] || need_max[1] {
-                        let (a, l) = (&mut arc_dots, list);
-                        visit(&mut s, prev_point, point, &g, last, &active, &mut dots_k, a, l, &mut pending);
+                        let pa = start.map_or([1.0, 0.0], |(sj, son)| point(sj, son));
+                        let (a, pb) = (&mut arc_dots, point(j, on));
+                        visit(&mut s, pa, pb, &g, last, &active, &mut dots_k, a, list, &mut pending);
                     }
-                    (prev_angle, prev_point) = (angle, point);
+                    start = Some((j, on));
                 }
                 // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
                 for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
@@ -479,7 +579,7 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 active[j] = on;
                 axpy(&mut g, if on { c[j] } else { -c[j] }, row(j));
             }
-            if events.is_empty() {
+            if len == 0 {
                 // Nothing switches along this circle: two half-circles bound the faces on either side.
                 let a = &mut arc_dots;
                 visit(&mut s, [1.0, 0.0], [-1.0, 0.0], &g, None, &active, &mut dots_k, a, true, &mut pending);
@@ -487,8 +587,12 @@ pub(super) fn exact_4d(rows: &Rows, c: &[f64], budget: &Budget) -> Option<[Scala
                 visit(&mut s, [-1.0, 0.0], [1.0, 0.0], &g, None, &active, &mut dots_k, a, true, &mut pending);
             } else {
                 // The last piece of the arc that wraps past angle 0.
-                let (a, l) = (&mut arc_dots, listed(2 * len - 1, 0));
-                visit(&mut s, prev_point, [1.0, 0.0], &g, last, &active, &mut dots_k, a, l, &mut pending);
+                let list = listed(2 * len - 1, 0);
+                if list || need_max[0] || need_max[1] {
+                    let pa = start.map_or([1.0, 0.0], |(sj, son)| point(sj, son));
+                    let a = &mut arc_dots;
+                    visit(&mut s, pa, [1.0, 0.0], &g, last, &active, &mut dots_k, a, list, &mut pending);
+                }
             }
             for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
                 found.append(pend);
@@ -530,6 +634,37 @@ mod tests {
 
     // Exactness against an independent enumeration of the regions, and degenerate inputs: tests/relu_network.rs.
 
+    /// The cached circle sweeps give the same polar as sweeps built per call, on data with repeated, parallel,
+    /// coplanar and zero rows, for several `c` (the cache fills during the first call).
+    #[test]
+    fn cached_sweeps_match_per_call_sweeps() {
+        let mut rng = Rng::new(8);
+        let n = 30;
+        let mut x = Mat::from_fn(n, 4, |_, j| if j == 3 { 1.0 } else { (rng.uniform() * 3.0).floor() - 1.0 });
+        for i in 0..5 {
+            for j in 0..4 {
+                x[(i + 10, j)] = x[(i, j)] * if i % 2 == 0 { 1.0 } else { -2.0 };
+                x[(i + 20, j)] = rng.normal();
+            }
+        }
+        for j in 0..4 {
+            x[(29, j)] = 0.0;
+        }
+        let rows = Rows::new(x.as_ref());
+        let cache = Arrangement4::new(&rows).expect("small arrangement fits");
+        for _ in 0..4 {
+            let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let a = exact_4d(&rows, &c, Some(&cache), &Budget::default()).unwrap();
+            let b = exact_4d(&rows, &c, None, &Budget::default()).unwrap();
+            for (p, q) in a.iter().zip(&b) {
+                assert_eq!(p.value, q.value);
+                assert_eq!(p.upper, q.upper);
+                assert_eq!(p.u, q.u);
+            }
+        }
+        assert!(cache.hyperplanes.iter().filter(|h| h.get().is_some()).count() >= n - 1);
+    }
+
     /// Inputs all on one plane or one line: the rows span only 3 or 2 dimensions, every hyperplane contains the
     /// null directions, and the polar (over the ball) equals the rank-3 or rank-2 enumeration in a basis of the row
     /// space.
@@ -545,7 +680,7 @@ mod tests {
                 let q = raw.qr().compute_thin_Q();
                 let x = Mat::from_fn(n, 4, |i, m| (0..rank).map(|t| coef[(i, t)] * q[(m, t)]).sum());
                 let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
-                let full = exact_4d(&Rows::new(x.as_ref()), &c, &Budget::default()).unwrap();
+                let full = exact_4d(&Rows::new(x.as_ref()), &c, None, &Budget::default()).unwrap();
                 let low = super::super::exact_scalar_polar_pair(&Rows::new(coef.as_ref()), &c);
                 // In R^4 the null directions of the rows give h = 0, so only the positive parts agree.
                 for (a, b) in full.iter().zip(&low) {
