@@ -125,7 +125,8 @@ const ANGLE_GAP: f64 = 1e-9;
 const INDEX: u32 = (1 << 29) - 1;
 /// The sample switches off in the first half-turn (it is active at angle 0).
 const OFF: u32 = 1 << 31;
-/// No other switching point within [`ANGLE_GAP`]: a vertex where exactly three hyperplanes meet.
+/// No other switching point within [`ANGLE_GAP`] (a vertex where exactly three hyperplanes meet) and no row parallel
+/// to this sample's.
 const SIMPLE: u32 = 1 << 30;
 /// The same pseudo-angle as the previous switching point (for the first one: angle 0), so no arc in between.
 const SAME: u32 = 1 << 29;
@@ -200,7 +201,8 @@ fn circle_sweeps(
                 .map(|e| {
                     let prev = if e == 0 { angle(len - 1) - 2.0 } else { angle(e - 1) };
                     let next = if e + 1 == len { angle(0) + 2.0 } else { angle(e + 1) };
-                    let simple = angle(e) - prev > ANGLE_GAP && next - angle(e) > ANGLE_GAP;
+                    let j = (events[e].2 & INDEX) as usize;
+                    let simple = angle(e) - prev > ANGLE_GAP && next - angle(e) > ANGLE_GAP && parallel[j].len() == 1;
                     let same = if e == 0 { angle(0) <= 0.0 } else { angle(e) <= angle(e - 1) };
                     events[e].2 | if simple { SIMPLE } else { 0 } | if same { SAME } else { 0 }
                 })
@@ -421,11 +423,7 @@ pub(super) fn exact_4d(
                 let (start, end) =
                     (if start >= len { start - len } else { start }, if end >= len { end - len } else { end });
                 let (j1, j2) = ((order[start] & INDEX) as usize, (order[end] & INDEX) as usize);
-                let canonical = simple_circle
-                    && order[start] & SIMPLE != 0
-                    && order[end] & SIMPLE != 0
-                    && parallel[j1].len() == 1
-                    && parallel[j2].len() == 1;
+                let canonical = simple_circle && order[start] & order[end] & SIMPLE != 0;
                 !canonical || (j1 > k && j2 > k)
             };
             // Every candidate is `g + w_k[s]` (+ `w_i[t]` for a region, or projected onto H_i for a face), so
@@ -547,8 +545,10 @@ pub(super) fn exact_4d(
                 }
             };
             let mut last: Option<(usize, bool)> = None;
-            // The switching point where the current arc starts (`None`: angle 0, the point (1, 0)).
+            // The switching point where the current arc starts (`None`: angle 0, the point (1, 0)), and the point
+            // itself once computed.
             let mut start: Option<(usize, bool)> = None;
+            let mut start_point: Option<[f64; 2]> = Some([1.0, 0.0]);
             for e in 0..2 * len {
                 let second = e >= len;
                 let ev = order[if second { e - len } else { e }];
@@ -558,15 +558,19 @@ pub(super) fn exact_4d(
                 if ev & SAME == 0 || e == len {
                     // The arc from the previous switching point (the last one, wrapped, for the first piece).
                     let list = listed(if e == 0 { 2 * len - 1 } else { e - 1 }, e);
-                    if list || need_max[0] || need_max[1] {
-                        let pa = start.map_or([1.0, 0.0], |(sj, son)| point(sj, son));
+                    start_point = if list || need_max[0] || need_max[1] {
+                        let pa = start_point.unwrap_or_else(|| start.map_or([1.0, 0.0], |(sj, son)| point(sj, son)));
                         let (a, pb) = (&mut arc_dots, point(j, on));
                         visit(&mut s, pa, pb, &g, last, &active, &mut dots_k, a, list, &mut pending);
-                    }
+                        Some(pb)
+                    } else {
+                        None
+                    };
                     start = Some((j, on));
                 }
                 // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
-                for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()) {
+                let pending_any = !pending[0].is_empty() || !pending[1].is_empty();
+                for (pend, found) in pending.iter_mut().zip(s.found.iter_mut()).filter(|_| pending_any) {
                     for (gn, gg) in pend.drain(..) {
                         let xg = dot4(&gg, row(j));
                         let tol = 1e-12 * gn * s.norms[j];
@@ -589,7 +593,7 @@ pub(super) fn exact_4d(
                 // The last piece of the arc that wraps past angle 0.
                 let list = listed(2 * len - 1, 0);
                 if list || need_max[0] || need_max[1] {
-                    let pa = start.map_or([1.0, 0.0], |(sj, son)| point(sj, son));
+                    let pa = start_point.unwrap_or_else(|| start.map_or([1.0, 0.0], |(sj, son)| point(sj, son)));
                     let a = &mut arc_dots;
                     visit(&mut s, pa, [1.0, 0.0], &g, last, &active, &mut dots_k, a, list, &mut pending);
                 }
