@@ -77,7 +77,7 @@ pub const PRICING_RESTARTS: usize = 64;
 /// In `auto` mode, rank-4 inputs (3-D plus bias) use enumeration up to this many samples: its cost grows like
 /// `n^3` (about 2 s per polar at `n = 300` on one core once the sweeps are cached, 22 s at `n = 600`; see
 /// `examples/relu_polar_limits.rs`).
-pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 300;
+pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 400;
 
 /// Default time for one polar's branch and bound ([`PolarOptions::time_limit`]), shared by its scalar searches.
 pub const DEFAULT_POLAR_SECONDS: f64 = 10.0;
