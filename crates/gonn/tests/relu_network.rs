@@ -706,6 +706,43 @@ fn auto_polar_limits_for_3d_inputs() {
     assert!(net(&rng.normal_mat(20, 4), PolarMode::Exact).is_err());
 }
 
+/// The exact polar of 2-D inputs plus bias (rank 3) equals `max_D ||Proj_{K_D}(X^T D c)||` over every region of
+/// the arrangement, for both signs, on generic inputs and on inputs from a small integer grid (many repeated rows and
+/// vertices where several lines meet: there every arc lists its regions), compared with a tiny generic perturbation.
+#[test]
+fn rank3_polar_matches_region_enumeration() {
+    use gonn::families::relu::polar::exact_scalar_polar_pair;
+    use gonn::numerics::cone::project;
+    let mut rng = Rng::new(23);
+    let by_regions = |x: &Mat<f64>, c: &[f64]| {
+        let rows = Rows::new(x.as_ref());
+        all_patterns(x)
+            .into_iter()
+            .map(|p| {
+                project(&rows, &p, &rows.masked_gradient(&p, c)).unwrap().iter().map(|v| v * v).sum::<f64>().sqrt()
+            })
+            .fold(0.0, f64::max)
+    };
+    for case in 0..24 {
+        let n = [10usize, 25, 60][case % 3];
+        let grid = case >= 12;
+        let x = augment(
+            Mat::from_fn(n, 2, |_, _| if grid { (rng.uniform() * 5.0).floor() - 2.0 } else { rng.normal() }).as_ref(),
+            true,
+        );
+        let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let neg: Vec<f64> = c.iter().map(|v| -v).collect();
+        let xp = Mat::from_fn(n, 3, |i, j| x[(i, j)] + if grid { 1e-7 * rng.normal() } else { 0.0 });
+        let moved: f64 =
+            (0..n).map(|i| c[i].abs() * (0..3).map(|j| (xp[(i, j)] - x[(i, j)]).powi(2)).sum::<f64>().sqrt()).sum();
+        for (p, ck) in exact_scalar_polar_pair(&Rows::new(x.as_ref()), &c).iter().zip([&c, &neg]) {
+            let r = by_regions(&xp, ck);
+            assert!((p.value - r).abs() <= moved + 1e-9 * (1.0 + r), "case {case}: exact {} vs regions {r}", p.value);
+            assert!(p.upper >= r - moved - 1e-12, "case {case}: upper {} vs regions {r}", p.upper);
+        }
+    }
+}
+
 /// The exact polar of 3-D inputs plus bias (rank 4) equals `max_D ||Proj_{K_D}(X^T D c)||` over every region of the
 /// arrangement (an independent exact method), for both signs; its upper bound closes on it.
 #[test]

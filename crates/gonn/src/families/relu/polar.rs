@@ -510,6 +510,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
     // Bundled samples (on the sweep's hyperplane): 1 on the plus side, -1 on the minus side, 0 otherwise.
     let mut bundle = vec![0i8; n];
     let mut built = None;
+    let mut events: Vec<(usize, bool, f64, [f64; 2])> = Vec::with_capacity(2 * n);
     for i in 0..n {
         if budget.expired() {
             return None;
@@ -533,6 +534,31 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
             let side = if on_plus { &mut plus } else { &mut minus };
             side.iter_mut().zip(rows.row(j)).for_each(|(s, x)| *s += c[j] * x);
         }
+        // The kink of h across H_i, kappa = sum_j c_j ||x_j|| over the samples on it: where it is convex for a sign
+        // (kappa > 0), no point of an arc is a maximum (h increases to first order off H_i; at a vertex, along the
+        // other circle, unless another concave kink passes there, whose circle then covers it; THEORY.md
+        // section 7), so the arc maxima are skipped for that sign.
+        let kappa: f64 = circle.bundled.iter().map(|&(j, _)| c[j as usize] * norms[j as usize]).sum();
+        let kappa_tol =
+            1e-9 * circle.bundled.iter().map(|&(j, _)| (c[j as usize] * norms[j as usize]).abs()).sum::<f64>();
+        let need_max = SIGNS.map(|sg| sg * kappa <= kappa_tol);
+        events.clear();
+        events.extend(circle.events(rows));
+        let len = events.len();
+        // Regions are listed only from the arcs that are a local minimum of their edges' circles: the edges next to
+        // an arc of circle i at its ends lie on the circles of the samples switching there, so the arc is a local
+        // minimum when both exceed i. Each region's edge on the smallest circle is one, so every region is still
+        // listed; near non-simple vertices (another switching point within ANGLE_GAP, which also catches repeated
+        // hyperplanes) or on a circle shared by several samples, every arc lists its regions.
+        let simple = |e: usize| {
+            let prev = if e == 0 { events[len - 1].2 - 4.0 } else { events[e - 1].2 };
+            let next = if e + 1 == len { events[0].2 + 4.0 } else { events[e + 1].2 };
+            events[e].2 - prev > ANGLE_GAP && next - events[e].2 > ANGLE_GAP
+        };
+        let alone = circle.bundled.len() == 1;
+        let listed = |start: usize, end: usize| {
+            !(alone && simple(start) && simple(end)) || (events[start].0 > i && events[end].0 > i)
+        };
         let mut g3 = [0.0; 3];
         let toggle = |j: usize, on: bool, g3: &mut [f64; 3], active: &mut [bool]| {
             active[j] = on;
@@ -553,13 +579,19 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
                              g3: &[f64; 3],
                              last: Option<(usize, bool)>,
                              active: &[bool],
+                             list: bool,
                              pending: &mut [Vec<(f64, [f64; 3])>; 2]| {
             let g2 = [dot(&e1, g3), dot(&e2, g3)];
             for (k, sg) in SIGNS.into_iter().enumerate() {
-                let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
-                if v > best_formula[k] {
-                    best_formula[k] = v;
-                    best_dir[k] = (0..3).map(|m| p[0] * e1[m] + p[1] * e2[m]).collect();
+                if need_max[k] {
+                    let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
+                    if v > best_formula[k] {
+                        best_formula[k] = v;
+                        best_dir[k] = (0..3).map(|m| p[0] * e1[m] + p[1] * e2[m]).collect();
+                    }
+                }
+                if !list {
+                    continue;
                 }
                 // The region on the side where x_i is active (plus) has its critical point inside only if
                 // x_i^T g > 0, the other only if x_i^T g < 0.
@@ -587,9 +619,13 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
                 }
             }
         };
-        for (j, on, angle, point) in circle.events(rows) {
+        for (e, &(j, on, angle, point)) in events.iter().enumerate() {
             if angle > prev_angle {
-                visit_arc(prev_point, point, &g3, last, &active, &mut pending);
+                // The arc from the previous switching point (the last one, wrapped, for the first piece).
+                let list = listed(if e == 0 { len - 1 } else { e - 1 }, e);
+                if list || need_max[0] || need_max[1] {
+                    visit_arc(prev_point, point, &g3, last, &active, list, &mut pending);
+                }
                 (prev_angle, prev_point) = (angle, point);
             }
             // j switches on at the end of the previous arc: it was inactive inside it (and vice versa).
@@ -605,10 +641,13 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         }
         if circle.order.is_empty() {
             // No sample switches along this circle: one region on each side, the whole circle its boundary.
-            visit_arc([1.0, 0.0], [-1.0, 0.0], &g3, None, &active, &mut pending);
-            visit_arc([-1.0, 0.0], [1.0, 0.0], &g3, None, &active, &mut pending);
+            visit_arc([1.0, 0.0], [-1.0, 0.0], &g3, None, &active, true, &mut pending);
+            visit_arc([-1.0, 0.0], [1.0, 0.0], &g3, None, &active, true, &mut pending);
         } else {
-            visit_arc(prev_point, [1.0, 0.0], &g3, last, &active, &mut pending);
+            let list = listed(len - 1, 0);
+            if list || need_max[0] || need_max[1] {
+                visit_arc(prev_point, [1.0, 0.0], &g3, last, &active, list, &mut pending);
+            }
         }
         for (pend, reg) in pending.iter_mut().zip(regions.iter_mut()) {
             reg.append(pend);
@@ -635,6 +674,9 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
     let plus = out.pop().expect("two signs");
     Some([plus, minus])
 }
+
+/// Switching points of a circle closer than this (in pseudo-angle) are treated as one non-simple vertex.
+const ANGLE_GAP: f64 = 1e-9;
 
 /// How many probe samples [`exact_3d`] tests each candidate region against before evaluating it.
 const PROBES: usize = 24;
