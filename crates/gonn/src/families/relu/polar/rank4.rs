@@ -7,19 +7,23 @@
 //! - inside a 2-face on some `H_i`: then `u = P_i g / ||P_i g||` with `P_i` the projection onto `H_i`;
 //! - on an edge or a vertex, which lie on the great circles `H_i ∩ H_k`.
 //!
-//! A 2-face on `H_i` holds no maximum where `h` has a convex kink across `H_i` (`kappa_i = sum c_j ||x_j|| > 0`
-//! over the rows parallel to `x_i`): along the normal geodesic `h(t) = h cos t + a sin t + kappa_i (sin t)_+`
-//! increases to first order on one side. Those faces are skipped (about half of them).
-//!
 //! For every `i`, the rank-3 sweep runs inside `H_i`: one circle sweep per other hyperplane `H_k` gives the exact
-//! maximum over that circle's arcs and lists, next to every arc, the two 2-faces of `H_i` on either side of `H_k`
+//! maximum over that circle's arcs and lists, next to an arc, the two 2-faces of `H_i` on either side of `H_k`
 //! and the two regions on either side of each of them. Every region has a facet on some `H_i` and every facet
-//! touches an arc, so every region and 2-face is listed. Samples whose rows are (numerically) parallel to `x_i`
+//! touches an arc, so every region and 2-face is listed. Two rules (THEORY.md section 7) cut this without losing
+//! a candidate:
+//! - a 2-face on `H_i` holds no maximum where `h` has a convex kink across `H_i` (`kappa_i = sum c_j ||x_j|| > 0`
+//!   over the rows parallel to `x_i`): along the normal geodesic `h(t) = h cos t + a sin t + kappa_i (sin t)_+`
+//!   increases to first order on one side; nor does an edge or vertex where such a kink passes and at most one
+//!   concave one, so arc maxima are computed only on circles whose two kinks are concave;
+//! - faces and regions are listed only at arcs that are a local minimum of their edge graph (ordered by the sorted
+//!   pair of hyperplanes an edge lies on), which their smallest edge is; every arc lists near non-simple vertices. Samples whose rows are (numerically) parallel to `x_i`
 //! are bundled with it, and within `H_i` those in the span of `x_i, x_k` with `x_k` (collinear or repeated inputs):
 //! their sides are fixed by the face, so no pattern is lost. Candidates are rejected by necessary tests (the sides
 //! of the samples that bound the arc and of a few probe samples) and the survivors are evaluated in decreasing
-//! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` per call,
-//! memory `O(n)` plus the surviving candidates.
+//! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` for the first
+//! call, then `O(n^3)` with the circle sweeps cached ([`Arrangement4`], about `4 n^3` bytes); memory `O(n)` plus the
+//! surviving candidates without the cache.
 
 use super::{
     arc_max_points, distinct_maxima, evaluate_candidates, margin, pseudo_angle, seed_ascent, ScalarPolar, PROBES,
