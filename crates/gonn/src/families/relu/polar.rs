@@ -538,10 +538,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         // (kappa > 0), no point of an arc is a maximum (h increases to first order off H_i; at a vertex, along the
         // other circle, unless another concave kink passes there, whose circle then covers it; THEORY.md
         // section 7), so the arc maxima are skipped for that sign.
-        let kappa: f64 = circle.bundled.iter().map(|&(j, _)| c[j as usize] * norms[j as usize]).sum();
-        let kappa_tol =
-            1e-9 * circle.bundled.iter().map(|&(j, _)| (c[j as usize] * norms[j as usize]).abs()).sum::<f64>();
-        let need_max = SIGNS.map(|sg| sg * kappa <= kappa_tol);
+        let need_max = convex_kink(c, &norms, circle.bundled.iter().map(|&(j, _)| j as usize)).map(|convex| !convex);
         events.clear();
         events.extend(circle.events(rows));
         let len = events.len();
@@ -677,6 +674,15 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
 
 /// Switching points of a circle closer than this (in pseudo-angle) are treated as one non-simple vertex.
 const ANGLE_GAP: f64 = 1e-9;
+
+/// Whether `h = c^T (X u)_+` has a convex kink, for `c` and for `-c`, across the hyperplane that the samples `on`
+/// share: `kappa = sum_j c_j ||x_j||` (every `(t)_+` bends the same way across it) beyond its rounding (THEORY.md
+/// section 7: no face, edge or vertex point on such a hyperplane is a maximum unless a concave kink covers it).
+fn convex_kink(c: &[f64], norms: &[f64], on: impl Iterator<Item = usize> + Clone) -> [bool; 2] {
+    let kappa: f64 = on.clone().map(|j| c[j] * norms[j]).sum();
+    let tol = 1e-9 * on.map(|j| (c[j] * norms[j]).abs()).sum::<f64>();
+    [kappa > tol, -kappa > tol]
+}
 
 /// How many probe samples [`exact_3d`] tests each candidate region against before evaluating it.
 const PROBES: usize = 24;

@@ -17,16 +17,18 @@
 //!   increases to first order on one side; nor does an edge or vertex where such a kink passes and at most one
 //!   concave one, so arc maxima are computed only on circles whose two kinks are concave;
 //! - faces and regions are listed only at arcs that are a local minimum of their edge graph (ordered by the sorted
-//!   pair of hyperplanes an edge lies on), which their smallest edge is; every arc lists near non-simple vertices. Samples whose rows are (numerically) parallel to `x_i`
-//! are bundled with it, and within `H_i` those in the span of `x_i, x_k` with `x_k` (collinear or repeated inputs):
-//! their sides are fixed by the face, so no pattern is lost. Candidates are rejected by necessary tests (the sides
+//!   pair of hyperplanes an edge lies on), which their smallest edge is; every arc lists near non-simple vertices.
+//!
+//! Samples whose rows are (numerically) parallel to `x_i` are bundled with it, and within `H_i` those in the span
+//! of `x_i, x_k` with `x_k` (collinear or repeated inputs): their sides are fixed by the face, so no pattern is lost. Candidates are rejected by necessary tests (the sides
 //! of the samples that bound the arc and of a few probe samples) and the survivors are evaluated in decreasing
 //! order of their critical value until none can beat the best value attained. Cost `O(n^3 log n)` for the first
 //! call, then `O(n^3)` with the circle sweeps cached ([`Arrangement4`], about `4 n^3` bytes); memory `O(n)` plus the
 //! surviving candidates without the cache.
 
 use super::{
-    arc_max_points, distinct_maxima, evaluate_candidates, margin, pseudo_angle, seed_ascent, ScalarPolar, PROBES,
+    arc_max_points, convex_kink, distinct_maxima, evaluate_candidates, margin, pseudo_angle, seed_ascent, ScalarPolar,
+    ANGLE_GAP, PROBES,
 };
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
@@ -122,9 +124,6 @@ impl ArcDots {
     }
 }
 
-/// Switching points of a circle closer than this (in pseudo-angle) are treated as one non-simple vertex.
-const ANGLE_GAP: f64 = 1e-9;
-
 /// Flags of [`CircleSweep::order`] next to the sample index (below [`SAME`]).
 const INDEX: u32 = (1 << 29) - 1;
 /// The sample switches off in the first half-turn (it is active at angle 0).
@@ -171,6 +170,7 @@ fn circle_sweeps(
     z: &[[f64; 3]],
     in_plane: &[(usize, f64)],
 ) -> Vec<CircleSweep> {
+    assert!(rows.n <= INDEX as usize, "sample indices fit in 29 bits");
     let mut events: Vec<(u64, u32, u32)> = Vec::with_capacity(in_plane.len());
     in_plane
         .iter()
@@ -335,16 +335,13 @@ pub(super) fn exact_4d(
                 in_plane.push((j, zn));
             }
         }
-        // Per hyperplane: x_l^T xhat and x_l^T w_i[t] for every row; the kink of h across H_i,
-        // kappa = sum_j c_j ||x_j|| over the rows bundled with x_i (every one's (t)_+ bends the same way).
+        // Per hyperplane: x_l^T xhat and x_l^T w_i[t] for every row; whether h has a convex kink across H_i.
         for &l in &nonzero {
             dots_xhat[l] = dot4(&xhat, row(l));
             dots_i[l] = [dot4(&with_i[0], row(l)), dot4(&with_i[1], row(l))];
         }
         let with_i_norms = [norm4(&with_i[0]), norm4(&with_i[1])];
-        let kappa: f64 = parallel[i].iter().map(|&j| c[j as usize] * s.norms[j as usize]).sum();
-        let kappa_tol: f64 =
-            1e-9 * parallel[i].iter().map(|&j| (c[j as usize] * s.norms[j as usize]).abs()).sum::<f64>();
+        let convex_i = convex_kink(c, &s.norms, parallel[i].iter().map(|&j| j as usize));
         if in_plane.is_empty() {
             // Every row is parallel to x_i: the regions are the two half-spheres, h = 0 on H_i.
             for (side, g) in with_i.iter().enumerate() {
@@ -406,17 +403,16 @@ pub(super) fn exact_4d(
                     [-p[0], -p[1]]
                 }
             };
-            let with_k_norm = norm4(&with_k[0]).max(norm4(&with_k[1]));
+            let wk_norms = [norm4(&with_k[0]), norm4(&with_k[1])];
+            let with_k_norm = wk_norms[0].max(wk_norms[1]);
             let mirrored = plain && i > k;
             // No other hyperplane contains this circle, and H_i and H_k are single samples'.
             let simple_circle = plain && parallel[i].len() == 1 && parallel[k].len() == 1;
             // Edge maxima: a point inside an arc (or a vertex on it) is no maximum where h has a convex kink across
-            // H_i or H_k (`kappa > 0` for the sign): it increases to first order moving off that hyperplane
-            // within the other (at a vertex, along a circle through it that crosses a convex kink).
-            let kappa_k = c[k] * s.norms[k];
-            let kappa_k_tol = 1e-9 * kappa_k.abs();
-            let need_max = SIGNS
-                .map(|sg| !mirrored && (!simple_circle || (sg * kappa <= kappa_tol && sg * kappa_k <= kappa_k_tol)));
+            // H_i or H_k (for the sign): it increases to first order moving off that hyperplane within the other
+            // (at a vertex, along a circle through it that crosses a convex kink).
+            let convex_k = convex_kink(c, &s.norms, parallel[k].iter().map(|&j| j as usize));
+            let need_max = [0, 1].map(|kk| !mirrored && (!simple_circle || !(convex_i[kk] || convex_k[kk])));
             // Faces and regions are listed only from the arcs that are a local minimum of the edges around them
             // (sorted pairs of hyperplanes: the edges next to this arc at its end points lie on the circles of
             // (i, j) and (k, j) for the sample j switching there, so the arc is a local minimum when both end
@@ -433,7 +429,6 @@ pub(super) fn exact_4d(
             // Every candidate is `g + w_k[s]` (+ `w_i[t]` for a region, or projected onto H_i for a face), so
             // `x_l^T (candidate)` is assembled from `x_l^T g` (once per arc) and per-circle constants: the tests
             // below cost a few scalar operations per candidate instead of a dot product each.
-            let wk_norms = [norm4(&with_k[0]), norm4(&with_k[1])];
             for l in s.probes.iter().copied().chain([i, k]) {
                 dots_k[l] = [dot4(&with_k[0], row(l)), dot4(&with_k[1], row(l))];
             }
@@ -496,9 +491,9 @@ pub(super) fn exact_4d(
                             if size <= s.floor(kk) {
                                 continue;
                             }
-                            // A face on H_i where h has a convex kink (kappa > 0 for this sign) holds no maximum:
+                            // A face on H_i where h has a convex kink for this sign holds no maximum:
                             // h increases to first order on one side of it.
-                            if ti.is_none() && sg * kappa > kappa_tol {
+                            if ti.is_none() && convex_i[kk] {
                                 continue;
                             }
                             let norms = &s.norms;
