@@ -23,7 +23,7 @@ use crate::meta::certificate::{Certificate, Status};
 use crate::meta::state::{Action, IterationRecord, Termination};
 use crate::numerics::rng::Rng;
 use crate::numerics::sparse::{
-    balanced_ranges, run_ranges, solve_side, sparse_small_gram, worker_count, SparseOperator, SparseRatings,
+    balanced_ranges, run_ranges, solve_side, sparse_small_gram, worker_count, SparseOperator, SparseRatings, Start,
 };
 use crate::numerics::spectral::{lanczos_operator, sigma_max_upper_to, Triplet};
 
@@ -245,7 +245,8 @@ fn sweep(data: &SparseRatings, it: &mut Iterate, lambda: f64, biases: Biases, th
     };
     let cb = both.then_some(it.col_bias.as_slice());
     let rc = data.row_counts();
-    let (ut, rb) = solve_side(data.nrows(), &row_line, &it.vt, cb, it.offset, both, lambda, threads, &rc);
+    let start = Start { own: &it.ut, bias: &it.row_bias };
+    let (ut, rb) = solve_side(data.nrows(), &row_line, &it.vt, cb, it.offset, both, lambda, threads, &rc, Some(start));
     it.ut = ut;
     if let Some(rb) = rb {
         it.row_bias = rb;
@@ -259,7 +260,9 @@ fn sweep(data: &SparseRatings, it: &mut Iterate, lambda: f64, biases: Biases, th
     };
     let rb = both.then_some(it.row_bias.as_slice());
     let cc = data.col_counts();
-    let (vt, cbias) = solve_side(data.ncols(), &col_line, &it.ut, rb, it.offset, both, lambda, threads, &cc);
+    let start = Start { own: &it.vt, bias: &it.col_bias };
+    let (vt, cbias) =
+        solve_side(data.ncols(), &col_line, &it.ut, rb, it.offset, both, lambda, threads, &cc, Some(start));
     it.vt = vt;
     if let Some(cbias) = cbias {
         it.col_bias = cbias;
@@ -776,5 +779,34 @@ mod tests {
         assert!((f - exact).abs() <= 1e-6 * exact, "{f} vs {exact}");
         assert!(fit.certificate.optimum_lower_bound.unwrap() <= exact * (1.0 + 1e-12));
         assert_eq!(fit.rank(), s.iter().filter(|&&x| x > lambda).count());
+    }
+
+    /// The same closed form at a rank where the line solves run conjugate gradients (more than
+    /// `CG_MIN_UNKNOWNS` unknowns per line), with a few entries missing so that the lines differ.
+    #[test]
+    fn high_rank_matches_singular_value_thresholding() {
+        let mut rng = Rng::new(5);
+        let (m, n) = (90, 70);
+        let y = rng.normal_mat(m, n);
+        let s: Vec<f64> = y.singular_values().unwrap();
+        let lambda = s[45];
+        let (mut rows, mut cols, mut vals) = (vec![], vec![], vec![]);
+        for i in 0..m {
+            for j in 0..n {
+                rows.push(i as u32);
+                cols.push(j as u32);
+                vals.push(y[(i, j)]);
+            }
+        }
+        let data = SparseRatings::from_triplets(m, n, &rows, &cols, &vals).unwrap();
+        let exact: f64 =
+            s.iter().map(|&x| if x > lambda { lambda * x - 0.5 * lambda * lambda } else { 0.5 * x * x }).sum();
+        let fit =
+            fit_completion(&data, &CompletionParams::new(lambda), None, &mut |_| ControlFlow::Continue(())).unwrap();
+        assert!(fit.rank() > crate::numerics::sparse::CG_MIN_UNKNOWNS, "rank {}", fit.rank());
+        assert_eq!(fit.certificate.status, Status::Certified);
+        let f = fit.certificate.objective;
+        assert!((f - exact).abs() <= 1e-6 * exact, "{f} vs {exact}");
+        assert!(fit.certificate.optimum_lower_bound.unwrap() <= exact * (1.0 + 1e-12));
     }
 }
