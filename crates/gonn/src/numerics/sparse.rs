@@ -355,11 +355,13 @@ pub type LineFn<'a> = dyn Fn(usize, &mut Vec<usize>, &mut Vec<f64>) + Sync + 'a;
 /// From this many unknowns per line (`r`, plus one with a bias) the line solves of [`solve_side`] run conjugate
 /// gradients from the current values instead of a Cholesky of their Gram matrix: a line with `d` ratings then costs
 /// about `2 d k` per iteration instead of `d k^2 + k^3 / 3`.
-pub const CG_MIN_UNKNOWNS: usize = 32;
+pub const CG_MIN_UNKNOWNS: usize = 64;
 
-/// The most conjugate-gradient iterations per line (each decreases the line's objective; the line is exact when
-/// the residual falls below `1e-10` of the right-hand side first).
-pub const CG_ITERATIONS: usize = 12;
+/// The most conjugate-gradient iterations per line and sweep (each decreases the line's objective; fewer when the
+/// residual falls below `1e-10` of the right-hand side first). Alternating sweeps converge linearly whatever the
+/// line solver, so cheap inexact lines win: on the MovieLens-1M shape at lambda 25 (rank about 180, `--threads 2`)
+/// the fit was certified in 190 s with 12 iterations, 173 s with 6, 147 s with 3 and 139 s with 2.
+pub const CG_ITERATIONS: usize = 3;
 
 /// Conjugate gradients on `(B B^T + Lambda) x = B t` from `x`, in place: `bt` is `[B; t^T]` (`k + 1` rows, one
 /// column per rating of the line), `Lambda = lambda` on the first `r` unknowns and `0` on the rest (the bias).
@@ -598,31 +600,24 @@ mod tests {
     }
 
     #[test]
-    fn cg_line_solves_small_lines_and_never_increases_the_objective() {
+    fn cg_line_never_increases_the_objective_and_converges_to_the_exact_solve() {
         let mut rng = Rng::new(7);
-        // k <= CG_ITERATIONS unknowns (the last one an unregularized bias): conjugate gradients are exact.
-        let (k, d) = (9, 30);
-        let bt = Mat::from_fn(k + 1, d, |m, _| if m == k - 1 { 1.0 } else { rng.normal() });
-        let (_, exact) = line_problem(&bt, k - 1, 0.7);
-        let mut x: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
-        cg_line(bt.as_ref(), k - 1, 0.7, &mut x);
-        for m in 0..k {
-            assert!((x[m] - exact[m]).abs() <= 1e-9 * (1.0 + exact[m].abs()), "{m}: {} vs {}", x[m], exact[m]);
-        }
-        // More unknowns than iterations: each call decreases the objective, and repeated calls converge.
-        let (k, d) = (60, 80);
-        let bt = Mat::from_fn(k + 1, d, |_, _| rng.normal());
-        let (f, exact) = line_problem(&bt, k, 0.3);
-        let mut x = vec![0.0; k];
-        let mut prev = f(&x);
-        for _ in 0..40 {
-            cg_line(bt.as_ref(), k, 0.3, &mut x);
-            let now = f(&x);
-            assert!(now <= prev + 1e-12 * prev.abs(), "{now} > {prev}");
-            prev = now;
-        }
-        for m in 0..k {
-            assert!((x[m] - exact[m]).abs() <= 1e-7 * (1.0 + exact[m].abs()), "{m}: {} vs {}", x[m], exact[m]);
+        // With an unregularized bias (a row of ones) and without; more unknowns than iterations per call.
+        for (k, d, bias) in [(9, 30, true), (60, 80, false), (70, 50, true)] {
+            let r = if bias { k - 1 } else { k };
+            let bt = Mat::from_fn(k + 1, d, |m, _| if bias && m == k - 1 { 1.0 } else { rng.normal() });
+            let (f, exact) = line_problem(&bt, r, 0.3);
+            let mut x: Vec<f64> = (0..k).map(|_| rng.normal()).collect();
+            let mut prev = f(&x);
+            for _ in 0..400 {
+                cg_line(bt.as_ref(), r, 0.3, &mut x);
+                let now = f(&x);
+                assert!(now <= prev + 1e-12 * prev.abs(), "{now} > {prev}");
+                prev = now;
+            }
+            for m in 0..k {
+                assert!((x[m] - exact[m]).abs() <= 1e-7 * (1.0 + exact[m].abs()), "{m}: {} vs {}", x[m], exact[m]);
+            }
         }
     }
 
