@@ -194,6 +194,37 @@ fn thread_count_does_not_change_the_result() {
     assert_eq!(a.rank(), b.rank());
 }
 
+/// At a rank where the line solves run conjugate gradients (`CG_MIN_UNKNOWNS` unknowns or more), with biases and
+/// missing entries: certified by the dual bound (which does not depend on how the lines were solved), with the
+/// proven lower bound below the objective, and the same fit to the bit for any thread count.
+#[test]
+fn high_rank_with_biases_is_certified_and_thread_invariant() {
+    let (m, n, rank) = (240, 180, 66);
+    let mut rng = Rng::new(9);
+    let a = rng.normal_mat(m, rank);
+    let b = rng.normal_mat(n, rank);
+    let (mut rows, mut cols, mut vals) = (vec![], vec![], vec![]);
+    for i in 0..m {
+        for j in 0..n {
+            if rng.uniform() < 0.8 {
+                let z: f64 = (0..rank).map(|k| a[(i, k)] * b[(j, k)]).sum();
+                rows.push(i as u32);
+                cols.push(j as u32);
+                vals.push(3.0 + 0.01 * i as f64 - 0.02 * j as f64 + z + 0.1 * rng.normal());
+            }
+        }
+    }
+    let data = SparseRatings::from_triplets(m, n, &rows, &cols, &vals).unwrap();
+    let first = fit(&data, 5.0, Biases::Both, 1);
+    assert!(first.rank() >= gonn::numerics::sparse::CG_MIN_UNKNOWNS, "rank {}", first.rank());
+    let c = &first.certificate;
+    assert_eq!(c.status, Status::Certified, "{}", c.summary());
+    assert!(c.optimum_lower_bound.unwrap() <= c.objective);
+    let again = fit(&data, 5.0, Biases::Both, 3);
+    assert_eq!(first.certificate.objective.to_bits(), again.certificate.objective.to_bits());
+    assert_eq!(first.rank(), again.rank());
+}
+
 /// Held-out entries are a partition of the data; the RMSE is the one computed by hand; a saved model predicts
 /// the same values after loading.
 #[test]

@@ -444,6 +444,8 @@ pub fn solve_side(
     let nnz: usize = weights.iter().sum();
     let t = if nnz < 50_000 { 1 } else { worker_count(threads) };
     let ranges = balanced_ranges(lines, t, |i| weights[i] + 1);
+    let cg_start =
+        start.as_ref().filter(|st| kdim >= CG_MIN_UNKNOWNS && st.own.ncols() == lines && st.own.nrows() == r);
     let parts = run_ranges(&ranges, |range| {
         let mut out = Mat::<f64>::zeros(r, range.len());
         let mut bias = vec![0.0; range.len()];
@@ -469,7 +471,7 @@ pub fn solve_side(
                 }
                 col[kdim] = v - offset - other_bias.map_or(0.0, |c| c[j]);
             }
-            if let Some(st) = start.as_ref().filter(|st| kdim >= CG_MIN_UNKNOWNS && st.own.ncols() == lines) {
+            if let Some(st) = cg_start {
                 let mut x: Vec<f64> = (0..kdim)
                     .map(|c| if c < r { st.own[(c, i)] } else { st.bias.get(i).copied().unwrap_or(0.0) })
                     .collect();
