@@ -123,13 +123,24 @@ impl MetaSolver<'_> {
                 priced = Some(pp);
             }
         }
+        let searched = priced.is_none();
         let mut polar = match priced {
             Some(pp) => pp,
-            None => p.net.polar(q.as_ref(), &opts, rng),
+            None => {
+                // A proof search (the ReLU branch and bound) stops at a subnetwork worth growing; when it finds
+                // none, its bound is the iteration's proof (not searched again below).
+                let mut search = opts.clone();
+                if refine && !last {
+                    search.enough = 1.0 + state.grow_threshold;
+                }
+                p.net.polar(q.as_ref(), &search, rng)
+            }
         };
         let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
-        // An exact solver's answer is already proven: asking again would repeat the same enumeration.
-        let proven_already = polar.exact && !polar.heuristic && polar.upper.is_some();
+        // An exact solver's answer is already proven: asking again would repeat the same enumeration; so is the
+        // bound of a refining family's full search before the last iteration.
+        let proven_already =
+            (polar.exact || (refine && searched && !last)) && !polar.heuristic && polar.upper.is_some();
         if near_optimal || last {
             opts.prove = true;
         }

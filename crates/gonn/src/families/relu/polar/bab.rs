@@ -10,7 +10,10 @@
 //! - a sample with `c_i < 0` enters exactly: `c_i (t)_+ = min_{lambda in [0, 1]} c_i lambda t`;
 //! - so for every `lambda in [0, 1]^N`, `beta >= 0`:
 //!   `max h <= const + ||a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j||`, minimized over `(lambda, beta)` by
-//!   coordinate descent (any iterate is a proof).
+//!   coordinate descent (any iterate is a proof);
+//! - only points above the closing threshold matter: they lie in an objective cut `g^T u >= gamma` read off the
+//!   node's dual ([`Cut`]), on which the intervals are tightened and which the dual carries with its own
+//!   multiplier; such a node's bound is at least the cut's level.
 //!
 //! Nodes are explored best first, in batches whose children all threads evaluate (the same result for any thread
 //! count), and split on the unsplit sample whose chord leaves the most slack
@@ -97,6 +100,8 @@ struct Node {
     u: Vec<f64>,
     /// The positive sample (index into the positive list) to split next; `None` at a leaf.
     branch: Option<usize>,
+    /// The highest objective cut level its intervals rely on (`-inf`: none): its bound is at least this.
+    level: f64,
 }
 
 impl PartialEq for Node {
@@ -214,6 +219,9 @@ impl<'a> Constraints<'a> {
     }
 }
 
+/// Objective-cut rounds per node (each tightens the intervals on the cut of the last dual, then solves it again).
+const CUT_ROUNDS: usize = 1;
+
 /// Nodes split together (their children are evaluated in parallel with several threads).
 const BATCH: usize = 4;
 
@@ -243,6 +251,48 @@ fn halfspace_interval(rows: &Rows, i: usize, j: usize, s: f64) -> (f64, f64) {
     (l, h)
 }
 
+/// An objective cut of a node: `g^T u >= gamma`, `||g|| = 1`, holds at every point of the node's set where
+/// `h(u)` exceeds the level it was made for (the others cannot raise the polar above the closing threshold). From
+/// a node's dual, `h(u) <= B - ||r|| + r^T u` on its set (`B` the proven bound), so `h(u) > level` implies
+/// `(r / ||r||)^T u >= 1 - (B - level) / ||r||` (THEORY.md section 11).
+struct Cut {
+    g: Vec<f64>,
+    gamma: f64,
+}
+
+impl Cut {
+    /// The cut of a dual residual `r` whose proven bound is `bound`, computed as `value` (their difference covers
+    /// the rounding of `r`), at `level`; `None` when it excludes nothing.
+    fn new(r: &[f64], bound: f64, value: f64, level: f64) -> Option<Self> {
+        let rn = norm(r);
+        if rn <= 0.0 || !level.is_finite() {
+            return None;
+        }
+        let slack = (bound - level) + 2.0 * (bound - value).max(0.0) + 1e-12 * bound.abs();
+        // A smaller gamma is a weaker (still valid) cut; gamma near 1 would leave a single point.
+        let gamma = (1.0 - slack / rn - 1e-12).min(1.0 - 1e-9);
+        (gamma > -1.0).then(|| Self { g: r.iter().map(|v| v / rn).collect(), gamma })
+    }
+
+    /// `argmin_{nu >= 0} ||p + nu g|| - nu gamma` in closed form: with `alpha = g^T p` and `b = ||p - alpha g||`,
+    /// `alpha + nu = gamma b / sqrt(1 - gamma^2)` at the minimum.
+    fn multiplier(&self, p: &[f64]) -> f64 {
+        let alpha = dot(p, &self.g);
+        let b = (dot(p, p) - alpha * alpha).max(0.0).sqrt();
+        (self.gamma * b / (1.0 - self.gamma * self.gamma).sqrt() - alpha).max(0.0)
+    }
+
+    /// A proven upper bound on `max { p^T u : ||u|| <= 1, g^T u >= gamma }`: `||p + nu g|| - nu gamma` for the
+    /// multiplier above (valid for any `nu >= 0`), plus its rounding.
+    fn support(&self, p: &[f64]) -> f64 {
+        let nu = self.multiplier(p);
+        let q: Vec<f64> = p.iter().zip(&self.g).map(|(a, g)| a + nu * g).collect();
+        let v = norm(&q) - nu * self.gamma;
+        let d = p.len() as f64;
+        v + 1e-12 * v.abs() + (d + 4.0) * 4.0 * f64::EPSILON * (norm(p) + 2.0 * nu)
+    }
+}
+
 /// The scalar polar's search state.
 struct Search<'a> {
     rows: &'a Rows,
@@ -268,6 +318,8 @@ struct Search<'a> {
 /// The bound of one node.
 struct Evaluated {
     bound: f64,
+    /// The highest objective cut level the node's intervals rely on (`-inf`: none).
+    level: f64,
     u: Vec<f64>,
     branch: Option<usize>,
 }
@@ -335,9 +387,11 @@ impl Search<'_> {
         Relaxation { a, cst, leaf }
     }
 
-    /// Coordinate descent on `||r||^2`, `r = a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j`, from the given
-    /// multipliers; stops when `cst + ||r||` is at most `stop_at`, or stalls (relative decrease below `tol`).
-    /// Returns the proven bound `cst + ||r||` plus its rounding margin, and `r`.
+    /// Coordinate descent on `||r||^2`, `r = a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j (+ nu g)`, from the
+    /// given multipliers; with an objective cut `g^T u >= gamma` ([`Cut`]) its multiplier `nu >= 0` is set in
+    /// closed form after each sweep and the bound is `cst + ||r|| - nu gamma` (weak duality: `nu (g^T u - gamma)
+    /// >= 0` on the cut). Stops when the bound is at most `stop_at`, or stalls (relative decrease below `tol`).
+    /// Returns the proven bound (with its rounding margin), the bound as computed, and `r`.
     #[allow(clippy::too_many_arguments)]
     fn dual(
         &self,
@@ -345,35 +399,51 @@ impl Search<'_> {
         splits: &[(usize, f64)],
         lambda: &mut [f64],
         beta: &mut [f64],
+        cut: Option<&Cut>,
         stop_at: f64,
         tol: f64,
-    ) -> (f64, Vec<f64>) {
+    ) -> (f64, f64, Vec<f64>) {
         let rows = self.rows;
+        let mut nu = 0.0;
         let mut r = self.residual(&rel.a, splits, lambda, beta);
-        let mut rr = dot(&r, &r);
+        let set_nu = |r: &mut [f64], nu: &mut f64| {
+            if let Some(cut) = cut {
+                r.iter_mut().zip(&cut.g).for_each(|(a, g)| *a -= *nu * g);
+                *nu = cut.multiplier(r);
+                r.iter_mut().zip(&cut.g).for_each(|(a, g)| *a += *nu * g);
+            }
+        };
+        let gamma = cut.map_or(0.0, |c| c.gamma);
+        set_nu(&mut r, &mut nu);
+        let value = |r: &[f64], nu: f64| rel.cst + norm(r) - nu * gamma;
+        let mut v = value(&r, nu);
         for round in 0..400 {
-            if rel.cst + rr.sqrt() <= stop_at {
+            if v <= stop_at {
                 break;
             }
-            let before = rr;
+            let before = v;
             self.sweep(&mut r, splits, lambda, beta);
             if round % 3 == 2 {
                 self.subspace_steps(&mut r, splits, lambda, beta);
             }
-            rr = dot(&r, &r);
-            // Stalled: the bound `cst + ||r||` moved by less than `tol` of itself.
-            if before.sqrt() - rr.sqrt() <= tol * (rel.cst + rr.sqrt()) {
+            set_nu(&mut r, &mut nu);
+            v = value(&r, nu);
+            // Stalled: the bound moved by less than `tol` of itself.
+            if before - v <= tol * v {
                 break;
             }
         }
         // The bound is evaluated again from scratch (the incremental updates of r drift).
-        let exact = self.residual(&rel.a, splits, lambda, beta);
-        let weight: f64 = splits.iter().zip(beta.iter()).map(|(&(j, _), b)| b * rows.norm(j)).sum();
-        // Rounding: every sum above has at most n + |S| terms bounded by `scale + weight`.
-        let terms = (rows.n + splits.len()) as f64;
+        let mut exact = self.residual(&rel.a, splits, lambda, beta);
+        if let Some(cut) = cut {
+            exact.iter_mut().zip(&cut.g).for_each(|(a, g)| *a += nu * g);
+        }
+        let weight: f64 = splits.iter().zip(beta.iter()).map(|(&(j, _), b)| b * rows.norm(j)).sum::<f64>() + nu;
+        // Rounding: every sum above has at most n + |S| + 1 terms bounded by `scale + weight`.
+        let terms = (rows.n + splits.len() + 1) as f64;
         let margin = (rows.d as f64) * (4e-12 + 4.0 * terms * f64::EPSILON) * (self.scale + weight);
-        let bound = (rel.cst + norm(&exact)) * (1.0 + 1e-12) + margin;
-        (bound, exact)
+        let v = rel.cst + norm(&exact) - nu * gamma;
+        (v + 1e-12 * v.abs() + margin, v, exact)
     }
 
     /// `r = a + sum_N c_i lambda_i x_i + sum_S beta_j s_j x_j`.
@@ -513,12 +583,17 @@ impl Search<'_> {
         interval: &mut [[f64; 2]],
         warm: &[f64],
         prune_at: f64,
+        level: f64,
     ) -> Evaluated {
         let rows = self.rows;
         let mut lambda: Vec<f64> = self.neg.iter().map(|&i| if rows.dot(i, warm) > 0.0 { 1.0 } else { 0.0 }).collect();
         let mut beta = vec![0.0; splits.len()];
         let mut rel = self.relaxation(standing, interval);
-        let (mut bound, mut r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, 1e-4);
+        let (mut bound, mut value, mut r) = self.dual(&rel, splits, &mut lambda, &mut beta, None, prune_at, 1e-4);
+        // Objective cuts: only points above `prune_at` matter, so the intervals may be tightened on the cut
+        // `g^T u >= gamma` they lie in; the relaxation on the tightened intervals is valid there, and the node's
+        // bound is at least the level (the points cut off are below it).
+        let mut level = level;
         if bound > prune_at && !splits.is_empty() {
             let mut set = Vec::new();
             let cons = Constraints::new(rows, splits);
@@ -527,19 +602,31 @@ impl Search<'_> {
             // First the newest constraint alone (closed form), then the full cone for the samples whose chords
             // still leave much slack.
             let &(jn, sn) = splits.last().expect("a split");
+            // The objective cut of the inherited relaxation (cheap, and it makes samples stable that would
+            // otherwise need a projection).
+            let cut = Cut::new(&r, bound, value, prune_at);
+            if cut.is_some() {
+                level = level.max(prune_at);
+            }
             let mut max_slack = 0.0f64;
             for (k, &i) in self.pos.iter().enumerate() {
                 if !self.splittable(k, standing, interval) {
                     continue;
                 }
                 let [l, h] = interval[k];
-                let (nl, nh) = halfspace_interval(rows, i, jn, sn);
+                let (mut nl, mut nh) = halfspace_interval(rows, i, jn, sn);
+                if let Some(cut) = &cut {
+                    let xi = rows.row(i);
+                    neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
+                    nl = nl.max(-cut.support(&neg_x));
+                    nh = nh.min(cut.support(xi));
+                }
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
                     changed = true;
                 }
                 let [l, h] = interval[k];
-                if l < 0.0 && h > 0.0 {
+                if l < 0.0 && h > 0.0 && self.splittable(k, standing, interval) {
                     max_slack = max_slack.max(self.c[i] * chord_slack(l, h));
                 }
             }
@@ -563,12 +650,50 @@ impl Search<'_> {
                 rel = self.relaxation(standing, interval);
             }
             let tol = if rel.leaf { 1e-15 } else { 1e-4 };
-            (bound, r) = self.dual(&rel, splits, &mut lambda, &mut beta, prune_at, tol);
+            let (b, v, rc) = self.dual(&rel, splits, &mut lambda, &mut beta, cut.as_ref(), prune_at, tol);
+            if b < bound {
+                (bound, value, r) = (b, v, rc);
+            }
+        }
+        for _ in 0..CUT_ROUNDS {
+            if bound <= prune_at || !prune_at.is_finite() {
+                break;
+            }
+            let Some(cut) = Cut::new(&r, bound, value, prune_at) else { break };
+            let mut changed = false;
+            let mut neg_x = vec![0.0; rows.d];
+            for (k, &i) in self.pos.iter().enumerate() {
+                if !self.splittable(k, standing, interval) {
+                    continue;
+                }
+                let [l, h] = interval[k];
+                let xi = rows.row(i);
+                neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
+                let (nl, nh) = (-cut.support(&neg_x), cut.support(xi));
+                if nh < h || nl > l {
+                    interval[k] = [nl.max(l), nh.min(h)];
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+            level = level.max(prune_at);
+            rel = self.relaxation(standing, interval);
+            let tol = if rel.leaf { 1e-15 } else { 1e-4 };
+            let (b, v, rc) = self.dual(&rel, splits, &mut lambda, &mut beta, Some(&cut), prune_at, tol);
+            let improved = b < bound * (1.0 - 1e-3);
+            if b < bound {
+                (bound, value, r) = (b, v, rc);
+            }
+            if !improved {
+                break;
+            }
         }
         let rn = norm(&r);
         let u = if rn > 0.0 { r.iter().map(|v| v / rn).collect() } else { warm.to_vec() };
         let branch = if rel.leaf { None } else { self.most_violated(standing, interval, &u) };
-        Evaluated { bound, u, branch }
+        Evaluated { bound: bound.max(level), u, branch, level }
     }
 }
 
@@ -601,7 +726,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
     let standing = vec![Standing::Open; search.pos.len()];
     let mut interval: Vec<[f64; 2]> = search.pos.iter().map(|&i| [-rows.norm(i), rows.norm(i)]).collect();
     let warm = search.best.1.clone();
-    let root = search.evaluate(&[], &standing, &mut interval, &warm, f64::NEG_INFINITY);
+    let root = search.evaluate(&[], &standing, &mut interval, &warm, f64::NEG_INFINITY, f64::NEG_INFINITY);
     search.nodes += 1;
     let threads = match opts.par {
         Par::Rayon(t) => t.get(),
@@ -614,7 +739,16 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
     let mut settled = f64::NEG_INFINITY;
     let tiny = 1e-300;
     let threshold = |best: f64| opts.target.max(best + opts.rel_tol * best.max(tiny));
-    heap.push(Node { bound: root.bound, seq, split: u32::MAX, standing, interval, u: root.u, branch: root.branch });
+    heap.push(Node {
+        bound: root.bound,
+        seq,
+        split: u32::MAX,
+        standing,
+        interval,
+        u: root.u,
+        branch: root.branch,
+        level: root.level,
+    });
     loop {
         let best = search.best.0;
         let open_max = heap.peek().map_or(f64::NEG_INFINITY, |n| n.bound);
@@ -655,7 +789,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
             let mut standing = node.standing.clone();
             standing[*k] = if active { Standing::Active } else { Standing::Inactive };
             let mut interval = node.interval.clone();
-            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, prune_at);
+            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, prune_at, node.level);
             // The parent's bound holds on the child's smaller set: the upper bound never increases.
             ev.bound = ev.bound.min(node.bound);
             (ev, standing, interval)
@@ -703,7 +837,16 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
                 settled = settled.max(ev.bound);
             } else {
                 seq += 1;
-                heap.push(Node { bound: ev.bound, seq, split: at, standing, interval, u: ev.u, branch: ev.branch });
+                heap.push(Node {
+                    bound: ev.bound,
+                    seq,
+                    split: at,
+                    standing,
+                    interval,
+                    u: ev.u,
+                    branch: ev.branch,
+                    level: ev.level,
+                });
             }
         }
     }
@@ -756,6 +899,13 @@ mod tests {
                 let (q2, rep2) = bab_scalar_polar(&rows, &c, (p.value, p.u.clone()), &two);
                 let (q1, rep1) = bab_scalar_polar(&rows, &c, (p.value, p.u.clone()), &BabOptions::default());
                 assert_eq!((q1.value, q1.upper, rep1.nodes), (q2.value, q2.upper, rep2.nodes));
+                // With a target the objective cuts are made at its level: the bound stays above the polar.
+                for factor in [0.9, 1.1] {
+                    let opts = BabOptions { target: factor * exact.value, ..Default::default() };
+                    let (q, rep) = bab_scalar_polar(&rows, &c, (0.0, Vec::new()), &opts);
+                    assert!(rep.closed && q.upper >= exact.value - 1e-12, "d={d} n={n} target x{factor}: {}", q.upper);
+                    assert!(q.upper <= (factor * exact.value).max(exact.value * (1.0 + 1e-8)) + 1e-12);
+                }
                 // A small node budget leaves a valid bracket.
                 let few = BabOptions { max_nodes: 3, ..Default::default() };
                 let (q, _) = bab_scalar_polar(&rows, &c, (0.0, Vec::new()), &few);
@@ -783,6 +933,28 @@ mod tests {
             last = p.upper;
         }
         assert!(last <= exact.value * (1.0 + 1e-8), "closed at {last}, polar {}", exact.value);
+    }
+
+    /// The cut's support bound against its closed form: `max { p^T u : ||u|| <= 1, g^T u >= gamma }` is `||p||`
+    /// when `p` lies in the cut, else `alpha gamma + b sqrt(1 - gamma^2)` on its boundary.
+    #[test]
+    fn cut_support_is_a_tight_upper_bound() {
+        let mut rng = Rng::new(5);
+        for trial in 0..500 {
+            let d = 2 + trial % 6;
+            let p: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+            let g0: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+            let gn = norm(&g0);
+            let g: Vec<f64> = g0.iter().map(|v| v / gn).collect();
+            let gamma = 2.0 * rng.uniform() - 1.0;
+            let cut = Cut { g: g.clone(), gamma };
+            let alpha = dot(&p, &g);
+            let pn = norm(&p);
+            let b = (pn * pn - alpha * alpha).max(0.0).sqrt();
+            let truth = if alpha >= gamma * pn { pn } else { alpha * gamma + b * (1.0 - gamma * gamma).sqrt() };
+            let bound = cut.support(&p);
+            assert!(bound >= truth && bound <= truth + 1e-9 * pn.max(1.0), "{bound} vs {truth}");
+        }
     }
 
     fn x_row(rows: &Rows, j: usize) -> Vec<f64> {
