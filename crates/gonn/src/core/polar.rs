@@ -27,6 +27,9 @@ pub struct Polar {
     /// The lower bound comes from a heuristic search and the proven upper bound is a loose norm bound: unless
     /// that bound certifies, the status is `heuristic` (no better subnetwork found), not `bounded`.
     pub heuristic: bool,
+    /// An anytime proof search (the ReLU branch and bound) stopped before its bound closed: more time can tighten
+    /// `upper`.
+    pub open_search: bool,
 }
 
 /// Options for polar solvers.
@@ -56,6 +59,8 @@ pub struct PolarOptions {
     /// Time for one polar's costly proof search (the ReLU branch and bound), within `budget`; `None`: the
     /// family's default.
     pub time_limit: Option<std::time::Duration>,
+    /// Multiplies that time (the fit's schedule: longer proofs once shorter ones stopped open).
+    pub time_scale: f64,
     /// Searches with an anytime proven bound may stop once it is below this value (1: the optimality test of
     /// `Q = -G / lambda`; 0: bracket the polar as tightly as the time allows).
     pub target: f64,
@@ -79,6 +84,7 @@ impl Default for PolarOptions {
             par: Par::Seq,
             pricing: false,
             time_limit: None,
+            time_scale: 1.0,
             target: 1.0,
             enough: f64::INFINITY,
             budget: crate::numerics::budget::Budget::default(),

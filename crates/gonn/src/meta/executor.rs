@@ -203,6 +203,26 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         } else {
             None
         };
+        // Converged with a proof search cut short: one longer proof at the same weights (the bound is anytime).
+        let (checked, stop) = if stop == Some(Termination::NoBetterSubnetwork) && checked.polar.open_search {
+            let closing = s.check_closing(&w, checked.info.clone(), &next, &mut rng);
+            if let Some(lb) = closing.cert.optimum_lower_bound {
+                next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
+            }
+            let stop = if closing.cert.status == Status::Certified {
+                Some(Termination::Certified)
+            } else if s.budget.timed_out() {
+                Some(Termination::MaxTime)
+            } else if !closing.near_optimal {
+                // The longer search found a subnetwork worth growing: the run goes on.
+                None
+            } else {
+                Some(Termination::NoBetterSubnetwork)
+            };
+            (closing, stop)
+        } else {
+            (checked, stop)
+        };
         let rec = IterationRecord {
             outer,
             subnetworks: w.width(),

@@ -13,7 +13,7 @@ use crate::numerics::budget::Budget;
 use crate::numerics::rng::Rng;
 
 use super::params::ValidFitParams;
-use super::state::MetaState;
+use super::state::{MetaState, MAX_PROOF_SCALE};
 
 /// `Q = -G / lambda`, the argument of the polar.
 pub(super) fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> {
@@ -68,6 +68,10 @@ pub(super) struct Checked {
     pub info: DescentInfo,
 }
 
+/// A converged run whose proof search did not close gets one more proof with this many times the polar's time
+/// (`--polar-seconds`), within `--max-seconds`.
+pub const CLOSING_POLARS: f64 = 8.0;
+
 /// The meta-algorithm's moves on a problem, with the run's parameters and budget.
 pub(super) struct MetaSolver<'a> {
     pub p: Problem<'a>,
@@ -105,10 +109,30 @@ impl MetaSolver<'_> {
     /// The polar at `w` with its certificate; the polar is proven when the run is near optimal or about to stop
     /// (`at_limit`: the last outer iteration, or the budget ended, possibly inside this polar).
     pub fn check(&self, w: &Weights, info: DescentInfo, state: &MetaState, at_limit: bool, rng: &mut Rng) -> Checked {
+        self.check_within(w, info, state, at_limit, state.proof_scale, rng)
+    }
+
+    /// The check of a converged run whose proof search stopped with its bound open: the same weights again, with
+    /// [`CLOSING_POLARS`] times the polar's time (or the current schedule's factor, if larger) for the proof.
+    pub fn check_closing(&self, w: &Weights, info: DescentInfo, state: &MetaState, rng: &mut Rng) -> Checked {
+        self.check_within(w, info, state, true, CLOSING_POLARS.max(state.proof_scale), rng)
+    }
+
+    /// [`Self::check`], with the proof search's time multiplied by `time_scale`.
+    fn check_within(
+        &self,
+        w: &Weights,
+        info: DescentInfo,
+        state: &MetaState,
+        at_limit: bool,
+        time_scale: f64,
+        rng: &mut Rng,
+    ) -> Checked {
         let p = &self.p;
         let ev = p.evaluate(w);
         let q = dual_direction(&ev.g, p.lambda);
         let mut opts = self.polar_options(false);
+        opts.time_scale = time_scale;
         opts.extra_atoms = 8;
         let last = at_limit || self.budget.expired();
         // Families that refine their dual price first with their cheap search: while it finds a subnetwork above
@@ -173,8 +197,12 @@ impl MetaSolver<'_> {
         state.descent_tol > 1e-16 || state.grow_threshold > 0.5 * self.params.tol || state.stalls < 3
     }
 
-    /// Records the gap of a near-optimal iteration (for the stall count).
+    /// Records the gap of a near-optimal iteration (for the stall count), and doubles the proof search's time
+    /// when its bound stopped open there.
     pub fn note_gap(&self, state: &mut MetaState, c: &Checked) {
+        if c.near_optimal && c.polar.open_search {
+            state.proof_scale = (2.0 * state.proof_scale).min(MAX_PROOF_SCALE);
+        }
         if c.near_optimal {
             let gap = c.cert.gap_bound.unwrap_or(f64::INFINITY);
             let best = state.best_gap.unwrap_or(f64::INFINITY);

@@ -137,6 +137,10 @@ pub struct MetaState {
     pub best_gap: Option<f64>,
     /// Near-optimal iterations in a row whose gap did not shrink by 1 %.
     pub stalls: usize,
+    /// Multiplies the proof search's time (`--polar-seconds`): doubled after each near-optimal iteration whose
+    /// proof search stopped with its bound open, up to [`MAX_PROOF_SCALE`].
+    #[serde(default = "unit_scale")]
+    pub proof_scale: f64,
     /// The largest proven lower bound on the global optimum `F*` found so far (weak duality).
     pub lower_bound: Option<f64>,
     /// State of the seeded generator.
@@ -147,6 +151,13 @@ pub struct MetaState {
     /// The weights to continue from (stored as the checkpoint's tensors, not in its JSON).
     #[serde(skip, default = "no_weights")]
     pub weights: Weights,
+}
+
+/// The largest [`MetaState::proof_scale`].
+pub const MAX_PROOF_SCALE: f64 = 16.0;
+
+fn unit_scale() -> f64 {
+    1.0
 }
 
 fn no_weights() -> Weights {
@@ -163,6 +174,7 @@ impl MetaState {
             descent_tol: 1e-6_f64.min(tol * 1e-1),
             best_gap: None,
             stalls: 0,
+            proof_scale: 1.0,
             lower_bound: None,
             rng: rng.state(),
             seconds: 0.0,
@@ -252,4 +264,20 @@ pub fn fingerprint(p: &Problem<'_>) -> String {
         h.bytes(format!("{v:.9e}").as_bytes());
     }
     format!("{:016x}", h.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint written before the proof schedule existed resumes with the polar's own time.
+    #[test]
+    fn checkpoints_without_a_proof_scale_resume_at_scale_one() {
+        let old = r#"{"fingerprint":"f","outer":3,"grow_threshold":0.01,"descent_tol":1e-7,"best_gap":null,
+            "stalls":0,"lower_bound":null,"rng":[1,2,3,4],"seconds":1.5,"history":[]}"#;
+        let s = MetaState::from_json(old, no_weights()).unwrap();
+        assert_eq!((s.outer, s.proof_scale), (3, 1.0));
+        let again = MetaState::from_json(&MetaState { proof_scale: 4.0, ..s }.to_json(), no_weights()).unwrap();
+        assert_eq!(again.proof_scale, 4.0);
+    }
 }

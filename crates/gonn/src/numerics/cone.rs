@@ -67,14 +67,22 @@ impl Rows {
 /// Solves the small symmetric positive definite system `A x = b` (`A` row-major `k x k`) by Cholesky; `None` when
 /// a pivot is not clearly positive (the constraints are numerically dependent).
 pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; k * k];
+    let (mut l, mut y) = (Vec::new(), Vec::new());
+    cholesky_solve_into(a, b, k, &mut l, &mut y).then_some(y)
+}
+
+/// [`cholesky_solve`] with caller-owned buffers: the factor goes to `l`, the solution to `y`; `false` when `a` is
+/// not (numerically) positive definite.
+pub(crate) fn cholesky_solve_into(a: &[f64], b: &[f64], k: usize, l: &mut Vec<f64>, y: &mut Vec<f64>) -> bool {
+    l.clear();
+    l.resize(k * k, 0.0);
     let scale = (0..k).map(|i| a[i * k + i]).fold(0.0, f64::max);
     for i in 0..k {
         for j in 0..=i {
             let s: f64 = a[i * k + j] - (0..j).map(|m| l[i * k + m] * l[j * k + m]).sum::<f64>();
             if i == j {
                 if s <= 1e-12 * scale {
-                    return None;
+                    return false;
                 }
                 l[i * k + i] = s.sqrt();
             } else {
@@ -82,14 +90,15 @@ pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>>
             }
         }
     }
-    let mut y = b.to_vec();
+    y.clear();
+    y.extend_from_slice(b);
     for i in 0..k {
         y[i] = (y[i] - (0..i).map(|m| l[i * k + m] * y[m]).sum::<f64>()) / l[i * k + i];
     }
     for i in (0..k).rev() {
         y[i] = (y[i] - (i + 1..k).map(|m| l[m * k + i] * y[m]).sum::<f64>()) / l[i * k + i];
     }
-    Some(y)
+    true
 }
 
 /// `Proj_{K_D}(z)` for the pattern `active` (`D_jj = 1` for active samples).
@@ -197,10 +206,12 @@ impl PatternCone<'_> {
 }
 
 impl ActiveSetQp for PatternCone<'_> {
-    fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    fn restricted(&self, set: &[usize], gram: &mut Vec<f64>, rhs: &mut Vec<f64>) {
         let k = set.len();
-        let mut gram = vec![0.0; k * k];
-        let mut rhs = vec![0.0; k];
+        gram.clear();
+        gram.resize(k * k, 0.0);
+        rhs.clear();
+        rhs.resize(k, 0.0);
         for a in 0..k {
             let ra = self.rows.row(set[a]);
             for b in 0..=a {
@@ -212,7 +223,6 @@ impl ActiveSetQp for PatternCone<'_> {
             }
             rhs[a] = -self.sign(set[a]) * ra.iter().zip(self.z).map(|(p, q)| p * q).sum::<f64>();
         }
-        (gram, rhs)
     }
 
     /// The most violated constraint at `u = z + A^T mu`, measured as a distance.

@@ -2,12 +2,12 @@
 //! the one implementation behind the cone projections of ReLU patterns (whose `M` is implicit, one row per
 //! sample) and the fully corrective step of the dual refinement (a small dense `M`).
 
-use crate::numerics::cone::cholesky_solve;
+use crate::numerics::cone::cholesky_solve_into;
 
 /// A nonnegative quadratic program as the active-set method sees it.
 pub trait ActiveSetQp {
-    /// `M[set, set]` (row-major `k x k`) and `b[set]`.
-    fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>);
+    /// `M[set, set]` (row-major `k x k`) into `m` and `b[set]` into `b` (both resized to fit).
+    fn restricted(&self, set: &[usize], m: &mut Vec<f64>, b: &mut Vec<f64>);
     /// With `c` the solution on `set` (zero elsewhere), the variable to free next: one outside `set`, not
     /// `skip`ped, whose gradient `b_j - (M c)_j` is clearly positive (the largest, in the problem's own scaling);
     /// `None` at a KKT point.
@@ -29,6 +29,8 @@ pub fn lawson_hanson(
 ) -> bool {
     let mut skip = vec![false; qp.variables()];
     let mut warm = warm && !set.is_empty();
+    // Buffers of the restricted systems (no allocation per step).
+    let (mut m, mut rhs, mut chol, mut z) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..max_outer {
         let newest = if warm {
             warm = false;
@@ -41,8 +43,8 @@ pub fn lawson_hanson(
         };
         // Least squares on the passive set, stepping back to keep c >= 0.
         loop {
-            let (m, rhs) = qp.restricted(set);
-            let Some(z) = cholesky_solve(&m, &rhs, set.len()) else {
+            qp.restricted(set, &mut m, &mut rhs);
+            if !cholesky_solve_into(&m, &rhs, set.len(), &mut chol, &mut z) {
                 match newest {
                     // The new variable is (numerically) dependent on the others: drop it, do not pick it again.
                     Some(_) => {
@@ -57,9 +59,9 @@ pub fn lawson_hanson(
                     }
                 }
                 break;
-            };
+            }
             if z.iter().all(|v| *v > 0.0) {
-                *c = z;
+                c.clone_from(&z);
                 break;
             }
             let mut alpha = 1.0f64;
@@ -68,17 +70,21 @@ pub fn lawson_hanson(
                     alpha = alpha.min(ci / (ci - zi));
                 }
             }
-            let mut keep = (Vec::with_capacity(set.len()), Vec::with_capacity(set.len()));
-            for ((&j, ci), zi) in set.iter().zip(c.iter()).zip(&z) {
-                let v = ci + alpha * (zi - ci);
+            // Step to the boundary in place, dropping the variables that reach zero.
+            let mut kept = 0;
+            for t in 0..set.len() {
+                let (j, ci) = (set[t], c[t]);
+                let v = ci + alpha * (z[t] - ci);
                 if v > 1e-300 {
-                    keep.0.push(j);
-                    keep.1.push(v);
+                    set[kept] = j;
+                    c[kept] = v;
+                    kept += 1;
                 } else if newest == Some(j) {
                     skip[j] = true;
                 }
             }
-            (*set, *c) = keep;
+            set.truncate(kept);
+            c.truncate(kept);
             if set.is_empty() {
                 break;
             }
@@ -96,9 +102,12 @@ struct Dense<'a> {
 }
 
 impl ActiveSetQp for Dense<'_> {
-    fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    fn restricted(&self, set: &[usize], m: &mut Vec<f64>, b: &mut Vec<f64>) {
         let (k, p) = (self.b.len(), set.len());
-        ((0..p * p).map(|t| self.m[set[t / p] * k + set[t % p]]).collect(), set.iter().map(|&i| self.b[i]).collect())
+        m.clear();
+        m.extend((0..p * p).map(|t| self.m[set[t / p] * k + set[t % p]]));
+        b.clear();
+        b.extend(set.iter().map(|&i| self.b[i]));
     }
     fn entering(&self, set: &[usize], c: &[f64], skip: &[bool]) -> Option<usize> {
         let k = self.b.len();

@@ -117,6 +117,7 @@ pub fn cp_polar(q: MatRef<'_, f64>, n: usize, k: usize, opts: &PolarOptions, rng
         method: "higher-order power method (NP-hard; upper bound min_k sigma_max(unfolding_k))".into(),
         extra: vec![],
         heuristic: false,
+        open_search: false,
     }
 }
 

@@ -85,5 +85,6 @@ pub fn heuristic_polar(net: &DeepNetwork, q: MatRef<'_, f64>, opts: &PolarOption
         method: "gradient ascent on one subnetwork (heuristic)".into(),
         extra: Vec::new(),
         heuristic: true,
+        open_search: false,
     }
 }

@@ -133,6 +133,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             method: method.into(),
             extra: vec![],
             heuristic: false,
+            open_search: false,
         };
     }
     let both_l2 = nu.norm == Norm::L2 && nv.norm == Norm::L2;
@@ -151,6 +152,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
                 method: method.into(),
                 extra,
                 heuristic: false,
+                open_search: false,
             };
         }
         let upper = sigma_upper(q, t.sigma, opts);
@@ -164,6 +166,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             method: method.into(),
             extra,
             heuristic: false,
+            open_search: false,
         };
     }
     // NP-hard cases: heuristic lower bound, upper bound by norm domination.
@@ -178,6 +181,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
             method: method.into(),
             extra: vec![],
             heuristic: false,
+            open_search: false,
         };
     }
     let q_rel = if nu.nonneg && nv.nonneg {
@@ -213,6 +217,7 @@ pub fn factor_polar(q: MatRef<'_, f64>, nu: LayerNorm, nv: LayerNorm, opts: &Pol
         method: method.into(),
         extra: vec![],
         heuristic: false,
+        open_search: false,
     }
 }
 

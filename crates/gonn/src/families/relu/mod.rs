@@ -98,7 +98,13 @@ pub struct ReluNetwork {
     x_norm: f64,
     /// Polars that are not enumerated run the branch and bound after the pattern ascent.
     bab: bool,
+    /// Units that earlier branch-and-bound searches attained (at most [`RECENT_MAXIMA`], newest last): further
+    /// starts for the pattern ascent of later polars, whose dual direction moves little between outer iterations.
+    recent: std::sync::Arc<std::sync::Mutex<Vec<Vec<f64>>>>,
 }
+
+/// How many units of earlier branch-and-bound searches seed later pattern ascents.
+const RECENT_MAXIMA: usize = 32;
 
 /// The branch-and-bound searches of one polar call: their shared deadline, their target, and what they did.
 struct BabRun {
@@ -121,6 +127,9 @@ struct BabRun {
 impl BabRun {
     fn new(opts: &PolarOptions, searches: usize, target: f64) -> Self {
         let limit = opts.time_limit.unwrap_or(std::time::Duration::from_secs_f64(DEFAULT_POLAR_SECONDS));
+        // At most about 30 years: an `Instant` plus the limit stays representable.
+        let scaled = (limit.as_secs_f64() * opts.time_scale).clamp(0.0, 1e9);
+        let limit = std::time::Duration::from_secs_f64(if scaled.is_nan() { 0.0 } else { scaled });
         let budget = opts.budget.within(limit);
         Self {
             budget,
@@ -291,6 +300,7 @@ impl ReluNetwork {
             reduced,
             x_norm,
             bab,
+            recent: Default::default(),
         })
     }
 
@@ -375,15 +385,19 @@ impl ReluNetwork {
                 pair
             }
             None => {
-                let mut plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, rng, budget);
+                let seeds = self.recent.lock().map(|r| r.clone()).unwrap_or_default();
+                let mut plus = heuristic_scalar_polar(&self.rows, c, self.x_norm, restarts, &seeds, rng, budget);
                 if let Some(run) = bab.as_deref_mut() {
                     run.improve(&self.rows, c, &mut plus);
+                    self.remember(&plus);
                 }
                 let minus = if both {
                     let neg: Vec<f64> = c.iter().map(|v| -v).collect();
-                    let mut minus = heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, rng, budget);
+                    let mut minus =
+                        heuristic_scalar_polar(&self.rows, &neg, self.x_norm, restarts, &seeds, rng, budget);
                     if let Some(run) = bab {
                         run.improve(&self.rows, &neg, &mut minus);
+                        self.remember(&minus);
                     }
                     minus
                 } else {
@@ -392,6 +406,18 @@ impl ReluNetwork {
                 [plus, minus]
             }
         }
+    }
+
+    /// Keeps the units a branch and bound attained (its best and its further maxima) as seeds for later ascents.
+    fn remember(&self, p: &ScalarPolar) {
+        let Ok(mut recent) = self.recent.lock() else { return };
+        for u in std::iter::once(&p.u).chain(p.extra.iter().map(|(_, u)| u)) {
+            if u.len() == self.rows.d && p.value > 0.0 && !recent.contains(u) {
+                recent.push(u.clone());
+            }
+        }
+        let excess = recent.len().saturating_sub(RECENT_MAXIMA);
+        recent.drain(..excess);
     }
 
     /// `d/dU <G, (XU)_+ V^T> = X^T ((G V) ⊙ 1[XU > 0])`, from the pre-activations `pre = X U`.
@@ -558,6 +584,7 @@ impl Family for ReluNetwork {
                 method: method_scalar,
                 extra,
                 heuristic: !exact_enum && bab.is_none(),
+                open_search: bab.as_ref().is_some_and(|b| !b.closed),
             };
         }
         // Output l2: alternate v <- Q^T h / ||.||, u <- scalar polar of Q v.
@@ -617,6 +644,7 @@ impl Family for ReluNetwork {
             },
             extra: Vec::new(),
             heuristic: !exact_enum && bab.is_none(),
+            open_search: bab.as_ref().is_some_and(|b| !b.closed),
         }
     }
     fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {

@@ -736,7 +736,8 @@ pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
     (val, u)
 }
 
-/// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from data-driven starts (the samples with the largest
+/// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from `seeds` (units of earlier searches), data-driven
+/// starts (the samples with the largest
 /// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones. The
 /// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
 pub fn heuristic_scalar_polar(
@@ -744,11 +745,12 @@ pub fn heuristic_scalar_polar(
     c: &[f64],
     x_norm: f64,
     restarts: usize,
+    seeds: &[Vec<f64>],
     rng: &mut Rng,
     budget: &Budget,
 ) -> ScalarPolar {
     let d = rows.d;
-    let mut starts: Vec<Vec<f64>> = Vec::new();
+    let mut starts: Vec<Vec<f64>> = seeds.iter().filter(|u| u.len() == d).cloned().collect();
     let unit = |v: Vec<f64>| {
         let n = norm(&v);
         (n > 0.0).then(|| v.iter().map(|a| a / n).collect::<Vec<f64>>())
@@ -838,7 +840,7 @@ mod tests {
                 }
                 assert!(p.value <= gmax + lip * step, "d={d}: exact {} far above grid {gmax}", p.value);
                 // The heuristic never exceeds the exact value.
-                let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &mut rng, &Budget::default());
+                let h = heuristic_scalar_polar(&rows, &c, 1e9, 4, &[], &mut rng, &Budget::default());
                 assert!(h.value <= p.upper + 1e-12);
             }
         }

@@ -133,17 +133,18 @@ struct SplitCone<'a> {
 }
 
 impl ActiveSetQp for SplitCone<'_> {
-    fn restricted(&self, set: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    fn restricted(&self, set: &[usize], gram: &mut Vec<f64>, rhs: &mut Vec<f64>) {
         let (k, m) = (set.len(), self.b.len());
-        let mut gram = vec![0.0; k * k];
-        let mut rhs = vec![0.0; k];
+        gram.clear();
+        gram.resize(k * k, 0.0);
+        rhs.clear();
+        rhs.resize(k, 0.0);
         for a in 0..k {
             for q in 0..k {
                 gram[a * k + q] = self.gram[set[a] * m + set[q]];
             }
             rhs[a] = -self.b[set[a]];
         }
-        (gram, rhs)
     }
 
     /// The most violated constraint at `u = z + sum mu_k s_k x_k`: `s_j x_j^T u = b_j + sum_k mu_k G_jk`.
