@@ -48,6 +48,8 @@ PROBLEMS = [
     ("4feat-300", lambda: synthetic(4, 300), "squared", 1.0, 1),
     ("4feat-500", lambda: synthetic(4, 500), "squared", 1.0, 1),
     ("5feat-300", lambda: synthetic(5, 300), "squared", 1.0, 1),
+    ("3feat-500", lambda: synthetic(3, 500), "squared", 1.0, 1),
+    ("5feat-500", lambda: synthetic(5, 500), "squared", 1.0, 1),
     ("diabetes", lambda: real("diabetes"), "squared", 10.0, 2),
     ("wine", lambda: real("wine"), "logistic", 1.0, 2),
     ("breast_cancer", lambda: real("breast_cancer"), "logistic", 1.0, 2),
