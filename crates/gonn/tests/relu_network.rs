@@ -431,6 +431,36 @@ fn bab_fits_reach_the_convex_optimum_with_a_certificate() {
     }
 }
 
+/// A proof budget far too short for the branch and bound (the schedule doubles it, a converged run gets a closing
+/// proof): the run still ends within its limit with a valid bracket, and a certificate only with a closed bound.
+#[test]
+fn bab_fits_with_a_tiny_proof_budget_end_with_a_valid_bracket() {
+    let (x, y) = data_nd(14, 4, 31);
+    let xa = augment(x.as_ref(), true);
+    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Bab).unwrap();
+    let obs = Observations::new(Mat::from_fn(y.len(), 1, |i, _| y[i]), None).unwrap();
+    let lambda = 0.3;
+    let fstar = convex_optimum(&xa, &y, lambda);
+    let m = FitParams::new(lambda)
+        .tol(1e-6)
+        .seed(5)
+        .polar_seconds(Some(1e-6))
+        .max_seconds(30.0)
+        .validate()
+        .unwrap()
+        .fit(&net, &obs)
+        .unwrap();
+    let c = &m.certificate;
+    assert!(m.seconds < 45.0, "{} s", m.seconds);
+    assert!(c.polar_upper.unwrap() >= c.polar_lower, "{}", c.summary());
+    assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-9) && c.objective >= fstar * (1.0 - 1e-9));
+    if c.status == Status::Certified {
+        assert!((c.objective - fstar) / fstar <= 1e-6, "{}", c.summary());
+    } else {
+        assert!(c.gap_bound.unwrap() >= c.objective - fstar - 1e-9 * fstar, "{}", c.summary());
+    }
+}
+
 #[test]
 fn certify_bounds_the_gap_of_suboptimal_networks() {
     let (x, y) = data_2d(12, 7);
