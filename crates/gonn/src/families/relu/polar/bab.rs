@@ -278,19 +278,27 @@ impl Cut {
     /// `argmin_{nu >= 0} ||p + nu g|| - nu gamma` in closed form: with `alpha = g^T p` and `b = ||p - alpha g||`,
     /// `alpha + nu = gamma b / sqrt(1 - gamma^2)` at the minimum.
     fn multiplier(&self, p: &[f64]) -> f64 {
-        let alpha = dot(p, &self.g);
-        let b = (dot(p, p) - alpha * alpha).max(0.0).sqrt();
+        self.multiplier_at(dot(p, &self.g), dot(p, p))
+    }
+
+    /// [`Self::multiplier`] from `alpha = g^T p` and `||p||^2`.
+    fn multiplier_at(&self, alpha: f64, pp: f64) -> f64 {
+        let b = (pp - alpha * alpha).max(0.0).sqrt();
         (self.gamma * b / (1.0 - self.gamma * self.gamma).sqrt() - alpha).max(0.0)
     }
 
-    /// A proven upper bound on `max { p^T u : ||u|| <= 1, g^T u >= gamma }`: `||p + nu g|| - nu gamma` for the
-    /// multiplier above (valid for any `nu >= 0`), plus its rounding.
-    fn support(&self, p: &[f64]) -> f64 {
-        let nu = self.multiplier(p);
-        let q: Vec<f64> = p.iter().zip(&self.g).map(|(a, g)| a + nu * g).collect();
-        let v = norm(&q) - nu * self.gamma;
-        let d = p.len() as f64;
-        v + 1e-12 * v.abs() + (d + 4.0) * 4.0 * f64::EPSILON * (norm(p) + 2.0 * nu)
+    /// Proven bounds `[l, h]` of `x^T u` over `{||u|| <= 1, g^T u >= gamma}`: on each side `s = +-1`,
+    /// `max s x^T u <= ||s x + nu g|| - nu gamma` for the multiplier above (valid for any `nu >= 0`), plus its
+    /// rounding.
+    fn interval(&self, x: &[f64]) -> [f64; 2] {
+        let (alpha, pp) = (dot(x, &self.g), dot(x, x));
+        let margin = (x.len() as f64 + 4.0) * 4.0 * f64::EPSILON;
+        let side = |s: f64| {
+            let nu = self.multiplier_at(s * alpha, pp);
+            let v = x.iter().zip(&self.g).map(|(a, g)| (s * a + nu * g).powi(2)).sum::<f64>().sqrt() - nu * self.gamma;
+            v + 1e-12 * v.abs() + margin * (pp.sqrt() + 2.0 * nu)
+        };
+        [-side(-1.0), side(1.0)]
     }
 }
 
@@ -617,10 +625,8 @@ impl Search<'_> {
                 let [l, h] = interval[k];
                 let (mut nl, mut nh) = halfspace_interval(rows, i, jn, sn);
                 if let Some(cut) = &cut {
-                    let xi = rows.row(i);
-                    neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
-                    nl = nl.max(-cut.support(&neg_x));
-                    nh = nh.min(cut.support(xi));
+                    let [cl, ch] = cut.interval(rows.row(i));
+                    (nl, nh) = (nl.max(cl), nh.min(ch));
                 }
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
@@ -662,15 +668,12 @@ impl Search<'_> {
             }
             let Some(cut) = Cut::new(&r, bound, value, prune_at) else { break };
             let mut changed = false;
-            let mut neg_x = vec![0.0; rows.d];
             for (k, &i) in self.pos.iter().enumerate() {
                 if !self.splittable(k, standing, interval) {
                     continue;
                 }
                 let [l, h] = interval[k];
-                let xi = rows.row(i);
-                neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
-                let (nl, nh) = (-cut.support(&neg_x), cut.support(xi));
+                let [nl, nh] = cut.interval(rows.row(i));
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
                     changed = true;
@@ -936,10 +939,10 @@ mod tests {
         assert!(last <= exact.value * (1.0 + 1e-8), "closed at {last}, polar {}", exact.value);
     }
 
-    /// The cut's support bound against its closed form: `max { p^T u : ||u|| <= 1, g^T u >= gamma }` is `||p||`
+    /// The cut's interval, on both sides, against its closed form: `max { p^T u : ||u|| <= 1, g^T u >= gamma }` is `||p||`
     /// when `p` lies in the cut, else `alpha gamma + b sqrt(1 - gamma^2)` on its boundary.
     #[test]
-    fn cut_support_is_a_tight_upper_bound() {
+    fn cut_interval_is_proven_and_tight() {
         let mut rng = Rng::new(5);
         for trial in 0..500 {
             let d = 2 + trial % 6;
@@ -949,12 +952,15 @@ mod tests {
             let g: Vec<f64> = g0.iter().map(|v| v / gn).collect();
             let gamma = 2.0 * rng.uniform() - 1.0;
             let cut = Cut { g: g.clone(), gamma };
-            let alpha = dot(&p, &g);
             let pn = norm(&p);
-            let b = (pn * pn - alpha * alpha).max(0.0).sqrt();
-            let truth = if alpha >= gamma * pn { pn } else { alpha * gamma + b * (1.0 - gamma * gamma).sqrt() };
-            let bound = cut.support(&p);
-            assert!(bound >= truth && bound <= truth + 1e-9 * pn.max(1.0), "{bound} vs {truth}");
+            let [l, h] = cut.interval(&p);
+            // Both sides: the maximum of `s p^T u` is `-l` for `s = -1` and `h` for `s = 1`.
+            for (s, bound) in [(-1.0, -l), (1.0, h)] {
+                let alpha = s * dot(&p, &g);
+                let b = (pn * pn - alpha * alpha).max(0.0).sqrt();
+                let truth = if alpha >= gamma * pn { pn } else { alpha * gamma + b * (1.0 - gamma * gamma).sqrt() };
+                assert!(bound >= truth && bound <= truth + 1e-9 * pn.max(1.0), "side {s}: {bound} vs {truth}");
+            }
         }
     }
 
