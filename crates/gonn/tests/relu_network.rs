@@ -545,37 +545,84 @@ fn l1_output_norm_separates_over_outputs() {
     assert!(((c.objective - fstar) / fstar).abs() <= 1e-6, "{} vs {fstar}", c.objective);
 }
 
-/// Several outputs with `||v||_2` (weight decay): the polar is hard; its bracket must contain the true value,
-/// estimated by a dense grid over the unit circle (1-D inputs plus bias).
+/// `max_{||u|| = 1} ||Q^T (X u)_+||` for 2-column `X` (1-D inputs plus bias), exactly: on each arc between
+/// switching angles the pattern `S` is fixed and `||Q_S^T X_S u||^2 = a + b cos 2t + c sin 2t`, whose maximum over
+/// the arc is at its critical angle or an end.
+fn l2_polar_1d_reference(xa: &Mat<f64>, q: &Mat<f64>) -> f64 {
+    use std::f64::consts::PI;
+    let (n, m) = (xa.nrows(), q.ncols());
+    let mut cuts: Vec<f64> = vec![0.0, 2.0 * PI];
+    for i in 0..n {
+        let t = (-xa[(i, 0)]).atan2(xa[(i, 1)]).rem_euclid(PI);
+        cuts.extend([t, t + PI]);
+    }
+    cuts.sort_by(f64::total_cmp);
+    let mut best = 0.0f64;
+    for w in cuts.windows(2) {
+        let (lo, hi) = (w[0], w[1]);
+        if hi <= lo {
+            continue;
+        }
+        let mid = 0.5 * (lo + hi);
+        // M = Q_S^T X_S (m x 2), A = M^T M.
+        let mut mm = vec![[0.0; 2]; m];
+        for i in (0..n).filter(|&i| xa[(i, 0)] * mid.cos() + xa[(i, 1)] * mid.sin() > 0.0) {
+            for (c, row) in mm.iter_mut().enumerate() {
+                row[0] += q[(i, c)] * xa[(i, 0)];
+                row[1] += q[(i, c)] * xa[(i, 1)];
+            }
+        }
+        let a11: f64 = mm.iter().map(|r| r[0] * r[0]).sum();
+        let a22: f64 = mm.iter().map(|r| r[1] * r[1]).sum();
+        let a12: f64 = mm.iter().map(|r| r[0] * r[1]).sum();
+        let f = |t: f64| a11 * t.cos().powi(2) + 2.0 * a12 * t.cos() * t.sin() + a22 * t.sin().powi(2);
+        let crit = 0.5 * a12.atan2(0.5 * (a11 - a22));
+        let mut v = f(lo).max(f(hi));
+        for k in -2..=4 {
+            let t = crit + k as f64 * PI;
+            if t > lo && t < hi {
+                v = v.max(f(t));
+            }
+        }
+        best = best.max(v.max(0.0).sqrt());
+    }
+    best
+}
+
+/// Several outputs with `||v||_2` (weight decay): the cover of the output directions closes the bracket on the
+/// exact polar (1-D inputs plus bias, where it has a closed form per arc), with enumerated scalar polars and with
+/// branch-and-bound ones, at the default target 1 (far below these polars) and at target 0.
 #[test]
-fn l2_output_polar_bracket_contains_grid_maximum() {
+fn l2_output_polar_closes_on_the_exact_polar() {
     let mut rng = Rng::new(17);
     let (x, _) = data_1d(20, 8);
     let exact = ReluNetwork::new(x.as_ref(), 3, true, Norm::L2, PolarMode::Exact).unwrap();
-    // The per-output branch and bound gives the same kind of bracket (its target is scaled by 1 / sqrt(C)).
     let bab = ReluNetwork::new(x.as_ref(), 3, true, Norm::L2, PolarMode::Bab).unwrap();
     let xa = augment(x.as_ref(), true);
-    for (trial, net) in (0..10).zip([&exact, &bab].into_iter().cycle()) {
-        let q = rng.normal_mat(20, 3);
-        let mut opts = gonn::core::polar::PolarOptions::default();
-        if trial % 2 == 1 {
-            opts.target = 0.0;
-        }
-        let polar = net.polar(q.as_ref(), &opts, &mut rng);
-        let upper = polar.upper.unwrap();
-        assert!(!polar.exact);
-        let mut grid_max = 0.0f64;
-        for k in 0..20000 {
-            let t = std::f64::consts::TAU * k as f64 / 20000.0;
-            let u = [t.cos(), t.sin()];
+    for outputs in [2, 3] {
+        let exact2 = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Exact).unwrap();
+        let bab2 = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Bab).unwrap();
+        let nets = if outputs == 3 { [&exact, &bab] } else { [&exact2, &bab2] };
+        for (trial, net) in (0..10).zip(nets.into_iter().cycle()) {
+            let q = rng.normal_mat(20, outputs);
+            let reference = l2_polar_1d_reference(&xa, &q);
+            let mut opts = gonn::core::polar::PolarOptions::default();
+            if trial % 4 >= 2 {
+                opts.target = 0.0;
+            }
+            let polar = net.polar(q.as_ref(), &opts, &mut rng);
+            let upper = polar.upper.unwrap();
+            assert!(polar.exact && polar.method.contains("closed"), "{}", polar.method);
+            assert!(upper >= reference * (1.0 - 1e-12), "upper {upper} below the polar {reference}");
+            assert!(upper <= reference * (1.0 + 1e-7), "upper {upper} above the polar {reference}");
+            assert!(polar.lower <= reference * (1.0 + 1e-12), "lower {} above the polar {reference}", polar.lower);
+            assert!(polar.lower >= reference * (1.0 - 1e-7), "lower {} below the polar {reference}", polar.lower);
+            // The atom attains the lower bound.
+            let (u, v) = (polar.atom.layers[0].col_as_slice(0), polar.atom.layers[1].col_as_slice(0));
             let h: Vec<f64> = (0..20).map(|i| (xa[(i, 0)] * u[0] + xa[(i, 1)] * u[1]).max(0.0)).collect();
-            let v: f64 = (0..3).map(|c| (0..20).map(|i| q[(i, c)] * h[i]).sum::<f64>().powi(2)).sum::<f64>().sqrt();
-            grid_max = grid_max.max(v);
+            let attained: f64 = (0..outputs).map(|c| v[c] * (0..20).map(|i| q[(i, c)] * h[i]).sum::<f64>()).sum();
+            assert!((attained - polar.lower).abs() <= 1e-9 * reference, "{attained} vs {}", polar.lower);
         }
-        assert!(upper >= grid_max - 1e-9, "upper {upper} below grid {grid_max}");
-        assert!(polar.lower <= grid_max * (1.0 + 1e-3) + 1e-9, "lower {} above the maximum {grid_max}", polar.lower);
-        // Alternating over patterns with exact scalar polars gets the value, up to the grid resolution.
-        assert!(polar.lower >= 0.99 * grid_max, "lower {} far below {grid_max}", polar.lower);
     }
 }
 

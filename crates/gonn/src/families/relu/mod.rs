@@ -15,6 +15,7 @@ use crate::core::problem::Problem;
 use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
 use crate::families::relu::polar::bab::{bab_scalar_polar, BabOptions};
+use crate::families::relu::polar::cover::{cover_polar, CoverReport};
 use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
@@ -78,6 +79,10 @@ pub const PRICING_RESTARTS: usize = 64;
 /// `n^3` (about 2 s per polar at `n = 300` on one core once the sweeps are cached, 22 s at `n = 600`; see
 /// `examples/relu_polar_limits.rs`).
 pub const AUTO_EXACT_MAX_SAMPLES_RANK4: usize = 400;
+
+/// Several outputs with `||v||_2`: the polar is bounded by a cover of the output directions up to this many
+/// outputs (`2^C` orthants to start); above, by the per-output polars alone.
+pub const MAX_COVER_OUTPUTS: usize = 6;
 
 /// Default time for one polar's branch and bound ([`PolarOptions::time_limit`]), shared by its scalar searches.
 pub const DEFAULT_POLAR_SECONDS: f64 = 10.0;
@@ -444,6 +449,76 @@ impl ReluNetwork {
         Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
     }
 
+    /// Bounds the output-`l2` polar `max_{||v|| = 1} sigma(v)` by a cover of the output directions
+    /// ([`cover_polar`], THEORY.md section 12), each new direction's `sigma(v)` by a scalar polar of `c = Q v`
+    /// (enumerated, or by `bab`), plus the rounding of `c`: `|sigma(Q v) - sigma(fl(Q v))| <= ||Q v - fl(Q v)||
+    /// ||X||_2`. Units found on the way improve `best` (an attained `||Q^T (X u)_+||`) and are kept in `found`.
+    #[allow(clippy::too_many_arguments)]
+    fn cover(
+        &self,
+        q: MatRef<'_, f64>,
+        opts: &PolarOptions,
+        rng: &mut Rng,
+        aborted: &Cell<bool>,
+        mut bab: Option<&mut BabRun>,
+        signed: &[[f64; 2]],
+        best: (&mut f64, &mut Weights),
+        found: &mut Vec<(f64, Weights)>,
+    ) -> CoverReport {
+        let (best_val, best_atom) = best;
+        let budget = match &bab {
+            Some(run) => run.budget.clone(),
+            None => {
+                let limit = opts.time_limit.map_or(DEFAULT_POLAR_SECONDS, |t| t.as_secs_f64());
+                let scaled = (limit * opts.time_scale).clamp(0.0, 1e9);
+                opts.budget.within(std::time::Duration::from_secs_f64(if scaled.is_nan() { 0.0 } else { scaled }))
+            }
+        };
+        let m = self.outputs;
+        let gamma = 2.0 * (m as f64 + 1.0) * f64::EPSILON;
+        let best = Cell::new(*best_val);
+        let level = || opts.target.max(best.get() * (1.0 + 1e-8));
+        let mut sigma = |v: &[f64]| -> Option<f64> {
+            if best.get() > opts.enough || budget.expired() {
+                return None;
+            }
+            let c: Vec<f64> = (0..q.nrows()).map(|i| (0..m).map(|k| q[(i, k)] * v[k]).sum()).collect();
+            let err = (0..q.nrows())
+                .map(|i| (0..m).map(|k| (q[(i, k)] * v[k]).abs()).sum::<f64>().powi(2))
+                .sum::<f64>()
+                .sqrt()
+                * gamma
+                * self.x_norm;
+            let v_norm = v.iter().map(|a| a * a).sum::<f64>().sqrt();
+            if let Some(run) = bab.as_deref_mut() {
+                run.left = 8;
+                run.best = f64::NEG_INFINITY;
+                // Below the level with a margin is all a cone far from the maximum needs; near it, the bracket
+                // closes (the cone bounds need `sigma` itself there).
+                run.target = 0.9 * level() * v_norm;
+                run.enough = opts.enough * v_norm;
+            }
+            let [p, _] = self.scalar_pair(&c, opts.restarts, rng, false, &budget, aborted, bab.as_deref_mut());
+            if p.u.len() == self.rows.d {
+                let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &p.u).max(0.0)).collect();
+                let qth: Vec<f64> = (0..m).map(|k| (0..q.nrows()).map(|i| q[(i, k)] * h[i]).sum()).collect();
+                let value = qth.iter().map(|a| a * a).sum::<f64>().sqrt();
+                if value > 0.0 {
+                    let atom = Self::atom(p.u, qth.iter().map(|a| a / value).collect());
+                    if value > best.get() {
+                        best.set(value);
+                        *best_atom = atom.clone();
+                    }
+                    found.push((value, atom));
+                }
+            }
+            Some(p.upper + err)
+        };
+        let report = cover_polar(m, signed, &mut sigma, &level, &budget);
+        *best_val = best.get();
+        report
+    }
+
     /// Best signed scalar polar over the output columns: `max_c max_s max_u s q_c^T (X u)_+`, with per-column proven
     /// upper bounds.
     fn column_polars(
@@ -457,12 +532,14 @@ impl ReluNetwork {
     ) -> ColumnPolars {
         let (mut best, mut best_atom) = (f64::NEG_INFINITY, None);
         let mut uppers = Vec::with_capacity(self.outputs);
+        let mut signed = Vec::with_capacity(self.outputs);
         let mut lowers = Vec::with_capacity(self.outputs);
         let mut extra = Vec::new();
         for c in 0..self.outputs {
             let col: Vec<f64> = q.col(c).iter().copied().collect();
             let (mut lo, mut up) = (f64::NEG_INFINITY, 0.0f64);
             let pair = self.scalar_pair(&col, restarts, rng, true, budget, aborted, bab.as_deref_mut());
+            signed.push([pair[0].upper, pair[1].upper]);
             for (s, p) in [1.0, -1.0].into_iter().zip(pair) {
                 up = up.max(p.upper);
                 lo = lo.max(p.value);
@@ -484,7 +561,7 @@ impl ReluNetwork {
         // Further maxima (the other sign's and other outputs' best among them) in decreasing order.
         extra.retain(|(v, _)| *v > 0.0);
         extra.sort_by(|a, b| b.0.total_cmp(&a.0));
-        ColumnPolars { lowers, uppers, atom: best_atom.expect("at least one output"), extra }
+        ColumnPolars { lowers, uppers, signed, atom: best_atom.expect("at least one output"), extra }
     }
 }
 
@@ -492,6 +569,8 @@ impl ReluNetwork {
 struct ColumnPolars {
     lowers: Vec<f64>,
     uppers: Vec<f64>,
+    /// Proven upper bounds on the scalar polars of `q_c` and `-q_c`.
+    signed: Vec<[f64; 2]>,
     atom: Weights,
     extra: Vec<(f64, Weights)>,
 }
@@ -546,11 +625,14 @@ impl Family for ReluNetwork {
         let restarts = if aborted.get() { opts.restarts.max(PRICING_RESTARTS) } else { opts.restarts };
         let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
         // Branch and bound proves what the enumeration cannot (not while pricing: only a unit is needed then).
+        // The cover of output directions (output l2) bounds the polar from the scalar polars of `Q v`.
+        let cover = !single && !opts.pricing && self.outputs <= MAX_COVER_OUTPUTS;
         let mut bab = (self.bab && !opts.pricing).then(|| {
             let target = if single { opts.target } else { opts.target / (self.outputs as f64).sqrt() };
-            BabRun::new(opts, 2 * self.outputs, target)
+            // With a cover to follow, the per-output searches take about half of the time.
+            BabRun::new(opts, if cover { 4 } else { 2 } * self.outputs, target)
         });
-        let ColumnPolars { lowers, uppers, atom, mut extra } =
+        let ColumnPolars { lowers, uppers, signed, atom, mut extra } =
             self.column_polars(q, restarts, rng, &opts.budget, &aborted, bab.as_mut());
         extra.truncate(opts.extra_atoms);
         // An enumeration cut short by the budget left the heuristic's answer (and its loose proven bound).
@@ -627,24 +709,48 @@ impl Family for ReluNetwork {
                 v = qth;
             }
         }
-        let upper = uppers.iter().map(|u| u * u).sum::<f64>().sqrt();
+        let mut upper = uppers.iter().map(|u| u * u).sum::<f64>().sqrt();
+        let mut found: Vec<(f64, Weights)> = Vec::new();
+        let mut covered = None;
+        if cover && (exact_enum || bab.is_some()) {
+            let report = self.cover(q, opts, rng, &aborted, bab.as_mut(), &signed, (&mut best_val, &mut best_atom), &mut found);
+            upper = upper.min(report.upper);
+            covered = Some(report);
+        }
+        // Further units (the best one is the atom).
+        found.retain(|(v, _)| *v < best_val);
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        found.truncate(opts.extra_atoms);
+        let upper = upper.max(best_val);
+        let closed = covered.as_ref().is_some_and(|r| r.closed);
+        let scalar = match &bab {
+            Some(b) => format!("branch and bound ({} nodes explored, {} open)", b.nodes, b.open),
+            None if exact_enum => "exact".to_string(),
+            None => "heuristic".to_string(),
+        };
         Polar {
             lower: best_val,
-            upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper.max(best_val)),
-            exact: false,
+            upper: (exact_enum || bab.is_some() || opts.prove).then_some(upper),
+            exact: closed && upper <= best_val + 1e-8 * best_val.abs(),
             atom: best_atom,
-            method: match (&bab, exact_enum) {
-                (Some(b), _) => format!(
-                    "alternating over patterns; upper from per-output branch and bound ({} nodes explored, {} open)",
-                    b.nodes, b.open
+            method: match &covered {
+                Some(r) => format!(
+                    "alternating over patterns; upper from a cover of the output directions ({} cones, {} {} scalar \
+                     polars{})",
+                    r.cones,
+                    r.evaluations,
+                    scalar,
+                    if r.closed { ", closed" } else { "" }
                 )
                 .into(),
-                (None, true) => "alternating over patterns; upper from exact per-output polars".into(),
-                (None, false) => "alternating over patterns (heuristic)".into(),
+                None if exact_enum || bab.is_some() => {
+                    format!("alternating over patterns; upper from {scalar} per-output polars").into()
+                }
+                None => "alternating over patterns (heuristic)".into(),
             },
-            extra: Vec::new(),
+            extra: found,
             heuristic: !exact_enum && bab.is_none(),
-            open_search: bab.as_ref().is_some_and(|b| !b.closed),
+            open_search: covered.as_ref().map_or(bab.as_ref().is_some_and(|b| !b.closed), |r| !r.closed),
         }
     }
     fn descend(&self, p: &Problem<'_>, w: &mut Weights, opts: &DescentOptions) -> DescentInfo {

@@ -11,6 +11,7 @@
 //! In `R^4` ([`rank4`]) the `R^3` sweep runs inside every hyperplane (`n^2` circle sweeps).
 
 pub mod bab;
+pub mod cover;
 mod rank4;
 
 pub use rank4::{Arrangement4, ARRANGEMENT4_CACHE_BYTES};
