@@ -713,7 +713,8 @@ impl Family for ReluNetwork {
         let mut found: Vec<(f64, Weights)> = Vec::new();
         let mut covered = None;
         if cover && (exact_enum || bab.is_some()) {
-            let report = self.cover(q, opts, rng, &aborted, bab.as_mut(), &signed, (&mut best_val, &mut best_atom), &mut found);
+            let report =
+                self.cover(q, opts, rng, &aborted, bab.as_mut(), &signed, (&mut best_val, &mut best_atom), &mut found);
             upper = upper.min(report.upper);
             covered = Some(report);
         }

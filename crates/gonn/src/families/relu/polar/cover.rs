@@ -296,7 +296,11 @@ mod tests {
                 let level = exact * (1.0 + 1e-9);
                 let r = cover_polar(m, &known, &mut |v| Some(support(&w, v)), &|| level, &Budget::default());
                 assert!(r.evaluations < 5000, "m {m}: {} evaluations", r.evaluations);
-                assert!(r.closed, "m {m}: open at {} vs {exact} ({} cones, {} evaluations)", r.upper, r.cones, r.evaluations);
+                assert!(
+                    r.closed,
+                    "m {m}: open at {} vs {exact} ({} cones, {} evaluations)",
+                    r.upper, r.cones, r.evaluations
+                );
                 assert!(r.upper >= exact * (1.0 - 1e-12) && r.upper <= level, "{} vs {exact}", r.upper);
             }
         }
