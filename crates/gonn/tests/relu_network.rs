@@ -626,6 +626,79 @@ fn l2_output_polar_closes_on_the_exact_polar() {
     }
 }
 
+/// Several outputs with `||v||_2` and a rank-one target `Y = y a^T` (`||a|| = 1`): projecting the outputs on `a`
+/// never increases the loss (`||R||_F >= ||R a||`) nor the regularizer (`||v_i|| >= |a^T v_i|`), and `V = beta a^T`
+/// attains the scalar objective, so the optimum is the scalar problem's on `y`: the convex program over all
+/// patterns (Clarabel). The fit must reach it with a certificate (1-D and 2-D inputs; enumerated and
+/// branch-and-bound scalar polars under the cover of the output directions).
+#[test]
+fn l2_output_norm_with_a_rank_one_target_reaches_the_scalar_optimum() {
+    let cases: [(Mat<f64>, Vec<f64>, Vec<f64>, PolarMode); 3] = [
+        {
+            let (x, y) = data_1d(14, 21);
+            (x, y, vec![0.6, 0.8], PolarMode::Exact)
+        },
+        {
+            let (x, y) = data_1d(12, 5);
+            (x, y, vec![-0.8, 0.6], PolarMode::Bab)
+        },
+        {
+            let (x, y) = data_2d(14, 9);
+            (x, y, vec![2.0 / 3.0, -1.0 / 3.0, 2.0 / 3.0], PolarMode::Exact)
+        },
+    ];
+    let lambda = 0.05;
+    for (x, y, a, mode) in cases {
+        let n = x.nrows();
+        let xa = augment(x.as_ref(), true);
+        let fstar = convex_optimum(&xa, &y, lambda);
+        let net = ReluNetwork::new(x.as_ref(), a.len(), true, Norm::L2, mode).unwrap();
+        let obs = Observations::new(Mat::from_fn(n, a.len(), |i, c| y[i] * a[c]), None).unwrap();
+        let m = FitParams::new(lambda).tol(1e-6).validate().unwrap().fit(&net, &obs).unwrap();
+        let c = &m.certificate;
+        assert_eq!(c.status, Status::Certified, "{mode:?} {}: {}", a.len(), c.summary());
+        assert!(((c.objective - fstar) / fstar).abs() <= 1e-6, "{} vs {fstar}", c.objective);
+        assert!(
+            c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-9),
+            "lower bound {:?} above F*",
+            c.optimum_lower_bound
+        );
+    }
+}
+
+/// Several outputs with `||v||_2` on generic targets (no closed form): fits from different starts are certified
+/// and agree on the optimum within their proven gaps, and each one's proven lower bound stays below the other's
+/// objective.
+#[test]
+fn l2_output_fits_from_different_starts_agree() {
+    let (x, y) = data_2d(16, 13);
+    let targets = Mat::from_fn(16, 3, |i, c| match c {
+        0 => y[i],
+        1 => (x[(i, 0)] - x[(i, 1)]).max(0.0) - 0.3,
+        _ => x[(i, 0)] * x[(i, 1)],
+    });
+    let obs = Observations::new(targets, None).unwrap();
+    let net = ReluNetwork::new(x.as_ref(), 3, true, Norm::L2, PolarMode::Exact).unwrap();
+    let fits: Vec<_> = [(0, 1), (6, 2), (20, 3)]
+        .into_iter()
+        .map(|(width, seed)| {
+            let m = FitParams::new(0.05).tol(1e-6).init_width(width).seed(seed).validate().unwrap().fit(&net, &obs);
+            m.unwrap().certificate
+        })
+        .collect();
+    for a in &fits {
+        assert_eq!(a.status, Status::Certified, "{}", a.summary());
+        for b in &fits {
+            assert!(
+                a.optimum_lower_bound.unwrap() <= b.objective * (1.0 + 1e-12),
+                "{:?} > {}",
+                a.optimum_lower_bound,
+                b.objective
+            );
+        }
+    }
+}
+
 /// The logistic loss with exact polars: the gap bound is a valid bound at every iterate.
 #[test]
 fn logistic_gap_bound_is_valid() {
