@@ -633,22 +633,13 @@ fn l2_output_polar_closes_on_the_exact_polar() {
 /// branch-and-bound scalar polars under the cover of the output directions).
 #[test]
 fn l2_output_norm_with_a_rank_one_target_reaches_the_scalar_optimum() {
-    let cases: [(Mat<f64>, Vec<f64>, Vec<f64>, PolarMode); 3] = [
-        {
-            let (x, y) = data_1d(14, 21);
-            (x, y, vec![0.6, 0.8], PolarMode::Exact)
-        },
-        {
-            let (x, y) = data_1d(12, 5);
-            (x, y, vec![-0.8, 0.6], PolarMode::Bab)
-        },
-        {
-            let (x, y) = data_2d(14, 9);
-            (x, y, vec![2.0 / 3.0, -1.0 / 3.0, 2.0 / 3.0], PolarMode::Exact)
-        },
+    let cases = [
+        (data_1d(14, 21), vec![0.6, 0.8], PolarMode::Exact),
+        (data_1d(12, 5), vec![-0.8, 0.6], PolarMode::Bab),
+        (data_2d(14, 9), vec![2.0 / 3.0, -1.0 / 3.0, 2.0 / 3.0], PolarMode::Exact),
     ];
     let lambda = 0.05;
-    for (x, y, a, mode) in cases {
+    for ((x, y), a, mode) in cases {
         let n = x.nrows();
         let xa = augment(x.as_ref(), true);
         let fstar = convex_optimum(&xa, &y, lambda);

@@ -43,11 +43,11 @@ fn solve(a: &[&[f64]], b: &[f64]) -> Option<Vec<f64>> {
             return None;
         }
         aug.swap(k, p);
-        for i in k + 1..m {
-            let f = aug[i][k] / aug[k][k];
-            for j in k..=m {
-                aug[i][j] -= f * aug[k][j];
-            }
+        let (top, rest) = aug.split_at_mut(k + 1);
+        let pivot = &top[k];
+        for row in rest.iter_mut() {
+            let f = row[k] / pivot[k];
+            row.iter_mut().zip(pivot.iter()).skip(k).for_each(|(a, p)| *a -= f * p);
         }
     }
     let mut z = vec![0.0; m];
@@ -81,7 +81,7 @@ pub fn cone_bound(vertices: &[&[f64]], s: &[f64]) -> f64 {
         let (vy, vy_abs) = dot(v, &y);
         e = e.min(vy - gamma * vy_abs);
     }
-    if !(e >= 0.5) || !deficit.is_finite() {
+    if e.is_nan() || e < 0.5 || !deficit.is_finite() {
         return f64::INFINITY;
     }
     let norm = |z: &[f64]| z.iter().map(|a| a * a).sum::<f64>().sqrt();
