@@ -92,6 +92,8 @@ def test_classifier_probabilities_and_labels():
     three = np.digitize(x[:, 0], [-0.5, 0.5])
     clf3 = gonn.ReLUClassifier(lam=0.5, n_jobs=1, max_seconds=30).fit(x, three)
     assert clf3.predict_proba(x).shape == (120, 3) and np.mean(clf3.predict(x) == three) > 0.85
+    # Three classes: the polar of the 3 outputs is bounded by a cover of the output directions, which closes.
+    assert clf3.certificate_.status == "certified"
 
 
 def test_pickle_clone_and_params():
