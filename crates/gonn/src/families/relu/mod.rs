@@ -16,6 +16,7 @@ use crate::core::{Family, Subnetwork, Weights};
 use crate::error::{GonnError, Result};
 use crate::families::relu::polar::bab::{bab_scalar_polar, BabOptions};
 use crate::families::relu::polar::cover::{cover_polar, CoverReport};
+use crate::families::relu::polar::l2::exact_l2_polar;
 use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
@@ -449,6 +450,49 @@ impl ReluNetwork {
         Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
     }
 
+    /// The output-`l2` polar by enumeration ([`exact_l2_polar`]) when the enumerated rows have at most 3 columns
+    /// (1-D and 2-D inputs plus bias), in input coordinates; with a reduction, `||Q||_F * dropped` is added to the
+    /// proven bound (`||Q^T ((X u)_+ - (X B B^T u)_+)|| <= ||Q||_F ||X (I - B B^T)||_F`). `None` when the rows have
+    /// more columns or the enumeration runs out of time.
+    fn exact_l2(&self, q: MatRef<'_, f64>, opts: &PolarOptions) -> Option<Polar> {
+        let Reduction { basis, rows, dropped, .. } = self.reduced.as_ref()?;
+        if rows.d > 3 {
+            return None;
+        }
+        let p = exact_l2_polar(rows, q, &opts.budget)?;
+        let mut u: Vec<f64> = (0..basis.nrows())
+            .map(|i| (0..basis.ncols()).map(|k| basis[(i, k)] * p.u.get(k).unwrap_or(&0.0)).sum())
+            .collect();
+        let nu = u.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if nu > 0.0 {
+            u.iter_mut().for_each(|v| *v /= nu);
+        } else {
+            u = vec![0.0; self.rows.d];
+            u[0] = 1.0;
+        }
+        // The unit's value on the full inputs, and its output direction.
+        let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &u).max(0.0)).collect();
+        let w: Vec<f64> = (0..self.outputs).map(|k| (0..q.nrows()).map(|i| q[(i, k)] * h[i]).sum()).collect();
+        let value = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let v: Vec<f64> = if value > 0.0 {
+            w.iter().map(|a| a / value).collect()
+        } else {
+            (0..self.outputs).map(|k| if k == 0 { 1.0 } else { 0.0 }).collect()
+        };
+        let q_norm = (0..q.ncols()).map(|j| q.col(j).squared_norm_l2()).sum::<f64>().sqrt();
+        let upper = p.upper.max(value) + q_norm * dropped;
+        Some(Polar {
+            lower: value,
+            upper: Some(upper),
+            exact: q_norm * dropped <= 1e-10 * upper.max(f64::MIN_POSITIVE),
+            atom: Self::atom(u, v),
+            method: "arrangement enumeration (output l2: a quadratic form per activation region)".into(),
+            extra: Vec::new(),
+            heuristic: false,
+            open_search: false,
+        })
+    }
+
     /// Bounds the output-`l2` polar `max_{||v|| = 1} sigma(v)` by a cover of the output directions
     /// ([`cover_polar`], THEORY.md section 12), each new direction's `sigma(v)` by a scalar polar of `c = Q v`
     /// (enumerated, or by `bab`), plus the rounding of `c`: `|sigma(Q v) - sigma(fl(Q v))| <= ||Q v - fl(Q v)||
@@ -624,6 +668,11 @@ impl Family for ReluNetwork {
         // Pricing replaces a costly enumeration: many more starts are still cheap (milliseconds at n = 10^4).
         let restarts = if aborted.get() { opts.restarts.max(PRICING_RESTARTS) } else { opts.restarts };
         let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
+        if !single && !aborted.get() {
+            if let Some(p) = self.exact_l2(q, opts) {
+                return p;
+            }
+        }
         // Branch and bound proves what the enumeration cannot (not while pricing: only a unit is needed then).
         // The cover of output directions (output l2) bounds the polar from the scalar polars of `Q v`.
         let cover = !single && !opts.pricing && self.outputs <= MAX_COVER_OUTPUTS;

@@ -12,6 +12,7 @@
 
 pub mod bab;
 pub mod cover;
+pub mod l2;
 mod rank4;
 
 pub use rank4::{Arrangement4, ARRANGEMENT4_CACHE_BYTES};
