@@ -75,16 +75,14 @@ fn top_eigen(mut a: [[f64; 3]; 3]) -> (f64, f64, [f64; 3]) {
             let t = if theta == 0.0 { 1.0 } else { t };
             let c = 1.0 / (t * t + 1.0).sqrt();
             let s = t * c;
-            for k in 0..3 {
-                let (akp, akr) = (a[k][p], a[k][r]);
-                a[k][p] = c * akp - s * akr;
-                a[k][r] = s * akp + c * akr;
+            for row in a.iter_mut() {
+                let (akp, akr) = (row[p], row[r]);
+                row[p] = c * akp - s * akr;
+                row[r] = s * akp + c * akr;
             }
-            for k in 0..3 {
-                let (apk, ark) = (a[p][k], a[r][k]);
-                a[p][k] = c * apk - s * ark;
-                a[r][k] = s * apk + c * ark;
-            }
+            let (ap, ar) = (a[p], a[r]);
+            a[p] = [0, 1, 2].map(|k| c * ap[k] - s * ar[k]);
+            a[r] = [0, 1, 2].map(|k| s * ap[k] + c * ar[k]);
             for row in v.iter_mut() {
                 let (vp, vr) = (row[p], row[r]);
                 row[p] = c * vp - s * vr;
