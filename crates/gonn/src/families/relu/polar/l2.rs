@@ -271,7 +271,7 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
                     if (dot3(&xi, &e) < 0.0) == (k == 0) {
                         e = [-e[0], -e[1], -e[2]];
                     }
-                    let tie = l1 - l2.max(0.0) <= 1e-6 * l1;
+                    let tie = l1 - l2.max(0.0) <= 1e-5 * l1;
                     let tol = 1e-9;
                     let outside = last.is_some_and(|(j, on)| {
                         let t = dot3(rows.row(j), &e) / norms[j];
