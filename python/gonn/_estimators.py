@@ -289,7 +289,9 @@ _RELU_DOC = """
     standardize : bool, default=False
         Z-score each input feature with this data's mean and standard deviation (kept in the model).
     output_norm : {"l2", "l1"}, default="l2"
-        Output-layer norm; ``"l1"`` makes several outputs separate scalar problems with an exact polar.
+        Output-layer norm. ``"l2"`` (weight decay): the polar of several outputs (softmax classes) is exact for
+        up to 2 input features and otherwise bounded by a cover of the output directions (up to 6 outputs);
+        ``"l1"`` makes several outputs separate scalar problems.
     polar : {"auto", "exact", "bab", "heuristic"}, default="auto"
         Polar solver; exact enumeration needs ``rank([X, 1]) <= 4`` (up to 3 input features); ``"auto"``
         enumerates up to 2000 samples with 2 features and 300 with 3, and runs the branch and bound (``"bab"``:
