@@ -45,7 +45,8 @@ fn arc_max_quadratic(a11: f64, a12: f64, a22: f64, lo: f64, hi: f64) -> (f64, f6
         let (s, c) = t.sin_cos();
         a11 * c * c + 2.0 * a12 * c * s + a22 * s * s
     };
-    let (mut best, mut at) = if f(lo) >= f(hi) { (f(lo), lo) } else { (f(hi), hi) };
+    let (flo, fhi) = (f(lo), f(hi));
+    let (mut best, mut at) = if flo >= fhi { (flo, lo) } else { (fhi, hi) };
     let crit = 0.5 * a12.atan2(0.5 * (a11 - a22));
     for k in -2..=4 {
         let t = crit + k as f64 * std::f64::consts::PI;
@@ -153,6 +154,61 @@ pub fn exact_l2_polar(rows: &Rows, q: MatRef<'_, f64>, budget: &Budget) -> Optio
     }
 }
 
+/// The largest eigenvalue of a symmetric `3 x 3` matrix in closed form (the trigonometric solution of the
+/// characteristic cubic).
+fn largest_eigenvalue(a: &[[f64; 3]; 3]) -> f64 {
+    let p1 = a[0][1].powi(2) + a[0][2].powi(2) + a[1][2].powi(2);
+    let q = (a[0][0] + a[1][1] + a[2][2]) / 3.0;
+    let p2 = (a[0][0] - q).powi(2) + (a[1][1] - q).powi(2) + (a[2][2] - q).powi(2) + 2.0 * p1;
+    if p2 <= 0.0 {
+        return a[0][0].max(a[1][1]).max(a[2][2]);
+    }
+    let p = (p2 / 6.0).sqrt();
+    let b = |i: usize, j: usize| (a[i][j] - if i == j { q } else { 0.0 }) / p;
+    let det = b(0, 0) * (b(1, 1) * b(2, 2) - b(1, 2) * b(2, 1)) - b(0, 1) * (b(1, 0) * b(2, 2) - b(1, 2) * b(2, 0))
+        + b(0, 2) * (b(1, 0) * b(2, 1) - b(1, 1) * b(2, 0));
+    let phi = (0.5 * det).clamp(-1.0, 1.0).acos() / 3.0;
+    q + 2.0 * p * phi.cos()
+}
+
+/// An alternating ascent from `start` (`v <- Q^T h / ||.||`, then one pattern step on `c = Q v`): a better attained
+/// value raises the floor below which the enumeration drops its candidates.
+fn ascend(rows: &Rows, q: &[Vec<f64>], start: (f64, Vec<f64>)) -> (f64, Vec<f64>) {
+    let mut best = start.clone();
+    let mut u = start.1;
+    for _ in 0..20 {
+        let m = q.first().map_or(0, |r| r.len());
+        let mut w = vec![0.0; m];
+        let pattern = rows.pattern(&u);
+        for (j, qj) in q.iter().enumerate() {
+            if pattern[j] {
+                let t = rows.dot(j, &u);
+                w.iter_mut().zip(qj).for_each(|(a, b)| *a += t * b);
+            }
+        }
+        let nw = norm(&w);
+        if nw == 0.0 {
+            break;
+        }
+        let c: Vec<f64> = q.iter().map(|qj| qj.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() / nw).collect();
+        let g = rows.masked_gradient(&pattern, &c);
+        let ng = norm(&g);
+        if ng == 0.0 {
+            break;
+        }
+        u = g.iter().map(|a| a / ng).collect();
+        let v = l2_value(rows, q, &u);
+        if v <= best.0 * (1.0 + 1e-12) {
+            if v > best.0 {
+                best = (v, u);
+            }
+            break;
+        }
+        best = (v, u.clone());
+    }
+    best
+}
+
 /// How many probe samples a region's candidate is tested against before it is kept.
 const PROBES: usize = 24;
 
@@ -172,6 +228,7 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
     let mut mm = vec![[0.0f64; 3]; m];
     let mut side = [vec![[0.0f64; 3]; m], vec![[0.0f64; 3]; m]];
     let mut active = vec![false; n];
+    let mut total = vec![[0.0f64; 3]; m];
     // Probe samples: a candidate on the wrong side of one of them lies outside its region (most do: the
     // unconstrained top eigenvalue often exceeds the region's maximum); the probe that rejected last moves to the
     // front. A start value from the samples' own directions raises the floor below which candidates are dropped.
@@ -188,6 +245,7 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
             }
         }
     }
+    start = ascend(rows, qr, start);
     for i in 0..n {
         if budget.expired() {
             return None;
@@ -241,27 +299,39 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
                     a12 += p1 * p2;
                     a22 += p2 * p2;
                 }
-                let (v, t) = arc_max_quadratic(a11, a12, a22, lo, hi);
-                if v > best_arc.0 {
-                    let (s, c) = t.sin_cos();
-                    best_arc = (v, [c * e1[0] + s * e2[0], c * e1[1] + s * e2[1], c * e1[2] + s * e2[2]]);
-                }
                 let floor = best_arc.0.max(start.0 * start.0).max(0.0);
+                // The form's largest eigenvalue bounds the arc (no trigonometry): most arcs stop here. Arcs below
+                // the start value cannot raise the bound, which is at least that attained value.
+                let half = 0.5 * (a11 - a22);
+                if 0.5 * (a11 + a22) + (half * half + a12 * a12).sqrt() > floor {
+                    let (v, t) = arc_max_quadratic(a11, a12, a22, lo, hi);
+                    if v > best_arc.0 {
+                        let (s, c) = t.sin_cos();
+                        best_arc = (v, [c * e1[0] + s * e2[0], c * e1[1] + s * e2[1], c * e1[2] + s * e2[2]]);
+                    }
+                }
+                let floor = best_arc.0.max(floor);
                 // The regions on both sides: x_i (and the samples bundled with it) active or not.
                 for (k, extra) in side.iter().enumerate() {
-                    let total: Vec<[f64; 3]> =
-                        mm.iter().zip(extra).map(|(a, b)| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]).collect();
+                    total.iter_mut().zip(mm.iter().zip(extra)).for_each(|(t, (a, b))| {
+                        *t = [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+                    });
                     let fro: f64 = total.iter().map(|r| dot3(r, r)).sum();
                     if fro <= floor {
                         continue;
                     }
                     let mut a = [[0.0; 3]; 3];
-                    for r in &total {
+                    for r in total.iter() {
                         for p in 0..3 {
                             for s in 0..3 {
                                 a[p][s] += r[p] * r[s];
                             }
                         }
+                    }
+                    // The closed-form largest eigenvalue first (cheap); the eigenvector only for survivors. Its
+                    // error, about eps ||A||, is inside the margin.
+                    if largest_eigenvalue(&a) <= floor {
+                        continue;
                     }
                     let (l1, l2, mut e) = top_eigen(a);
                     if l1 <= floor {
@@ -342,6 +412,32 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
 mod tests {
     use super::*;
     use crate::numerics::rng::Rng;
+
+    /// The closed-form largest eigenvalue agrees with the Jacobi rotations, whose eigenvector satisfies `A e = l e`.
+    #[test]
+    fn eigenvalues_of_3x3_agree() {
+        let mut rng = Rng::new(4);
+        for rank in 1..=3 {
+            for _ in 0..200 {
+                let r: Vec<[f64; 3]> = (0..rank).map(|_| [rng.normal(), rng.normal(), rng.normal()]).collect();
+                let mut a = [[0.0; 3]; 3];
+                for v in &r {
+                    for p in 0..3 {
+                        for q in 0..3 {
+                            a[p][q] += v[p] * v[q];
+                        }
+                    }
+                }
+                let (l1, l2, e) = top_eigen(a);
+                assert!((largest_eigenvalue(&a) - l1).abs() <= 1e-12 * l1, "{} vs {l1}", largest_eigenvalue(&a));
+                assert!(l2 <= l1 * (1.0 + 1e-12));
+                for (p, row) in a.iter().enumerate() {
+                    let ae: f64 = (0..3).map(|q| row[q] * e[q]).sum();
+                    assert!((ae - l1 * e[p]).abs() <= 1e-10 * l1);
+                }
+            }
+        }
+    }
 
     /// The enumeration is never below any sampled unit and is attained by its own unit.
     #[test]
