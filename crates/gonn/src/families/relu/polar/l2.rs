@@ -154,23 +154,6 @@ pub fn exact_l2_polar(rows: &Rows, q: MatRef<'_, f64>, budget: &Budget) -> Optio
     }
 }
 
-/// The largest eigenvalue of a symmetric `3 x 3` matrix in closed form (the trigonometric solution of the
-/// characteristic cubic).
-fn largest_eigenvalue(a: &[[f64; 3]; 3]) -> f64 {
-    let p1 = a[0][1].powi(2) + a[0][2].powi(2) + a[1][2].powi(2);
-    let q = (a[0][0] + a[1][1] + a[2][2]) / 3.0;
-    let p2 = (a[0][0] - q).powi(2) + (a[1][1] - q).powi(2) + (a[2][2] - q).powi(2) + 2.0 * p1;
-    if p2 <= 0.0 {
-        return a[0][0].max(a[1][1]).max(a[2][2]);
-    }
-    let p = (p2 / 6.0).sqrt();
-    let b = |i: usize, j: usize| (a[i][j] - if i == j { q } else { 0.0 }) / p;
-    let det = b(0, 0) * (b(1, 1) * b(2, 2) - b(1, 2) * b(2, 1)) - b(0, 1) * (b(1, 0) * b(2, 2) - b(1, 2) * b(2, 0))
-        + b(0, 2) * (b(1, 0) * b(2, 1) - b(1, 1) * b(2, 0));
-    let phi = (0.5 * det).clamp(-1.0, 1.0).acos() / 3.0;
-    q + 2.0 * p * phi.cos()
-}
-
 /// An alternating ascent from `start` (`v <- Q^T h / ||.||`, then one pattern step on `c = Q v`): a better attained
 /// value raises the floor below which the enumeration drops its candidates.
 fn ascend(rows: &Rows, q: &[Vec<f64>], start: (f64, Vec<f64>)) -> (f64, Vec<f64>) {
@@ -328,11 +311,6 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
                             }
                         }
                     }
-                    // The closed-form largest eigenvalue first (cheap); the eigenvector only for survivors. Its
-                    // error, about eps ||A||, is inside the margin.
-                    if largest_eigenvalue(&a) <= floor {
-                        continue;
-                    }
                     let (l1, l2, mut e) = top_eigen(a);
                     if l1 <= floor {
                         continue;
@@ -413,7 +391,7 @@ mod tests {
     use super::*;
     use crate::numerics::rng::Rng;
 
-    /// The closed-form largest eigenvalue agrees with the Jacobi rotations, whose eigenvector satisfies `A e = l e`.
+    /// The Jacobi rotations' top eigenpair satisfies `A e = l e`, and no unit vector's form exceeds `l`.
     #[test]
     fn eigenvalues_of_3x3_agree() {
         let mut rng = Rng::new(4);
@@ -429,7 +407,13 @@ mod tests {
                     }
                 }
                 let (l1, l2, e) = top_eigen(a);
-                assert!((largest_eigenvalue(&a) - l1).abs() <= 1e-12 * l1, "{} vs {l1}", largest_eigenvalue(&a));
+                // The largest eigenvalue is the maximum of the form on the sphere: no sampled unit exceeds it.
+                for _ in 0..20 {
+                    let u = [rng.normal(), rng.normal(), rng.normal()];
+                    let nu = norm(&u);
+                    let form: f64 = (0..3).map(|p| (0..3).map(|q| u[p] * a[p][q] * u[q]).sum::<f64>()).sum::<f64>();
+                    assert!(form / (nu * nu) <= l1 * (1.0 + 1e-12));
+                }
                 assert!(l2 <= l1 * (1.0 + 1e-12));
                 for (p, row) in a.iter().enumerate() {
                     let ae: f64 = (0..3).map(|q| row[q] * e[q]).sum();
