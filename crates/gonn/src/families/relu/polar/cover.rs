@@ -5,7 +5,8 @@
 //! `sigma` is the support function of `W = {Q^T (X u)_+ : ||u|| <= 1}`, so it is sublinear: on the cone of
 //! vertices `v_1..v_m` with proven `sigma(v_j) <= s_j`, every `v = sum_j a_j v_j` (`a >= 0`) has
 //! `sigma(v) <= sum_j a_j s_j = v^T w` for the `w` with `v_j^T w = s_j`, so `sigma(v) <= ||w||` for `||v|| <= 1`
-//! ([`cone_bound`]). The cover starts from the `2^m` orthants (vertices `±e_c`: the per-output scalar polars) and
+//! ([`cone_bound`]); and the points of `W` pointing into the cone have `||w|| <= s_j / (||v_j|| cos theta_j)`
+//! ([`angle_bound`]), which closes the cones across ridges of `sigma`. The cover starts from the `2^m` orthants (vertices `±e_c`: the per-output scalar polars) and
 //! splits the cone with the largest bound at the midpoint of its longest edge, best first, until every bound is
 //! below the closing level. Vertices are dyadic (midpoints of `±e_c`), so every split is exact and the cones
 //! always cover all directions. Where `W`'s farthest point is a corner the bound closes exactly; where it is
