@@ -112,6 +112,15 @@ pub struct ReluNetwork {
 /// How many units of earlier branch-and-bound searches seed later pattern ascents.
 const RECENT_MAXIMA: usize = 32;
 
+/// The time of one polar's proof search (`--polar-seconds`, default [`DEFAULT_POLAR_SECONDS`], times the fit's
+/// [`PolarOptions::time_scale`]) within the run's budget.
+fn proof_budget(opts: &PolarOptions) -> Budget {
+    let limit = opts.time_limit.map_or(DEFAULT_POLAR_SECONDS, |t| t.as_secs_f64());
+    // At most about 30 years: an `Instant` plus the limit stays representable.
+    let scaled = (limit * opts.time_scale).clamp(0.0, 1e9);
+    opts.budget.within(std::time::Duration::from_secs_f64(if scaled.is_nan() { 0.0 } else { scaled }))
+}
+
 /// The branch-and-bound searches of one polar call: their shared deadline, their target, and what they did.
 struct BabRun {
     budget: Budget,
@@ -132,11 +141,7 @@ struct BabRun {
 
 impl BabRun {
     fn new(opts: &PolarOptions, searches: usize, target: f64) -> Self {
-        let limit = opts.time_limit.unwrap_or(std::time::Duration::from_secs_f64(DEFAULT_POLAR_SECONDS));
-        // At most about 30 years: an `Instant` plus the limit stays representable.
-        let scaled = (limit.as_secs_f64() * opts.time_scale).clamp(0.0, 1e9);
-        let limit = std::time::Duration::from_secs_f64(if scaled.is_nan() { 0.0 } else { scaled });
-        let budget = opts.budget.within(limit);
+        let budget = proof_budget(opts);
         Self {
             budget,
             left: searches,
@@ -445,6 +450,14 @@ impl ReluNetwork {
         mul_tn(self.x.as_ref(), a.as_ref(), par)
     }
 
+    /// `Q^T (X u)_+` (the unit's output direction times its value) and its norm, the output-`l2` value of `u`.
+    fn l2_output(&self, q: MatRef<'_, f64>, u: &[f64]) -> (Vec<f64>, f64) {
+        let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, u).max(0.0)).collect();
+        let w: Vec<f64> = (0..q.ncols()).map(|k| (0..q.nrows()).map(|i| q[(i, k)] * h[i]).sum()).collect();
+        let value = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+        (w, value)
+    }
+
     /// The unit `(u, v)` as a width-1 [`Weights`].
     fn atom(u: Vec<f64>, v: Vec<f64>) -> Weights {
         Weights { layers: vec![Mat::from_fn(u.len(), 1, |i, _| u[i]), Mat::from_fn(v.len(), 1, |i, _| v[i])] }
@@ -471,9 +484,7 @@ impl ReluNetwork {
             u[0] = 1.0;
         }
         // The unit's value on the full inputs, and its output direction.
-        let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &u).max(0.0)).collect();
-        let w: Vec<f64> = (0..self.outputs).map(|k| (0..q.nrows()).map(|i| q[(i, k)] * h[i]).sum()).collect();
-        let value = w.iter().map(|a| a * a).sum::<f64>().sqrt();
+        let (w, value) = self.l2_output(q, &u);
         let v: Vec<f64> = if value > 0.0 {
             w.iter().map(|a| a / value).collect()
         } else {
@@ -512,11 +523,7 @@ impl ReluNetwork {
         let (best_val, best_atom) = best;
         let budget = match &bab {
             Some(run) => run.budget.clone(),
-            None => {
-                let limit = opts.time_limit.map_or(DEFAULT_POLAR_SECONDS, |t| t.as_secs_f64());
-                let scaled = (limit * opts.time_scale).clamp(0.0, 1e9);
-                opts.budget.within(std::time::Duration::from_secs_f64(if scaled.is_nan() { 0.0 } else { scaled }))
-            }
+            None => proof_budget(opts),
         };
         let m = self.outputs;
         let gamma = 2.0 * (m as f64 + 1.0) * f64::EPSILON;
@@ -544,9 +551,7 @@ impl ReluNetwork {
             }
             let [p, _] = self.scalar_pair(&c, opts.restarts, rng, false, &budget, aborted, bab.as_deref_mut());
             if p.u.len() == self.rows.d {
-                let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &p.u).max(0.0)).collect();
-                let qth: Vec<f64> = (0..m).map(|k| (0..q.nrows()).map(|i| q[(i, k)] * h[i]).sum()).collect();
-                let value = qth.iter().map(|a| a * a).sum::<f64>().sqrt();
+                let (qth, value) = self.l2_output(q, &p.u);
                 if value > 0.0 {
                     let atom = Self::atom(p.u, qth.iter().map(|a| a / value).collect());
                     if value > best.get() {
@@ -744,9 +749,7 @@ impl Family for ReluNetwork {
                 v.iter_mut().for_each(|a| *a /= nv);
                 let qv: Vec<f64> = (0..q.nrows()).map(|i| (0..self.outputs).map(|c| q[(i, c)] * v[c]).sum()).collect();
                 let sp = self.scalar(&qv, opts.restarts, rng, &opts.budget, &aborted);
-                let h: Vec<f64> = (0..self.rows.n).map(|j| self.rows.dot(j, &sp.u).max(0.0)).collect();
-                let qth: Vec<f64> = (0..self.outputs).map(|c| (0..q.nrows()).map(|i| q[(i, c)] * h[i]).sum()).collect();
-                let new_val = qth.iter().map(|a| a * a).sum::<f64>().sqrt();
+                let (qth, new_val) = self.l2_output(q, &sp.u);
                 if new_val > best_val && new_val > 0.0 {
                     best_val = new_val;
                     best_atom = Self::atom(sp.u.clone(), qth.iter().map(|a| a / new_val).collect());

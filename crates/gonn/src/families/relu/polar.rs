@@ -317,19 +317,24 @@ fn pseudo_angle(p: [f64; 2]) -> f64 {
     }
 }
 
+/// An orthonormal basis `(e1, e2)` of the plane `x^T u = 0` for a unit `x` in `R^3` (`e1` from the axis least
+/// aligned with `x`).
+fn circle_basis(xi: &[f64]) -> [[f64; 3]; 2] {
+    let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
+    let mut k = [0.0; 3];
+    k[axis] = 1.0;
+    let e1 = cross(xi, &k);
+    let n1 = norm(&e1);
+    let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
+    [e1, cross(xi, &e1)]
+}
+
 impl Circle {
     /// The circle of sample `i`; `keep_points`: store the switching points (24 more bytes per sample).
     fn new(rows: &Rows, norms: &[f64], i: usize, keep_points: bool) -> Self {
         assert!(rows.n < OFF as usize, "sample indices fit in 31 bits");
         let xi: Vec<f64> = rows.row(i).iter().map(|v| v / norms[i]).collect();
-        let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
-        let mut k = [0.0; 3];
-        k[axis] = 1.0;
-        let e1 = cross(&xi, &k);
-        let n1 = norm(&e1);
-        let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
-        let e2 = cross(&xi, &e1);
-        let mut circle = Self { e: [e1, e2], order: Vec::new(), points: Vec::new(), bundled: Vec::new() };
+        let mut circle = Self { e: circle_basis(&xi), order: Vec::new(), points: Vec::new(), bundled: Vec::new() };
         let mut keyed: Vec<(f64, u32, [f64; 2])> = Vec::with_capacity(rows.n);
         for (j, &nj) in norms.iter().enumerate() {
             match circle.on_point(rows, j, nj.max(f64::MIN_POSITIVE)) {

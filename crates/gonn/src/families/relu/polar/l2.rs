@@ -237,13 +237,7 @@ fn exact_l2_3d(rows: &Rows, qr: &[Vec<f64>], norms: &[f64], budget: &Budget) -> 
             continue;
         }
         let xi: Vec<f64> = rows.row(i).iter().map(|v| v / norms[i]).collect();
-        let axis = (0..3).min_by(|&a, &b| xi[a].abs().total_cmp(&xi[b].abs())).expect("3 axes");
-        let mut k = [0.0; 3];
-        k[axis] = 1.0;
-        let e1 = super::cross(&xi, &k);
-        let n1 = norm(&e1);
-        let e1 = [e1[0] / n1, e1[1] / n1, e1[2] / n1];
-        let e2 = super::cross(&xi, &e1);
+        let [e1, e2] = super::circle_basis(&xi);
         // In-plane coordinates; samples (nearly) on the circle's hyperplane are bundled by side.
         let alpha: Vec<f64> = (0..n)
             .map(|j| {
