@@ -336,6 +336,32 @@ fn problem(x: &Mat<f64>, y: &[f64]) -> (ReluNetwork, Observations) {
     (net, obs)
 }
 
+/// The returned weights are the certified ones: their objective, recomputed here from the layers
+/// (`1/2 ||(X_aug W1)_+ W2^T - y||^2 + lambda sum_j ||u_j|| |v_j|`), is the certificate's, and its lower bound on
+/// the optimum is below it (a run may answer with the refinement's fully corrective model instead of its
+/// descended weights).
+fn assert_answer_is_evaluated(name: &str, xa: &Mat<f64>, y: &[f64], lambda: f64, w: &Weights, c: &Certificate) {
+    let (w1, w2) = (&w.layers[0], &w.layers[1]);
+    let mut loss = 0.0;
+    for i in 0..xa.nrows() {
+        let out: f64 = (0..w1.ncols())
+            .map(|j| (0..xa.ncols()).map(|k| xa[(i, k)] * w1[(k, j)]).sum::<f64>().max(0.0) * w2[(0, j)])
+            .sum();
+        loss += 0.5 * (out - y[i]).powi(2);
+    }
+    let reg: f64 = (0..w1.ncols()).map(|j| w1.col(j).norm_l2() * w2[(0, j)].abs()).sum();
+    let f = loss + lambda * reg;
+    assert!(
+        (f - c.objective).abs() <= 1e-10 * f,
+        "{name}: the answer's objective {f} is not the certificate's {}",
+        c.objective
+    );
+    assert_eq!(c.subnetworks, (0..w1.ncols()).filter(|&j| w1.col(j).norm_l2() * w2[(0, j)].abs() > 0.0).count());
+    if let Some(lb) = c.optimum_lower_bound {
+        assert!(lb <= f, "{name}: lower bound {lb} above the answer's objective {f}");
+    }
+}
+
 #[test]
 fn fits_reach_the_convex_optimum_with_a_certificate() {
     let cases: Vec<(&str, Mat<f64>, Vec<f64>)> = vec![
@@ -361,6 +387,7 @@ fn fits_reach_the_convex_optimum_with_a_certificate() {
                 );
                 assert_eq!(c.status, Status::Certified, "{name} lambda={lambda} init={init}: {}", c.summary());
                 assert!(c.polar_exact);
+                assert_answer_is_evaluated(name, &xa, y, lambda, &m.weights, c);
                 let gap = c.gap_bound.unwrap();
                 assert!(gap >= c.objective - fstar - 1e-9 * fstar, "{name}: gap bound {gap} below true gap");
             }
@@ -386,6 +413,7 @@ fn rank4_fits_reach_the_convex_optimum_with_a_certificate() {
             assert!(rel.abs() <= 1e-6, "lambda={lambda} init={init}: f={} F*={fstar} rel={rel:e}", c.objective);
             assert_eq!(c.status, Status::Certified, "lambda={lambda} init={init}: {}", c.summary());
             assert!(c.polar_exact);
+            assert_answer_is_evaluated("3d-20", &xa, &y, lambda, &m.weights, c);
             assert!(c.gap_bound.unwrap() >= c.objective - fstar - 1e-9 * fstar);
             assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-9));
         }
@@ -424,6 +452,7 @@ fn bab_fits_reach_the_convex_optimum_with_a_certificate() {
                 assert_eq!(c.status, Status::Certified, "{name} lambda={lambda} init={init}: {}", c.summary());
                 assert!(c.polar_method.contains("branch and bound"), "{}", c.polar_method);
                 assert!(c.polar_upper.unwrap() >= c.polar_lower);
+                assert_answer_is_evaluated(name, &xa, y, lambda, &m.weights, c);
                 assert!(c.gap_bound.unwrap() >= c.objective - fstar - 1e-9 * fstar);
                 assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-9));
             }

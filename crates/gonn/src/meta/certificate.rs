@@ -88,6 +88,8 @@ pub struct Refinement {
     pub units: Vec<(crate::core::Weights, f64)>,
     /// Its objective (`+inf` when none was computed).
     pub primal: f64,
+    /// The proven polar at its residual, when the round that found it computed one.
+    pub primal_polar: Option<crate::core::polar::Polar>,
 }
 
 /// The (masked) outputs `M phi_k` of the atoms of [`refined_dual_bound`], their Gram matrix (by rows) and the
@@ -172,6 +174,7 @@ pub fn refined_dual_bound(
     extra_opts.enough = 1.0 + 1e-3;
     let opts = &extra_opts;
     let (mut cheap, mut proven) = (0, 0);
+    let mut last_proven: Option<faer::Mat<f64>> = None;
     let cheap_limit = 4 * rounds.max(2);
     while proven < rounds || (rounds == 0 && cheap < cheap_limit) {
         if (cheap > 0 || proven > 0) && opts.budget.expired() {
@@ -186,11 +189,18 @@ pub fn refined_dual_bound(
         }
         let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
         let primal = 0.5 * gg + p.lambda * c.iter().sum::<f64>();
-        if primal < out.primal {
+        let improved = primal < out.primal;
+        if improved {
             out.units = atoms.iter().zip(&c).filter(|(_, ck)| **ck > 0.0).map(|(a, ck)| (a.clone(), *ck)).collect();
             out.primal = primal;
+            out.primal_polar = None;
         }
         let q = faer::Mat::from_fn(m, n, |i, j| gamma[(i, j)] / p.lambda);
+        // The fully corrective step did not move (the new columns are worth less than its tolerance): the next
+        // polar would repeat the last one.
+        if last_proven.as_ref() == Some(&q) {
+            break;
+        }
         // Column generation prices with the family's cheap search while it finds a subnetwork above 1; the
         // (possibly costly) proven polar runs when it does not, and gives the round's dual bound.
         let polar = if cheap < cheap_limit {
@@ -212,6 +222,10 @@ pub fn refined_dual_bound(
             p.net.polar(q.as_ref(), opts, rng)
         };
         proven += 1;
+        last_proven = Some(q);
+        if improved && polar.upper.is_some() {
+            out.primal_polar = Some(polar.clone());
+        }
         let Some(rho_up) = polar.upper else { break };
         let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
         let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
@@ -314,6 +328,25 @@ impl Certificate {
             note: None,
             tol,
         };
+        cert.check_lower_bound(ev.objective);
+        cert
+    }
+
+    /// The certificate of the fully corrective model of the dual refinement (THEORY.md section 3), evaluated as
+    /// `ev`: its gap is bounded by the refinement's proven lower bound `dual` on `F*` (weak duality holds for any
+    /// weights); `polar` is the proven polar computed at its residual, reported but not used for the gap (it was
+    /// computed from the refinement's residual, which equals `ev`'s only up to rounding).
+    pub fn refined(p: &Problem<'_>, ev: &Evaluation, polar: &Polar, subnetworks: usize, tol: f64, dual: f64) -> Self {
+        let mut cert = Self::new(p, ev, &Polar { upper: None, ..polar.clone() }, subnetworks, tol);
+        cert.polar_upper = polar.upper;
+        let gap = ev.objective - dual;
+        if gap.is_finite() && dual.is_finite() {
+            let rel = gap.max(0.0) / ev.objective.abs().max(f64::MIN_POSITIVE);
+            cert.gap_bound = Some(gap.max(0.0));
+            cert.relative_gap = Some(rel);
+            cert.optimum_lower_bound = Some(dual);
+            cert.status = if rel <= tol { Status::Certified } else { Status::Bounded };
+        }
         cert.check_lower_bound(ev.objective);
         cert
     }

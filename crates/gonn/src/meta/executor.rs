@@ -225,10 +225,11 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         };
         let rec = IterationRecord {
             outer,
-            subnetworks: w.width(),
+            subnetworks: checked.certified_model.as_ref().unwrap_or(&w).width(),
             objective: checked.ev.objective,
-            polar_lower: checked.polar.lower,
-            polar_upper: checked.polar.upper,
+            // The certificate's polar: the descended weights', or the certified fully corrective model's.
+            polar_lower: checked.cert.polar_lower,
+            polar_upper: checked.cert.polar_upper,
             gap_bound: checked.cert.gap_bound,
             descent_sweeps: checked.info.sweeps,
             seconds: elapsed(before, start),
@@ -250,7 +251,8 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
                 lower_bound: next.lower_bound,
                 seconds: elapsed(before, start),
             };
-            return finish(w, checked.cert, ending, &state, observer);
+            // A certified fully corrective model of the dual refinement is the answer in place of `w`.
+            return finish(checked.certified_model.unwrap_or(w), checked.cert, ending, &state, observer);
         }
         let cert = checked.cert.clone();
         let checked_weights = w.clone();

@@ -20,6 +20,13 @@ pub(super) fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> 
     faer::Mat::from_fn(g.nrows(), g.ncols(), |i, j| -g[(i, j)] / lambda)
 }
 
+/// The fully corrective model of the dual refinement, better than the descended weights, with its own evaluation
+/// and certificate when the refinement's lower bound certifies it.
+pub(super) struct Corrected {
+    pub weights: Weights,
+    pub certified: Option<(Evaluation, Certificate)>,
+}
+
 /// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
 /// has a proven upper bound from an exact solver (otherwise only the cheap pricing rounds run, without a bound).
 /// Returns the fully corrective model over the cuts, when it is better than `w`.
@@ -31,7 +38,7 @@ pub(super) fn tighten(
     rng: &mut Rng,
     cert: &mut Certificate,
     rounds: usize,
-) -> Option<Weights> {
+) -> Option<Corrected> {
     if cert.status == Status::Certified || !p.net.hints().refine_dual {
         return None;
     }
@@ -53,7 +60,16 @@ pub(super) fn tighten(
     for (atom, weight) in &refined.units {
         better.push(atom, &vec![weight.powf(1.0 / kdeg); p.net.degree()]);
     }
-    Some(better)
+    // The better model may be certified where the descended one is not: the same lower bound, a lower objective.
+    let certified = match (refined.dual, &refined.primal_polar) {
+        (Some(dual), Some(pp)) if cert.status != Status::Certified => {
+            let ev = p.evaluate(&better);
+            let c = Certificate::refined(p, &ev, pp, better.width(), cert.tol, dual);
+            (ev.objective < objective && c.status == Status::Certified).then_some((ev, c))
+        }
+        _ => None,
+    };
+    Some(Corrected { weights: better, certified })
 }
 
 /// What the polar and certificate said about the descended weights of one outer iteration.
@@ -65,6 +81,8 @@ pub(super) struct Checked {
     pub near_optimal: bool,
     /// The fully corrective model of the dual refinement, when better than the descended weights.
     pub corrected: Option<Weights>,
+    /// The fully corrective model when it is certified (then `ev` and `cert` are its own): the run's answer.
+    pub certified_model: Option<Weights>,
     pub info: DescentInfo,
 }
 
@@ -189,7 +207,15 @@ impl MetaSolver<'_> {
         let mut cert = Certificate::new(p, &ev, &polar, w.width(), self.params.tol);
         // Families that refine their dual also grow by the fully corrective step over several polar atoms.
         let corrected = tighten(p, w, &polar, &opts, rng, &mut cert, if opts.prove { 10 } else { 5 });
-        Checked { ev, polar, cert, near_optimal, corrected, info }
+        let (mut ev, mut certified_model) = (ev, None);
+        let corrected = corrected.map(|c| {
+            if let Some((cev, ccert)) = c.certified {
+                (ev, cert) = (cev, ccert);
+                certified_model = Some(c.weights.clone());
+            }
+            c.weights
+        });
+        Checked { ev, polar, cert, near_optimal, corrected, certified_model, info }
     }
 
     /// Whether the descent and growth schedule can still be refined (else a near-optimal run has converged).

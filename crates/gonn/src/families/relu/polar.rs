@@ -367,29 +367,25 @@ impl Circle {
         (an > 1e-12 * nj).then(|| [a[1] / an, -a[0] / an])
     }
 
-    /// The switching events `(sample, switches on, pseudo-angle, point)` in angular order over the whole circle.
-    fn events<'a>(&'a self, rows: &'a Rows) -> impl Iterator<Item = (usize, bool, f64, [f64; 2])> + 'a {
-        let half = move |second: bool| {
-            self.order.iter().enumerate().map(move |(t, &o)| {
-                let j = (o & !OFF) as usize;
-                let first_on = o & OFF == 0;
-                // The first half-turn's point: the on-point, or its antipode where the sample switches off.
-                let (angle, p) = match self.points.get(t) {
-                    Some(&kept) => kept,
-                    None => {
-                        let p = self.on_point(rows, j, 0.0).unwrap_or([1.0, 0.0]);
-                        let p = if first_on { p } else { [-p[0], -p[1]] };
-                        (pseudo_angle(p).min(2.0), p)
-                    }
-                };
-                if second {
-                    (j, !first_on, angle + 2.0, [-p[0], -p[1]])
-                } else {
-                    (j, first_on, angle, p)
+    /// The switching events of the first half-turn, `(sample, switches on, pseudo-angle, point)` in angular order,
+    /// into `out`; the second half-turn repeats them with the opposite switches at the antipodal points (pseudo-angle
+    /// plus 2).
+    fn first_half(&self, rows: &Rows, out: &mut Vec<(usize, bool, f64, [f64; 2])>) {
+        out.clear();
+        out.extend(self.order.iter().enumerate().map(|(t, &o)| {
+            let j = (o & !OFF) as usize;
+            let first_on = o & OFF == 0;
+            // The first half-turn's point: the on-point, or its antipode where the sample switches off.
+            let (angle, p) = match self.points.get(t) {
+                Some(&kept) => kept,
+                None => {
+                    let p = self.on_point(rows, j, 0.0).unwrap_or([1.0, 0.0]);
+                    let p = if first_on { p } else { [-p[0], -p[1]] };
+                    (pseudo_angle(p).min(2.0), p)
                 }
-            })
-        };
-        half(false).chain(half(true))
+            };
+            (j, first_on, angle, p)
+        }));
     }
 
     /// The samples active at angle 0.
@@ -485,6 +481,36 @@ fn arc_max_points(g: [f64; 2], pa: [f64; 2], pb: [f64; 2]) -> (f64, [f64; 2]) {
     }
 }
 
+/// `max` of `g . p` and of `-g . p` over the arc from `pa` to `pb` (counterclockwise, at most `pi` long) and its
+/// point, for each sign `k` with `need[k]` whose maximum exceeds `floor[k]` (else `None`). The norm is computed
+/// only where the maximum is interior.
+fn arc_max_pair(
+    g: [f64; 2],
+    pa: [f64; 2],
+    pb: [f64; 2],
+    need: [bool; 2],
+    floor: [f64; 2],
+) -> [Option<(f64, [f64; 2])>; 2] {
+    let (from_a, to_b) = (pa[0] * g[1] - pa[1] * g[0], g[0] * pb[1] - g[1] * pb[0]);
+    let (vl, vh) = (g[0] * pa[0] + g[1] * pa[1], g[0] * pb[0] + g[1] * pb[1]);
+    let one = |k: usize, sg: f64| {
+        if !need[k] {
+            return None;
+        }
+        // -g's angle is inside where both cross products are nonpositive.
+        if sg * from_a >= 0.0 && sg * to_b >= 0.0 {
+            let n = (g[0] * g[0] + g[1] * g[1]).sqrt();
+            if n > 0.0 {
+                return (n > floor[k]).then(|| (n, [sg * g[0] / n, sg * g[1] / n]));
+            }
+        }
+        let (a, b) = (sg * vl, sg * vh);
+        let (v, p) = if a >= b { (a, pa) } else { (b, pb) };
+        (v > floor[k]).then_some((v, p))
+    };
+    [one(0, 1.0), one(1, -1.0)]
+}
+
 /// The `R^3` case, for `c` and `-c` at once: one circle sweep per hyperplane (boundary maxima, exact), plus the
 /// interior critical points of the regions next to each arc, evaluated in decreasing order of `||g_D||` until
 /// none can beat the best value. The circles come from `cache` when given.
@@ -517,7 +543,7 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
     // Bundled samples (on the sweep's hyperplane): 1 on the plus side, -1 on the minus side, 0 otherwise.
     let mut bundle = vec![0i8; n];
     let mut built = None;
-    let mut events: Vec<(usize, bool, f64, [f64; 2])> = Vec::with_capacity(2 * n);
+    let mut half: Vec<(usize, bool, f64, [f64; 2])> = Vec::with_capacity(n);
     for i in 0..n {
         if budget.expired() {
             return None;
@@ -546,22 +572,33 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         // other circle, unless another concave kink passes there, whose circle then covers it; THEORY.md
         // section 7), so the arc maxima are skipped for that sign.
         let need_max = convex_kink(c, &norms, circle.bundled.iter().map(|&(j, _)| j as usize)).map(|convex| !convex);
-        events.clear();
-        events.extend(circle.events(rows));
-        let len = events.len();
+        circle.first_half(rows, &mut half);
+        let len = 2 * half.len();
+        // Event `e` of the whole turn: the second half-turn repeats the first with the opposite switches at the
+        // antipodal points.
+        let event = |e: usize| {
+            let h = half.len();
+            if e < h {
+                half[e]
+            } else {
+                let (j, on, angle, p) = half[e - h];
+                (j, !on, angle + 2.0, [-p[0], -p[1]])
+            }
+        };
         // Regions are listed only from the arcs that are a local minimum of their edges' circles: the edges next to
         // an arc of circle i at its ends lie on the circles of the samples switching there, so the arc is a local
         // minimum when both exceed i. Each region's edge on the smallest circle is one, so every region is still
         // listed; near non-simple vertices (another switching point within ANGLE_GAP, which also catches repeated
         // hyperplanes) or on a circle shared by several samples, every arc lists its regions.
         let simple = |e: usize| {
-            let prev = if e == 0 { events[len - 1].2 - 4.0 } else { events[e - 1].2 };
-            let next = if e + 1 == len { events[0].2 + 4.0 } else { events[e + 1].2 };
-            events[e].2 - prev > ANGLE_GAP && next - events[e].2 > ANGLE_GAP
+            let prev = if e == 0 { event(len - 1).2 - 4.0 } else { event(e - 1).2 };
+            let next = if e + 1 == len { event(0).2 + 4.0 } else { event(e + 1).2 };
+            let angle = event(e).2;
+            angle - prev > ANGLE_GAP && next - angle > ANGLE_GAP
         };
         let alone = circle.bundled.len() == 1;
         let listed = |start: usize, end: usize| {
-            !(alone && simple(start) && simple(end)) || (events[start].0 > i && events[end].0 > i)
+            !(alone && simple(start) && simple(end)) || (event(start).0 > i && event(end).0 > i)
         };
         let mut g3 = [0.0; 3];
         let toggle = |j: usize, on: bool, g3: &mut [f64; 3], active: &mut [bool]| {
@@ -578,6 +615,9 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
         let mut last: Option<(usize, bool)> = None;
         let mut pending: [Vec<(f64, [f64; 3])>; 2] = [Vec::new(), Vec::new()];
         let (mut prev_angle, mut prev_point) = (0.0, [1.0, 0.0]);
+        // x_i^T of the bundles, and the norms that bound the rounding of `x_i^T (g3 + bundle)` assembled from parts.
+        let row_i = rows.row(i);
+        let bundles = [(plus, true, dot(row_i, &plus), norm(&plus)), (minus, false, dot(row_i, &minus), norm(&minus))];
         let mut visit_arc = |pa: [f64; 2],
                              pb: [f64; 2],
                              g3: &[f64; 3],
@@ -586,44 +626,52 @@ fn exact_3d(rows: &Rows, c: &[f64], cache: Option<&Arrangement3>, budget: &Budge
                              list: bool,
                              pending: &mut [Vec<(f64, [f64; 3])>; 2]| {
             let g2 = [dot(&e1, g3), dot(&e2, g3)];
-            for (k, sg) in SIGNS.into_iter().enumerate() {
-                if need_max[k] {
-                    let (v, p) = arc_max_points([sg * g2[0], sg * g2[1]], pa, pb);
-                    if v > best_formula[k] {
-                        best_formula[k] = v;
-                        best_dir[k] = (0..3).map(|m| p[0] * e1[m] + p[1] * e2[m]).collect();
+            for (k, found) in arc_max_pair(g2, pa, pb, need_max, best_formula).into_iter().enumerate() {
+                if let Some((v, p)) = found {
+                    best_formula[k] = v;
+                    best_dir[k] = (0..3).map(|m| p[0] * e1[m] + p[1] * e2[m]).collect();
+                }
+            }
+            if !list {
+                return;
+            }
+            // The region on the side where x_i is active (plus) has its critical point inside only if
+            // x_i^T g > 0, the other only if x_i^T g < 0: for each side one sign at most passes (both only near 0).
+            // x_i^T (g3 + bundle) is assembled from x_i^T g3; the tolerance covers its rounding.
+            let (xg_i, g3_norm) = (dot(row_i, g3), norm(g3));
+            for &(side, on_plus, x_side, side_norm) in &bundles {
+                let gs = [g3[0] + side[0], g3[1] + side[1], g3[2] + side[2]];
+                let gn = norm(&gs);
+                let v_i = xg_i + x_side;
+                let tol_i = (1e-12 * gn + 8.0 * f64::EPSILON * (g3_norm + side_norm)) * norms[i];
+                for (k, sg) in SIGNS.into_iter().enumerate() {
+                    let sv = sg * v_i;
+                    let inside_i = if on_plus { sv >= -tol_i } else { sv <= tol_i };
+                    if !inside_i || gn <= best_formula[k].max(seeds[k].0) {
+                        continue;
                     }
-                }
-                if !list {
-                    continue;
-                }
-                // The region on the side where x_i is active (plus) has its critical point inside only if
-                // x_i^T g > 0, the other only if x_i^T g < 0.
-                for (side, on_plus) in [(&plus, true), (&minus, false)] {
-                    let g = [sg * (g3[0] + side[0]), sg * (g3[1] + side[1]), sg * (g3[2] + side[2])];
-                    let gn = norm(&g);
-                    if gn > best_formula[k].max(seeds[k].0)
-                        && side_ok(i, on_plus, &g, gn)
-                        && last.is_none_or(|(j, on)| side_ok(j, on, &g, gn))
-                    {
-                        // The region's side of probe l: tracked by the sweep, or that of its bundle (a probe has
-                        // a nonzero row, so it either switches along this circle or lies on it).
-                        let rejected = probes.iter().position(|&l| {
-                            let on = match bundle[l] {
-                                0 => active[l],
-                                b => (b > 0) == on_plus,
-                            };
-                            l != i && !side_ok(l, on, &g, gn)
-                        });
-                        match rejected {
-                            Some(t) => probes[..=t].rotate_right(1),
-                            None => pending[k].push((gn, g)),
-                        }
+                    let g = gs.map(|v| sg * v);
+                    if last.is_some_and(|(j, on)| !side_ok(j, on, &g, gn)) {
+                        continue;
+                    }
+                    // The region's side of probe l: tracked by the sweep, or that of its bundle (a probe has a
+                    // nonzero row, so it either switches along this circle or lies on it).
+                    let rejected = probes.iter().position(|&l| {
+                        let on = match bundle[l] {
+                            0 => active[l],
+                            b => (b > 0) == on_plus,
+                        };
+                        l != i && !side_ok(l, on, &g, gn)
+                    });
+                    match rejected {
+                        Some(t) => probes[..=t].rotate_right(1),
+                        None => pending[k].push((gn, g)),
                     }
                 }
             }
         };
-        for (e, &(j, on, angle, point)) in events.iter().enumerate() {
+        for e in 0..len {
+            let (j, on, angle, point) = event(e);
             if angle > prev_angle {
                 // The arc from the previous switching point (the last one, wrapped, for the first piece).
                 let list = listed(if e == 0 { len - 1 } else { e - 1 }, e);
