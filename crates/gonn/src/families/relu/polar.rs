@@ -767,26 +767,51 @@ fn seed_ascent(rows: &Rows, c: &[f64]) -> (f64, Vec<f64>) {
 }
 
 /// Ascent over activation patterns from `u0`: `u <- Proj_{K_D}(g_D) / ||.||` with `D` the pattern of `u`. Each
-/// step maximizes `h` over the current cone, so `h` never decreases.
+/// step maximizes `h` over the current cone, so `h` never decreases. Where it stalls on the boundary of its cone,
+/// the cones across the boundary's hyperplanes (the samples tight at `u`, one at a time) are tried: a maximum on a
+/// ridge (a concave kink, `c_j < 0`) is then followed along it instead of stopping where the ridge leaves the cone.
 pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
     let mut u = u0;
     let mut val = rows.relu_value(c, &u);
+    let mut active = rows.pattern(&u);
+    let mut g = rows.masked_gradient(&active, c);
     let mut set = Vec::new();
-    for _ in 0..100 {
-        let active = rows.pattern(&u);
-        let g = rows.masked_gradient(&active, c);
-        let Some(p) = project_warm(rows, &active, &g, &mut set) else { break };
+    // The best of `Proj_{K_D}(g_D) / ||.||` over the cone `D` (gradient `g_D`), when it improves on `val`.
+    let step = |active: &[bool], g: &[f64], set: &mut Vec<usize>, val: f64| {
+        let p = project_warm(rows, active, g, set)?;
         let pn = norm(&p);
         if pn <= val * (1.0 + 1e-12) || pn == 0.0 {
-            break;
+            return None;
         }
         let cand: Vec<f64> = p.iter().map(|v| v / pn).collect();
         let cv = rows.relu_value(c, &cand);
-        if cv <= val {
+        (cv > val).then_some((cv, cand))
+    };
+    for _ in 0..100 {
+        if let Some((cv, cand)) = step(&active, &g, &mut set, val) {
+            (val, u) = (cv, cand);
+            active = rows.pattern(&u);
+            g = rows.masked_gradient(&active, c);
+            continue;
+        }
+        // Stalled: the samples tight at u are among the constraints active in the last projection.
+        let tight: Vec<usize> = set.iter().copied().filter(|&j| rows.dot(j, &u).abs() <= 1e-9 * rows.norm(j)).collect();
+        let mut moved = false;
+        for j in tight {
+            active[j] = !active[j];
+            let s = if active[j] { c[j] } else { -c[j] };
+            let gj: Vec<f64> = g.iter().zip(rows.row(j)).map(|(a, x)| a + s * x).collect();
+            let mut fset = set.clone();
+            if let Some((cv, cand)) = step(&active, &gj, &mut fset, val) {
+                (val, u, g, set) = (cv, cand, gj, fset);
+                moved = true;
+                break;
+            }
+            active[j] = !active[j];
+        }
+        if !moved {
             break;
         }
-        u = cand;
-        val = cv;
     }
     (val, u)
 }
@@ -899,6 +924,59 @@ mod tests {
                 assert!(h.value <= p.upper + 1e-12);
             }
         }
+    }
+
+    /// The pattern ascent without the ridge step: `u <- Proj_{K_D}(g_D) / ||.||` until it stalls.
+    fn ascent_without_flips(rows: &Rows, c: &[f64], mut u: Vec<f64>) -> f64 {
+        let mut val = rows.relu_value(c, &u);
+        for _ in 0..100 {
+            let active = rows.pattern(&u);
+            let Some(p) = crate::numerics::cone::project(rows, &active, &rows.masked_gradient(&active, c)) else {
+                break;
+            };
+            let pn = norm(&p);
+            let cand: Vec<f64> = p.iter().map(|v| v / pn).collect();
+            let cv = rows.relu_value(c, &cand);
+            if pn == 0.0 || cv <= val {
+                break;
+            }
+            (u, val) = (cand, cv);
+        }
+        val
+    }
+
+    /// From starts near the exact maximizer (2-D and 3-D inputs plus bias, both signs of `c`, so that many maxima
+    /// sit on ridges of samples with `c_j < 0`), the ascent never decreases, never passes the exact upper bound,
+    /// and, following ridges across the cones' boundaries, reaches the maximum far more often than the ascent
+    /// that stops where its cone ends.
+    #[test]
+    fn pattern_ascent_follows_ridges_to_the_maximum() {
+        let mut rng = Rng::new(17);
+        let (mut hits, mut hits_without, mut trials) = (0, 0, 0);
+        for d in [3usize, 4] {
+            for _ in 0..60 {
+                let n = 60;
+                let x = Mat::from_fn(n, d, |_, j| if j + 1 == d { 1.0 } else { rng.normal() });
+                let rows = Rows::new(x.as_ref());
+                let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let p = exact_scalar_polar(&rows, &c);
+                let start: Vec<f64> = p.u.iter().map(|v| v + 0.05 * rng.normal()).collect();
+                let start: Vec<f64> = start.iter().map(|v| v / norm(&start)).collect();
+                let (v, u) = pattern_ascent(&rows, &c, start.clone());
+                assert!(v >= rows.relu_value(&c, &start) && v <= p.upper + 1e-12, "d={d}: {v} vs {}", p.upper);
+                assert!((rows.relu_value(&c, &u) - v).abs() <= 1e-12 * v.abs().max(1.0));
+                let scale: f64 = (0..n).map(|j| c[j].abs() * rows.norm(j)).sum();
+                hits += usize::from(v >= p.value - 1e-9 * scale);
+                hits_without += usize::from(ascent_without_flips(&rows, &c, start) >= p.value - 1e-9 * scale);
+                trials += 1;
+            }
+        }
+        eprintln!("ascent reached the maximum {hits} / {trials} times, {hits_without} without the ridge step");
+        // Measured: 111 of 120 against 75 without the ridge step.
+        assert!(
+            hits >= hits_without + trials / 5 && 20 * hits >= 17 * trials,
+            "{hits} ({hits_without} without) of {trials}"
+        );
     }
 
     /// The cached circles give the same polar as circles built per call, on data with repeated, parallel and
