@@ -194,6 +194,22 @@ impl PatternCone<'_> {
         }
     }
 
+    /// [`ActiveSetQp::entering`] over every sample, for rows of length `D`: the same test in the same order, with
+    /// the rare exclusions checked only for a new worst constraint.
+    fn scan<const D: usize>(&self, u: &[f64], set: &[usize], skip: &[bool]) -> Option<usize> {
+        let u: [f64; D] = u.try_into().expect("row length");
+        let mut worst = (None, -self.feas_tol);
+        let rows = self.rows.data.chunks_exact(D).zip(&self.rows.norms).zip(self.active);
+        for (j, ((x, &nj), &on)) in rows.enumerate() {
+            let dot: f64 = (0..D).map(|m| x[m] * u[m]).sum();
+            let c = if on { dot } else { -dot };
+            if c < worst.1 * nj && !skip[j] && nj != 0.0 && !set.contains(&j) {
+                worst = (Some(j), c / nj);
+            }
+        }
+        worst.0
+    }
+
     /// The primal point `u = z + A^T mu` for the multipliers `mu` on `set`.
     fn point(&self, set: &[usize], mu: &[f64]) -> Vec<f64> {
         let mut u = self.z.to_vec();
@@ -240,7 +256,13 @@ impl ActiveSetQp for PatternCone<'_> {
         };
         match self.screen {
             Some(screen) => screen.candidates(&u).iter().for_each(|&j| check(j as usize)),
-            None => (0..self.rows.n).for_each(check),
+            // The full scan, with the row length known to the compiler for the low-rank rows of the exact polars.
+            None => match self.rows.d {
+                2 => return self.scan::<2>(&u, set, skip),
+                3 => return self.scan::<3>(&u, set, skip),
+                4 => return self.scan::<4>(&u, set, skip),
+                _ => (0..self.rows.n).for_each(check),
+            },
         }
         worst.0
     }
