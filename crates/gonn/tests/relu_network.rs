@@ -1026,3 +1026,29 @@ fn rank4_polar_matches_region_enumeration() {
         }
     }
 }
+
+/// A time limit that ends while an iteration is priced (the cheap search, no proof): the run still answers with a
+/// proven bound on the polar (a last proven check of the same weights), never without one.
+#[test]
+fn time_limits_end_with_a_proven_polar_bound() {
+    let (x, y) = data_nd(150, 6, 31);
+    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Bab).unwrap();
+    let obs = Observations::new(Mat::from_fn(y.len(), 1, |i, _| y[i]), None).unwrap();
+    let mut limited = 0;
+    for limit in [0.05, 0.1, 0.2, 0.3, 0.5, 0.8] {
+        let m = FitParams::new(0.05)
+            .max_seconds(limit)
+            .polar_seconds(Some(0.2))
+            .seed(1)
+            .validate()
+            .unwrap()
+            .fit(&net, &obs)
+            .unwrap();
+        let c = &m.certificate;
+        let upper = c.polar_upper.unwrap_or_else(|| panic!("limit {limit}: no proven polar bound: {}", c.summary()));
+        assert!(upper >= c.polar_lower, "limit {limit}");
+        assert!(c.gap_bound.is_some() && c.optimum_lower_bound.unwrap() <= c.objective, "limit {limit}");
+        limited += usize::from(m.termination == Termination::MaxTime);
+    }
+    assert!(limited >= 3, "only {limited} runs reached their time limit");
+}

@@ -203,6 +203,19 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         } else {
             None
         };
+        // The time ran out after a priced (unproven) check: one proven check of the same weights, with the grace
+        // time of a run's last proof, so that the answer carries a proven bound.
+        let (checked, stop) = if stop == Some(Termination::MaxTime) && checked.cert.polar_upper.is_none() {
+            let proven = s.check(&w, checked.info.clone(), &next, true, &mut rng);
+            if let Some(lb) = proven.cert.optimum_lower_bound {
+                next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
+            }
+            let stop =
+                if proven.cert.status == Status::Certified { Termination::Certified } else { Termination::MaxTime };
+            (proven, Some(stop))
+        } else {
+            (checked, stop)
+        };
         // Converged with a proof search cut short: one longer proof at the same weights (the bound is anytime).
         let (checked, stop) = if stop == Some(Termination::NoBetterSubnetwork) && checked.polar.open_search {
             let closing = s.check_closing(&w, checked.info.clone(), &next, &mut rng);
