@@ -186,9 +186,7 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
             return interrupted(s, w, best, &state, elapsed(before, start), observer);
         }
         let checked = s.check(&w, info, &next, outer >= s.params.max_outer, &mut rng);
-        if let Some(lb) = checked.cert.optimum_lower_bound {
-            next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
-        }
+        next.note_lower_bound(&checked.cert);
         s.note_gap(&mut next, &checked);
         let stop = if checked.cert.status == Status::Certified {
             Some(Termination::Certified)
@@ -207,9 +205,7 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         // time of a run's last proof, so that the answer carries a proven bound.
         let (checked, stop) = if stop == Some(Termination::MaxTime) && checked.cert.polar_upper.is_none() {
             let proven = s.check(&w, checked.info.clone(), &next, true, &mut rng);
-            if let Some(lb) = proven.cert.optimum_lower_bound {
-                next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
-            }
+            next.note_lower_bound(&proven.cert);
             let stop =
                 if proven.cert.status == Status::Certified { Termination::Certified } else { Termination::MaxTime };
             (proven, Some(stop))
@@ -219,9 +215,7 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         // Converged with a proof search cut short: one longer proof at the same weights (the bound is anytime).
         let (checked, stop) = if stop == Some(Termination::NoBetterSubnetwork) && checked.polar.open_search {
             let closing = s.check_closing(&w, checked.info.clone(), &next, &mut rng);
-            if let Some(lb) = closing.cert.optimum_lower_bound {
-                next.lower_bound = Some(next.lower_bound.map_or(lb, |b| b.max(lb)));
-            }
+            next.note_lower_bound(&closing.cert);
             let stop = if closing.cert.status == Status::Certified {
                 Some(Termination::Certified)
             } else if s.budget.timed_out() {

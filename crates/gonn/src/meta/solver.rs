@@ -207,14 +207,17 @@ impl MetaSolver<'_> {
         let mut cert = Certificate::new(p, &ev, &polar, w.width(), self.params.tol);
         // Families that refine their dual also grow by the fully corrective step over several polar atoms.
         let corrected = tighten(p, w, &polar, &opts, rng, &mut cert, if opts.prove { 10 } else { 5 });
+        // A certified corrective model is the run's answer (the run stops): it replaces the evaluation and
+        // certificate; otherwise it is the model to adopt when better.
         let (mut ev, mut certified_model) = (ev, None);
-        let corrected = corrected.map(|c| {
-            if let Some((cev, ccert)) = c.certified {
+        let corrected = match corrected {
+            Some(Corrected { weights, certified: Some((cev, ccert)) }) => {
                 (ev, cert) = (cev, ccert);
-                certified_model = Some(c.weights.clone());
+                certified_model = Some(weights);
+                None
             }
-            c.weights
-        });
+            c => c.map(|c| c.weights),
+        };
         Checked { ev, polar, cert, near_optimal, corrected, certified_model, info }
     }
 

@@ -165,6 +165,13 @@ fn no_weights() -> Weights {
 }
 
 impl MetaState {
+    /// Keeps the larger of the run's best lower bound on `F*` and a certificate's.
+    pub(super) fn note_lower_bound(&mut self, cert: &crate::meta::certificate::Certificate) {
+        if let Some(lb) = cert.optimum_lower_bound {
+            self.lower_bound = Some(self.lower_bound.map_or(lb, |b| b.max(lb)));
+        }
+    }
+
     /// The state before the first outer iteration.
     pub(super) fn start(p: &Problem<'_>, tol: f64, weights: Weights, rng: &Rng) -> Self {
         Self {
