@@ -17,9 +17,14 @@ fn all_patterns(x: &Mat<f64>) -> Vec<Vec<bool>> {
 
 /// [`all_patterns`] stepping `step` off every vertex in 4-D (smaller for nearly degenerate rows).
 fn all_patterns_step(x: &Mat<f64>, step: f64) -> Vec<Vec<bool>> {
+    patterns_with_points(x, step).into_iter().map(|(p, _)| p).collect()
+}
+
+/// [`all_patterns_step`], each pattern with a point `u` strictly inside its region.
+fn patterns_with_points(x: &Mat<f64>, step: f64) -> Vec<(Vec<bool>, Vec<f64>)> {
     let rows = Rows::new(x.as_ref());
     let (n, d) = (x.nrows(), x.ncols());
-    let mut set = std::collections::BTreeSet::new();
+    let mut set = std::collections::BTreeMap::new();
     let strict = |u: &[f64]| -> Option<Vec<bool>> {
         let s: Vec<f64> = (0..n).map(|j| rows.dot(j, u)).collect();
         s.iter().all(|v| v.abs() > 1e-3 * step).then(|| s.iter().map(|v| *v > 0.0).collect())
@@ -142,10 +147,62 @@ fn all_patterns_step(x: &Mat<f64>, step: f64) -> Vec<Vec<bool>> {
     }
     for u in dirs {
         if let Some(p) = strict(&u) {
-            set.insert(p);
+            set.entry(p).or_insert(u);
         }
     }
-    set.into_iter().filter(|p| p.iter().any(|a| *a)).collect()
+    set.into_iter().filter(|(p, _)| p.iter().any(|a| *a)).collect()
+}
+
+/// The rows of `(2 D - I) X u >= 0` that define the cone of a pattern with 3 columns (2-D inputs plus bias), given a
+/// point `u0` strictly inside it: the rows `a_j = s_j x_j` scaled to `a_j / (a_j^T u0)` lie in the plane
+/// `{p : p^T u0 = 1}`, and every row inside the convex hull of the others is a nonnegative combination of them (so
+/// it is implied). The hull's vertices remain (monotone chain). Other widths keep every row.
+fn cone_rows(x: &Mat<f64>, pattern: &[bool], u0: &[f64]) -> Vec<usize> {
+    let (n, d) = (x.nrows(), x.ncols());
+    if d != 3 {
+        return (0..n).collect();
+    }
+    let a = |j: usize| -> [f64; 3] {
+        let s = if pattern[j] { 1.0 } else { -1.0 };
+        [s * x[(j, 0)], s * x[(j, 1)], s * x[(j, 2)]]
+    };
+    // An orthonormal basis (e1, e2) of the plane orthogonal to u0.
+    let un = dot(u0, u0).sqrt();
+    let w = [u0[0] / un, u0[1] / un, u0[2] / un];
+    let pick = if w[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
+    let t = dot(&pick, &w);
+    let mut e1 = [pick[0] - t * w[0], pick[1] - t * w[1], pick[2] - t * w[2]];
+    let n1 = dot(&e1, &e1).sqrt();
+    e1.iter_mut().for_each(|v| *v /= n1);
+    let e2 = [w[1] * e1[2] - w[2] * e1[1], w[2] * e1[0] - w[0] * e1[2], w[0] * e1[1] - w[1] * e1[0]];
+    let mut pts: Vec<(f64, f64, usize)> = (0..n)
+        .map(|j| {
+            let aj = a(j);
+            let h = dot(&aj, u0);
+            assert!(h > 0.0, "u0 is strictly inside the pattern's region");
+            (dot(&aj, &e1) / h, dot(&aj, &e2) / h, j)
+        })
+        .collect();
+    pts.sort_by(|p, q| p.0.total_cmp(&q.0).then(p.1.total_cmp(&q.1)));
+    let cross = |o: &(f64, f64, usize), p: &(f64, f64, usize), q: &(f64, f64, usize)| {
+        (p.0 - o.0) * (q.1 - o.1) - (p.1 - o.1) * (q.0 - o.0)
+    };
+    let mut hull: Vec<(f64, f64, usize)> = Vec::new();
+    for pass in 0..2 {
+        let start = hull.len();
+        let iter: Box<dyn Iterator<Item = &(f64, f64, usize)>> =
+            if pass == 0 { Box::new(pts.iter()) } else { Box::new(pts.iter().rev()) };
+        for p in iter {
+            while hull.len() >= start + 2 && cross(&hull[hull.len() - 2], &hull[hull.len() - 1], p) <= 0.0 {
+                hull.pop();
+            }
+            hull.push(*p);
+        }
+    }
+    let mut rows: Vec<usize> = hull.iter().map(|p| p.2).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
 }
 
 /// Determinant by Gaussian elimination with partial pivoting.
@@ -204,93 +261,273 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(p, q)| p * q).sum()
 }
 
+/// A conic program for Clarabel, built row by row: `min 1/2 x^T P x + q^T x + constant` subject to
+/// `A x + s = b`, `s` in a product of cones (consecutive zero or nonnegative rows merged into one cone).
+#[derive(Default)]
+struct Conic {
+    nvar: usize,
+    rows: usize,
+    ii: Vec<usize>,
+    jj: Vec<usize>,
+    vv: Vec<f64>,
+    b: Vec<f64>,
+    cones: Vec<SupportedConeT<f64>>,
+    q: Vec<f64>,
+    /// Diagonal entries of `P`.
+    p: Vec<(usize, f64)>,
+    constant: f64,
+}
+
+impl Conic {
+    /// `k` new variables; the first one's index.
+    fn vars(&mut self, k: usize) -> usize {
+        self.nvar += k;
+        self.q.resize(self.nvar, 0.0);
+        self.nvar - k
+    }
+
+    /// One row `b - sum_j a_j x_j` of the slack, in the cone `cone`.
+    fn row(&mut self, terms: &[(usize, f64)], rhs: f64, cone: SupportedConeT<f64>) {
+        for &(j, a) in terms {
+            self.ii.push(self.rows);
+            self.jj.push(j);
+            self.vv.push(a);
+        }
+        self.b.push(rhs);
+        self.rows += 1;
+        match (self.cones.last_mut(), &cone) {
+            (Some(SupportedConeT::ZeroConeT(k)), SupportedConeT::ZeroConeT(1))
+            | (Some(SupportedConeT::NonnegativeConeT(k)), SupportedConeT::NonnegativeConeT(1)) => *k += 1,
+            _ => self.cones.push(cone),
+        }
+    }
+
+    /// `sum_j a_j x_j = rhs`.
+    fn eq(&mut self, terms: &[(usize, f64)], rhs: f64) {
+        self.row(terms, rhs, SupportedConeT::ZeroConeT(1));
+    }
+
+    /// `sum_j a_j x_j >= 0`.
+    fn nonneg(&mut self, terms: &[(usize, f64)]) {
+        let neg: Vec<(usize, f64)> = terms.iter().map(|&(j, a)| (j, -a)).collect();
+        self.row(&neg, 0.0, SupportedConeT::NonnegativeConeT(1));
+    }
+
+    /// `||(x_{first+1}, ..., x_{first+k-1})|| <= x_first`.
+    fn soc(&mut self, first: usize, k: usize) {
+        for m in 0..k {
+            self.row(&[(first + m, -1.0)], 0.0, SupportedConeT::ZeroConeT(1));
+        }
+        // Turn the k rows just pushed into one second-order cone.
+        let mut left = k;
+        while left > 0 {
+            match self.cones.last_mut() {
+                Some(SupportedConeT::ZeroConeT(c)) if *c > left => {
+                    *c -= left;
+                    left = 0;
+                }
+                Some(SupportedConeT::ZeroConeT(c)) => {
+                    left -= *c;
+                    self.cones.pop();
+                }
+                _ => unreachable!(),
+            }
+        }
+        self.cones.push(SupportedConeT::SecondOrderConeT(k));
+    }
+
+    /// `(a^T x + a0, 1, x_w)` in the exponential cone: `x_w >= exp(a^T x + a0)`.
+    fn exp_above(&mut self, terms: &[(usize, f64)], a0: f64, w: usize) {
+        let neg: Vec<(usize, f64)> = terms.iter().map(|&(j, a)| (j, -a)).collect();
+        for (t, rhs) in [(neg, a0), (vec![], 1.0), (vec![(w, -1.0)], 0.0)] {
+            self.row(&t, rhs, SupportedConeT::ZeroConeT(1));
+        }
+        // The three rows are one exponential cone (see `soc`).
+        let mut left = 3;
+        while left > 0 {
+            match self.cones.last_mut() {
+                Some(SupportedConeT::ZeroConeT(c)) if *c > left => {
+                    *c -= left;
+                    left = 0;
+                }
+                Some(SupportedConeT::ZeroConeT(c)) => {
+                    left -= *c;
+                    self.cones.pop();
+                }
+                _ => unreachable!(),
+            }
+        }
+        self.cones.push(SupportedConeT::ExponentialConeT());
+    }
+
+    /// The loss `sum_a loss(z_a, y_a)` of the outputs `z` (variable indices) in the objective: squared
+    /// `1/2 z^T z - y^T z + 1/2 y^T y`; logistic `sum_a t_a` with `t_a + y_a z_a >= log(1 + exp(z_a))`, i.e.
+    /// `exp(-tau_a) + exp(z_a - tau_a) <= 1` for `tau_a = t_a + y_a z_a` (two exponential cones and a sum).
+    fn loss(&mut self, z: &[usize], y: &[f64], loss: Loss) {
+        for (&za, &ya) in z.iter().zip(y) {
+            match loss {
+                Loss::Squared => {
+                    self.p.push((za, 1.0));
+                    self.q[za] -= ya;
+                    self.constant += 0.5 * ya * ya;
+                }
+                Loss::Logistic => {
+                    let t = self.vars(3);
+                    let (u, w) = (t + 1, t + 2);
+                    self.q[t] = 1.0;
+                    self.exp_above(&[(t, -1.0), (za, -ya)], 0.0, u);
+                    self.exp_above(&[(za, 1.0 - ya), (t, -1.0)], 0.0, w);
+                    self.nonneg(&[(u, -1.0), (w, -1.0)]);
+                    let last = self.rows - 1;
+                    self.b[last] = 1.0;
+                }
+                Loss::Softmax => unimplemented!("entrywise losses only"),
+            }
+        }
+    }
+
+    fn solve(self) -> f64 {
+        let a = CscMatrix::new_from_triplets(self.rows, self.nvar, self.ii, self.jj, self.vv);
+        let (pi, pv): (Vec<usize>, Vec<f64>) = self.p.into_iter().unzip();
+        let pmat = CscMatrix::new_from_triplets(self.nvar, self.nvar, pi.clone(), pi, pv);
+        // Exponential cones do not reach the tolerances of the quadratic and second-order ones.
+        let exp = self.cones.iter().any(|k| matches!(k, SupportedConeT::ExponentialConeT()));
+        let tol = if exp { 1e-9 } else { 1e-11 };
+        let settings = DefaultSettingsBuilder::default()
+            .verbose(std::env::var("CLARABEL_VERBOSE").is_ok())
+            .tol_gap_abs(tol)
+            .tol_gap_rel(tol)
+            .tol_feas(tol)
+            .max_iter(500)
+            .build()
+            .unwrap();
+        let mut solver = DefaultSolver::new(&pmat, &self.q, &a, &self.b, &self.cones, settings).unwrap();
+        solver.solve();
+        assert!(
+            matches!(solver.solution.status, SolverStatus::Solved | SolverStatus::AlmostSolved),
+            "{:?}",
+            solver.solution.status
+        );
+        solver.solution.obj_val + self.constant
+    }
+}
+
 /// `min 1/2 ||sum_i D_i X (v_i - w_i) - y||^2 + lambda sum_i (||v_i|| + ||w_i||)` subject to
 /// `(2 D_i - I) X v_i >= 0`, `(2 D_i - I) X w_i >= 0`, over all patterns: the global optimum of the weight-decay
 /// ReLU network (Pilanci and Ergen, 2020).
 fn convex_optimum(x: &Mat<f64>, y: &[f64], lambda: f64) -> f64 {
-    let pats = all_patterns(x);
-    let (n, d, np) = (x.nrows(), x.ncols(), pats.len());
-    // Variables: r (n), then per pattern i and sign s: t (1) and v (d).
-    let blk = d + 1;
-    let nvar = n + 2 * np * blk;
-    let var = |i: usize, s: usize| n + (2 * i + s) * blk;
-    let (mut ii, mut jj, mut vv) = (Vec::new(), Vec::new(), Vec::new());
-    let mut b = Vec::new();
-    let mut row = 0;
-    // Equalities r - sum_i D_i X (v_i - w_i) = -y.
-    for a in 0..n {
-        ii.push(row + a);
-        jj.push(a);
-        vv.push(1.0);
-        for (i, p) in pats.iter().enumerate() {
-            if p[a] {
-                for s in 0..2 {
-                    let sign = if s == 0 { -1.0 } else { 1.0 };
-                    for m in 0..d {
-                        ii.push(row + a);
-                        jj.push(var(i, s) + 1 + m);
-                        vv.push(sign * x[(a, m)]);
-                    }
-                }
-            }
-        }
-        b.push(-y[a]);
-    }
-    row += n;
-    let mut cones = vec![SupportedConeT::ZeroConeT(n)];
-    // Cone constraints (2 D_i - I) X v >= 0, written -(2D - I) X v + s = 0, s >= 0.
-    for (i, p) in pats.iter().enumerate() {
-        for s in 0..2 {
-            for a in 0..n {
+    convex_optimum_loss(x, y, lambda, Loss::Squared)
+}
+
+/// [`convex_optimum`] for an entrywise loss (squared or logistic).
+fn convex_optimum_loss(x: &Mat<f64>, y: &[f64], lambda: f64, loss: Loss) -> f64 {
+    let found = patterns_with_points(x, 1e-6);
+    let pats: Vec<&Vec<bool>> = found.iter().map(|(p, _)| p).collect();
+    let (n, d) = (x.nrows(), x.ncols());
+    let mut c = Conic::default();
+    let z = c.vars(n);
+    // Per pattern and sign: (t, v) with ||v|| <= t, the cost lambda t, and the cone (2 D - I) X v >= 0.
+    let blocks: Vec<[usize; 2]> = pats.iter().map(|_| [c.vars(d + 1), c.vars(d + 1)]).collect();
+    for ((p, u0), blk) in found.iter().zip(&blocks) {
+        let rows = cone_rows(x, p, u0);
+        for &v in blk {
+            c.q[v] = lambda;
+            c.soc(v, d + 1);
+            for &a in &rows {
                 let sg = if p[a] { 1.0 } else { -1.0 };
-                for m in 0..d {
-                    ii.push(row + a);
-                    jj.push(var(i, s) + 1 + m);
-                    vv.push(-sg * x[(a, m)]);
+                c.nonneg(&(0..d).map(|m| (v + 1 + m, sg * x[(a, m)])).collect::<Vec<_>>());
+            }
+        }
+    }
+    // z = sum_i D_i X (v_i - w_i).
+    for a in 0..n {
+        let mut terms = vec![(z + a, 1.0)];
+        for (p, blk) in pats.iter().zip(&blocks) {
+            if p[a] {
+                for (v, sign) in [(blk[0], -1.0), (blk[1], 1.0)] {
+                    terms.extend((0..d).map(|m| (v + 1 + m, sign * x[(a, m)])));
                 }
-                b.push(0.0);
             }
-            row += n;
-            cones.push(SupportedConeT::NonnegativeConeT(n));
         }
+        c.eq(&terms, 0.0);
     }
-    // ||v|| <= t: (t, v) in the second-order cone, written -(t, v) + s = 0.
-    for i in 0..np {
-        for s in 0..2 {
-            for m in 0..blk {
-                ii.push(row + m);
-                jj.push(var(i, s) + m);
-                vv.push(-1.0);
-                b.push(0.0);
+    c.loss(&(z..z + n).collect::<Vec<_>>(), y, loss);
+    c.solve()
+}
+
+/// The convex program of [`convex_optimum_loss`] for 1-D inputs plus bias at scale, for distinct sorted `t`: the
+/// patterns are `R_k = {i >= k}` and `L_k = {i <= k}`; a pattern's cone `{(a, b) : a t_i + b >= 0 on it, <= 0 off it}`
+/// is exactly four inequalities (a linear function is nonnegative on an interval of samples when it is at the
+/// interval's ends), and the outputs `z_i = t_i (sum_{k <= i} a^R_k + sum_{k >= i} a^L_k) + (same for b)` are prefix
+/// and suffix sums: `O(n)` nonzeros in all.
+fn convex_optimum_1d(t: &[f64], y: &[f64], lambda: f64, loss: Loss) -> f64 {
+    let n = t.len();
+    assert!(t.windows(2).all(|w| w[0] < w[1]), "distinct sorted inputs");
+    let mut c = Conic::default();
+    let z = c.vars(n);
+    // Per pattern (R_1..R_n, then L_1..L_{n-1}; L_n = R_1) and sign: (s, a, b) with ||(a, b)|| <= s.
+    let right: Vec<[usize; 2]> = (0..n).map(|_| [c.vars(3), c.vars(3)]).collect();
+    let left: Vec<[usize; 2]> = (0..n - 1).map(|_| [c.vars(3), c.vars(3)]).collect();
+    // Active on samples lo..=hi, inactive on the others (an interval at the start or the end).
+    let cone = |c: &mut Conic, v: usize, (lo, hi): (usize, usize)| {
+        c.q[v] = lambda;
+        c.soc(v, 3);
+        for i in [lo, hi] {
+            c.nonneg(&[(v + 1, t[i]), (v + 2, 1.0)]);
+        }
+        let off = if lo > 0 {
+            Some((0, lo - 1))
+        } else if hi + 1 < n {
+            Some((hi + 1, n - 1))
+        } else {
+            None
+        };
+        if let Some((a, b)) = off {
+            for i in [a, b] {
+                c.nonneg(&[(v + 1, -t[i]), (v + 2, -1.0)]);
             }
-            row += blk;
-            cones.push(SupportedConeT::SecondOrderConeT(blk));
+        }
+    };
+    for (k, blk) in right.iter().enumerate() {
+        for &v in blk {
+            cone(&mut c, v, (k, n - 1));
         }
     }
-    let a = CscMatrix::new_from_triplets(row, nvar, ii, jj, vv);
-    let pmat = CscMatrix::new_from_triplets(nvar, nvar, (0..n).collect(), (0..n).collect(), vec![1.0; n]);
-    let mut q = vec![0.0; nvar];
-    for i in 0..np {
-        for s in 0..2 {
-            q[var(i, s)] = lambda;
+    for (k, blk) in left.iter().enumerate() {
+        for &v in blk {
+            cone(&mut c, v, (0, k));
         }
     }
-    let settings = DefaultSettingsBuilder::default()
-        .verbose(false)
-        .tol_gap_abs(1e-11)
-        .tol_gap_rel(1e-11)
-        .tol_feas(1e-11)
-        .max_iter(500)
-        .build()
-        .unwrap();
-    let mut solver = DefaultSolver::new(&pmat, &q, &a, &b, &cones, settings).unwrap();
-    solver.solve();
-    assert!(
-        matches!(solver.solution.status, SolverStatus::Solved | SolverStatus::AlmostSolved),
-        "{:?}",
-        solver.solution.status
-    );
-    solver.solution.obj_val
+    // Prefix sums of the R coefficients, suffix sums of the L ones: (a, b) each.
+    let (pre, suf) = (c.vars(2 * n), c.vars(2 * n));
+    for i in 0..n {
+        for m in 0..2 {
+            // pre_i = pre_{i-1} + (v - w) of R_i (component m).
+            let mut terms = vec![(pre + 2 * i + m, 1.0), (right[i][0] + 1 + m, -1.0), (right[i][1] + 1 + m, 1.0)];
+            if i > 0 {
+                terms.push((pre + 2 * (i - 1) + m, -1.0));
+            }
+            c.eq(&terms, 0.0);
+            // suf_i = suf_{i+1} + (v - w) of L_i.
+            let mut terms = vec![(suf + 2 * i + m, 1.0)];
+            if i < n - 1 {
+                terms.extend([(left[i][0] + 1 + m, -1.0), (left[i][1] + 1 + m, 1.0), (suf + 2 * (i + 1) + m, -1.0)]);
+            }
+            c.eq(&terms, 0.0);
+        }
+        c.eq(
+            &[
+                (z + i, 1.0),
+                (pre + 2 * i, -t[i]),
+                (suf + 2 * i, -t[i]),
+                (pre + 2 * i + 1, -1.0),
+                (suf + 2 * i + 1, -1.0),
+            ],
+            0.0,
+        );
+    }
+    c.loss(&(z..z + n).collect::<Vec<_>>(), y, loss);
+    c.solve()
 }
 
 /// 1-D inputs: `n` sorted points in `[-2, 2]`, `y = sin(2 t)` plus noise.
@@ -341,13 +578,29 @@ fn problem(x: &Mat<f64>, y: &[f64]) -> (ReluNetwork, Observations) {
 /// the optimum is below it (a run may answer with the refinement's fully corrective model instead of its
 /// descended weights).
 fn assert_answer_is_evaluated(name: &str, xa: &Mat<f64>, y: &[f64], lambda: f64, w: &Weights, c: &Certificate) {
+    assert_answer_is_evaluated_with(name, xa, y, lambda, Loss::Squared, w, c);
+}
+
+/// [`assert_answer_is_evaluated`] for the squared or the logistic loss (`log(1 + e^z) - y z`).
+fn assert_answer_is_evaluated_with(
+    name: &str,
+    xa: &Mat<f64>,
+    y: &[f64],
+    lambda: f64,
+    kind: Loss,
+    w: &Weights,
+    c: &Certificate,
+) {
     let (w1, w2) = (&w.layers[0], &w.layers[1]);
     let mut loss = 0.0;
     for i in 0..xa.nrows() {
         let out: f64 = (0..w1.ncols())
             .map(|j| (0..xa.ncols()).map(|k| xa[(i, k)] * w1[(k, j)]).sum::<f64>().max(0.0) * w2[(0, j)])
             .sum();
-        loss += 0.5 * (out - y[i]).powi(2);
+        loss += match kind {
+            Loss::Logistic => out.max(0.0) + (-out.abs()).exp().ln_1p() - y[i] * out,
+            _ => 0.5 * (out - y[i]).powi(2),
+        };
     }
     let reg: f64 = (0..w1.ncols()).map(|j| w1.col(j).norm_l2() * w2[(0, j)].abs()).sum();
     let f = loss + lambda * reg;
@@ -391,6 +644,94 @@ fn fits_reach_the_convex_optimum_with_a_certificate() {
                 let gap = c.gap_bound.unwrap();
                 assert!(gap >= c.objective - fstar - 1e-9 * fstar, "{name}: gap bound {gap} below true gap");
             }
+        }
+    }
+}
+
+/// The logistic loss: fits reach the convex program's optimum over all activation patterns (Clarabel, with
+/// exponential cones), certified, from several initial widths, in 2-D and 3-D inputs plus bias.
+#[test]
+fn logistic_fits_reach_the_convex_optimum_with_a_certificate() {
+    for (name, (x, y)) in [("2d-14", data_2d(14, 4)), ("3d-16", data_3d(16, 7))] {
+        let xa = augment(x.as_ref(), true);
+        let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+        for lambda in [0.05, 0.5] {
+            let fstar = convex_optimum_loss(&xa, &labels, lambda, Loss::Logistic);
+            let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+            let obs = Observations::new(Mat::from_fn(labels.len(), 1, |i, _| labels[i]), None).unwrap();
+            for init in [0, 3, 8] {
+                let params = FitParams::new(lambda).loss(Loss::Logistic).tol(1e-6).init_width(init).seed(2);
+                let m = params.validate().unwrap().fit(&net, &obs).unwrap();
+                let c = &m.certificate;
+                let rel = (c.objective - fstar) / fstar;
+                let at = format!("{name} lambda={lambda} init={init}");
+                assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
+                assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
+                assert_answer_is_evaluated_with(&at, &xa, &labels, lambda, Loss::Logistic, &m.weights, c);
+                assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
+            }
+        }
+    }
+}
+
+/// 1-D inputs at the scale (n = 2000): the fit reaches the optimum over all 4000 activation patterns, from
+/// the sparse formulation of [`convex_optimum_1d`], for the squared and the logistic loss.
+#[test]
+fn fits_at_2000_samples_reach_the_convex_optimum_in_1d() {
+    // The sparse formulation is the dense one (every pattern, every cone row) on a small problem.
+    let (xs, ys) = data_1d(12, 3);
+    let ts: Vec<f64> = (0..12).map(|i| xs[(i, 0)]).collect();
+    let ls: Vec<f64> = ys.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+    for (kind, target) in [(Loss::Squared, &ys), (Loss::Logistic, &ls)] {
+        let (sparse, dense) = (
+            convex_optimum_1d(&ts, target, 0.1, kind),
+            convex_optimum_loss(&augment(xs.as_ref(), true), target, 0.1, kind),
+        );
+        assert!((sparse - dense).abs() <= 1e-7 * dense, "{kind:?}: sparse {sparse} against dense {dense}");
+    }
+    let (x, y) = data_1d(2000, 11);
+    let t: Vec<f64> = (0..x.nrows()).map(|i| x[(i, 0)]).collect();
+    let xa = augment(x.as_ref(), true);
+    let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+    for (kind, target, lambda) in [(Loss::Squared, &y, 1.0), (Loss::Logistic, &labels, 1.0)] {
+        let fstar = convex_optimum_1d(&t, target, lambda, kind);
+        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+        let obs = Observations::new(Mat::from_fn(t.len(), 1, |i, _| target[i]), None).unwrap();
+        for init in [0, 5, 20] {
+            let m = FitParams::new(lambda).loss(kind).tol(1e-6).init_width(init).seed(4).validate().unwrap();
+            let m = m.fit(&net, &obs).unwrap();
+            let c = &m.certificate;
+            let rel = (c.objective - fstar) / fstar;
+            let at = format!("{kind:?} init={init}");
+            assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
+            assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
+            assert_answer_is_evaluated_with(&at, &xa, target, lambda, kind, &m.weights, c);
+            assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
+        }
+    }
+}
+
+/// 2-D inputs plus bias at the scale (n = 60, 3541 activation patterns): the fit reaches the convex
+/// program's optimum over all of them (Clarabel), certified, for the squared and the logistic loss.
+#[test]
+fn fits_at_60_samples_reach_the_convex_optimum_in_2d() {
+    let (x, y) = data_2d(60, 21);
+    let xa = augment(x.as_ref(), true);
+    let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
+    for (kind, target, lambda) in [(Loss::Squared, &y, 0.1), (Loss::Logistic, &labels, 0.2)] {
+        let fstar = convex_optimum_loss(&xa, target, lambda, kind);
+        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+        let obs = Observations::new(Mat::from_fn(target.len(), 1, |i, _| target[i]), None).unwrap();
+        for init in [0, 6] {
+            let m = FitParams::new(lambda).loss(kind).tol(1e-6).init_width(init).seed(8).validate().unwrap();
+            let m = m.fit(&net, &obs).unwrap();
+            let c = &m.certificate;
+            let rel = (c.objective - fstar) / fstar;
+            let at = format!("{kind:?} init={init}");
+            assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
+            assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
+            assert_answer_is_evaluated_with(&at, &xa, target, lambda, kind, &m.weights, c);
+            assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
         }
     }
 }

@@ -283,6 +283,20 @@ impl Loss {
         }
     }
 
+    /// The second derivative of an entrywise loss in `z` (squared 1, logistic `sigma(z) (1 - sigma(z))`): the
+    /// diagonal Hessian of the loss in `Z`, for Newton models. `None` for the softmax loss, whose Hessian couples
+    /// the entries of a row.
+    pub fn entry_curvature(&self, z: f64) -> Option<f64> {
+        match self {
+            Loss::Squared => Some(1.0),
+            Loss::Logistic => {
+                let s = sigmoid(z);
+                Some(s * (1.0 - s))
+            }
+            Loss::Softmax => None,
+        }
+    }
+
     /// Value and gradient on the observed entries only (`z[t]`, `y[t]` for the `t`-th observed entry); for the
     /// entrywise losses (squared, logistic), used by sparse descent on masked data.
     pub fn value_and_gradient_observed(&self, y: &[f64], z: &[f64]) -> (f64, Vec<f64>) {

@@ -115,6 +115,94 @@ impl Cuts {
     }
 }
 
+/// Newton steps at most per fully corrective solve of [`corrective_newton`].
+const CORRECTIVE_NEWTON_STEPS: usize = 50;
+
+/// The fully corrective step for an entrywise loss other than the squared one (logistic):
+/// `min_{c >= 0} loss(sum_k c_k M phi_k) + lambda sum_k c_k` by Newton steps on the loss's second-order model in `Z`
+/// (each a nonnegative QP in `c` with the Gram matrix `<M phi_k, diag(h) M phi_l>`, `h = loss''(z)`), with a
+/// backtracking line search on the objective (`c` stays nonnegative on the segment). Returns `Z = sum_k c_k M phi_k`,
+/// the loss there and its gradient.
+fn corrective_newton(
+    p: &Problem<'_>,
+    outputs: &[faer::Mat<f64>],
+    c: &mut [f64],
+) -> (faer::Mat<f64>, f64, faer::Mat<f64>) {
+    let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
+    let (m, n) = p.net.output_shape();
+    let combine = |c: &[f64]| {
+        let mut z = faer::Mat::<f64>::zeros(m, n);
+        for (o, ck) in outputs.iter().zip(c) {
+            if *ck != 0.0 {
+                z += o * faer::Scale(*ck);
+            }
+        }
+        z
+    };
+    let mut z = combine(c);
+    let (mut loss, mut g) = p.loss.value_and_gradient(p.obs, z.as_ref());
+    let mut f = loss + p.lambda * c.iter().sum::<f64>();
+    let k = outputs.len();
+    for _ in 0..CORRECTIVE_NEWTON_STEPS {
+        let curv = faer::Mat::from_fn(m, n, |i, j| {
+            if p.obs.is_observed(i, j) {
+                p.loss.entry_curvature(z[(i, j)]).unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        });
+        let weighted: Vec<faer::Mat<f64>> =
+            outputs.iter().map(|o| faer::Mat::from_fn(m, n, |i, j| curv[(i, j)] * o[(i, j)])).collect();
+        let mut gram = vec![0.0; k * k];
+        for a in 0..k {
+            for b in a..k {
+                let v = dotm(&weighted[a], &outputs[b]);
+                gram[a * k + b] = v;
+                gram[b * k + a] = v;
+            }
+        }
+        // A small ridge keeps the model bounded where `h` vanishes.
+        let ridge = 1e-12 * (0..k).map(|a| gram[a * k + a]).fold(0.0, f64::max) + f64::MIN_POSITIVE;
+        let grads: Vec<f64> = outputs.iter().map(|o| dotm(o, &g)).collect();
+        let mut lin = vec![0.0; k];
+        for a in 0..k {
+            gram[a * k + a] += ridge;
+            // `<phi_a, h z - g> - lambda`, with `h z` as `sum_b gram_ab c_b`.
+            lin[a] = (0..k).map(|b| gram[a * k + b] * c[b]).sum::<f64>() - grads[a] - p.lambda;
+        }
+        let mut next = c.to_vec();
+        crate::numerics::nnls::nonneg_qp(&gram, &lin, &mut next);
+        let d: Vec<f64> = next.iter().zip(c.iter()).map(|(a, b)| a - b).collect();
+        let delta: f64 = d.iter().zip(&grads).map(|(dk, gk)| dk * (gk + p.lambda)).sum();
+        if delta.is_nan() || delta >= 0.0 {
+            break;
+        }
+        let dz = combine(&d);
+        let mut t = 1.0;
+        let mut accepted = None;
+        while t >= 1e-8 {
+            let zt = &z + &dz * faer::Scale(t);
+            let (lt, gt) = p.loss.value_and_gradient(p.obs, zt.as_ref());
+            let ft = lt + p.lambda * c.iter().zip(&d).map(|(ck, dk)| ck + t * dk).sum::<f64>();
+            if ft <= f + 0.25 * t * delta {
+                accepted = Some((zt, lt, gt, ft));
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some((zt, lt, gt, ft)) = accepted else { break };
+        for (ck, dk) in c.iter_mut().zip(&d) {
+            *ck = (*ck + t * dk).max(0.0);
+        }
+        let decrease = f - ft;
+        (z, loss, g, f) = (zt, lt, gt, ft);
+        if decrease <= 1e-15 * f.abs() {
+            break;
+        }
+    }
+    (z, loss, g)
+}
+
 /// A tighter dual point for the squared loss (THEORY.md section 3, "tighter dual points"), with the matching
 /// primal step.
 ///
@@ -137,7 +225,8 @@ pub fn refined_dual_bound(
     enough: f64,
 ) -> Refinement {
     let mut out = Refinement { primal: f64::INFINITY, ..Default::default() };
-    if p.loss != crate::core::loss::Loss::Squared {
+    let squared = p.loss == crate::core::loss::Loss::Squared;
+    if !squared && p.loss.entry_curvature(0.0).is_none() {
         return out;
     }
     let (m, n) = p.net.output_shape();
@@ -180,15 +269,22 @@ pub fn refined_dual_bound(
         if (cheap > 0 || proven > 0) && opts.budget.expired() {
             break;
         }
-        crate::numerics::nnls::nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
-        let mut gamma = y.clone();
-        for (o, ck) in cuts.outputs.iter().zip(&c) {
-            if *ck > 0.0 {
-                gamma -= o * faer::Scale(*ck);
+        // The fully corrective step and its dual residual `Gamma = -grad loss(Z)`.
+        let (gamma, primal, fit) = if squared {
+            crate::numerics::nnls::nonneg_qp(&cuts.gram_rows.concat(), &cuts.lin, &mut c);
+            let mut gamma = y.clone();
+            for (o, ck) in cuts.outputs.iter().zip(&c) {
+                if *ck > 0.0 {
+                    gamma -= o * faer::Scale(*ck);
+                }
             }
-        }
-        let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
-        let primal = 0.5 * gg + p.lambda * c.iter().sum::<f64>();
+            let primal = 0.5 * dotm(&gamma, &gamma) + p.lambda * c.iter().sum::<f64>();
+            (gamma, primal, None)
+        } else {
+            let (z, loss, g) = corrective_newton(p, &cuts.outputs, &mut c);
+            let gamma = faer::Mat::from_fn(m, n, |i, j| -g[(i, j)]);
+            (gamma, loss + p.lambda * c.iter().sum::<f64>(), Some((z, g)))
+        };
         let improved = primal < out.primal;
         if improved {
             out.units = atoms.iter().zip(&c).filter(|(_, ck)| **ck > 0.0).map(|(a, ck)| (a.clone(), *ck)).collect();
@@ -228,8 +324,17 @@ pub fn refined_dual_bound(
         }
         let Some(rho_up) = polar.upper else { break };
         let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
-        let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
-        let dual = t * gy - 0.5 * t * t * gg;
+        let dual = match &fit {
+            None => {
+                let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
+                let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
+                t * gy - 0.5 * t * t * gg
+            }
+            Some((z, g)) => p.loss.dual_lower_bound(p.obs, z.as_ref(), g.as_ref(), t_max),
+        };
+        if !dual.is_finite() {
+            break;
+        }
         out.dual = Some(out.dual.map_or(dual, |b: f64| b.max(dual)));
         if rho_up <= 1.0 + 1e-14 || dual >= enough {
             break;

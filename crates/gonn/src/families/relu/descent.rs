@@ -21,8 +21,8 @@ use crate::core::problem::Problem;
 use crate::core::{prune_zero, Subnetwork, Weights};
 use crate::families::relu::{hidden, ReluNetwork};
 use crate::numerics::cone::{project_screened, Rows, Screen};
-use crate::numerics::fista::{fista, Block, FistaSettings};
-use crate::numerics::linalg::{mul, mul_nt, mul_tn};
+use crate::numerics::fista::{fista, Block, FistaResult, FistaSettings};
+use crate::numerics::linalg::{dot, mul, mul_nt, mul_tn};
 
 /// The first-layer block on frozen patterns, in `w_i = ||v_i|| u_i`.
 struct FirstLayer<'a> {
@@ -50,7 +50,8 @@ struct FirstLayer<'a> {
 /// `1/2 ||M ⊙ (sum_i D_i X w_i vhat_i^T - Y)||^2 = 1/2 w^T H w - b^T w + c` with, per output `c`,
 /// `A_c = [vhat_1c D_1 X, ..., vhat_rc D_r X]` on the observed rows, `H = sum_c A_c^T A_c`,
 /// `b = sum_c A_c^T y_c`. Formed once per sweep (`O(n (k r)^2)`), it makes each of the solver's iterations cost
-/// `O((k r)^2)` instead of `O(n k r)`.
+/// `O((k r)^2)` instead of `O(n k r)`. For another entrywise loss the same form holds the loss's Newton model
+/// (see [`prox_newton`]).
 struct Quadratic {
     h: Mat<f64>,
     b: Mat<f64>,
@@ -58,12 +59,22 @@ struct Quadratic {
 }
 
 impl Quadratic {
-    fn new(p: &Problem<'_>, x: faer::MatRef<'_, f64>, mask: &Mat<f64>, vhat: &Mat<f64>) -> Self {
+    /// `H = sum_c A_c^T diag(h_c) A_c` (`h = 1` when `curv` is `None`), `b = sum_c A_c^T t_c` on the observed rows,
+    /// and the constant `c`.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        p: &Problem<'_>,
+        x: faer::MatRef<'_, f64>,
+        mask: &Mat<f64>,
+        vhat: &Mat<f64>,
+        curv: Option<&Mat<f64>>,
+        target: faer::MatRef<'_, f64>,
+        c: f64,
+    ) -> Self {
         let (n, k, r) = (x.nrows(), x.ncols(), mask.ncols());
-        let (y, observed) = (p.obs.y(), p.obs.mask());
+        let observed = p.obs.mask();
         let mut h = Mat::<f64>::zeros(k * r, k * r);
         let mut b = Mat::<f64>::zeros(k * r, 1);
-        let mut c = 0.0;
         for out in 0..vhat.nrows() {
             let seen = |a: usize| observed.is_none_or(|m| m[(a, out)] != 0.0);
             let a_c = Mat::from_fn(n, k * r, |a, col| {
@@ -74,11 +85,28 @@ impl Quadratic {
                     0.0
                 }
             });
-            h += mul_tn(a_c.as_ref(), a_c.as_ref(), p.par);
-            b += mul_tn(a_c.as_ref(), y.col(out).as_mat(), p.par);
-            c += 0.5 * (0..n).filter(|&a| seen(a)).map(|a| y[(a, out)] * y[(a, out)]).sum::<f64>();
+            match curv {
+                None => h += mul_tn(a_c.as_ref(), a_c.as_ref(), p.par),
+                Some(hc) => {
+                    let s = Mat::from_fn(n, k * r, |a, col| a_c[(a, col)] * hc[(a, out)].sqrt());
+                    h += mul_tn(s.as_ref(), s.as_ref(), p.par);
+                }
+            }
+            b += mul_tn(a_c.as_ref(), target.col(out).as_mat(), p.par);
         }
         Self { h, b, c }
+    }
+
+    /// The squared loss's block: `b = sum_c A_c^T y_c`, `c = 1/2 ||M ⊙ Y||^2`.
+    fn squared(p: &Problem<'_>, x: faer::MatRef<'_, f64>, mask: &Mat<f64>, vhat: &Mat<f64>) -> Self {
+        let y = p.obs.y();
+        let half_yy = 0.5
+            * (0..y.ncols())
+                .map(|c| {
+                    (0..y.nrows()).filter(|&a| p.obs.is_observed(a, c)).map(|a| y[(a, c)] * y[(a, c)]).sum::<f64>()
+                })
+                .sum::<f64>();
+        Self::new(p, x, mask, vhat, None, y.as_ref(), half_yy)
     }
 
     /// `(1/2 w^T H w - b^T w + c, H w - b)` with `w = vec(wt)`, the gradient shaped like `wt`.
@@ -171,20 +199,28 @@ impl FirstLayer<'_> {
         }
         a
     }
+
+    /// The block's outputs `Z = sum_i D_i X w_i vhat_i^T`.
+    fn scores(&self, wt: &Mat<f64>) -> Mat<f64> {
+        let a = self.masked(mul(self.x, wt.as_ref(), self.p.par));
+        mul_nt(a.as_ref(), self.vhat.as_ref(), self.p.par)
+    }
+
+    /// The gradient in `W` of a loss whose gradient in `Z` is `g`: `X^T ((G Vhat) ⊙ D)`.
+    fn pullback(&self, g: &Mat<f64>) -> Mat<f64> {
+        let gv = self.masked(mul(g.as_ref(), self.vhat.as_ref(), self.p.par));
+        mul_tn(self.x, gv.as_ref(), self.p.par)
+    }
 }
 
 impl Block for FirstLayer<'_> {
-    /// `loss(sum_i D_i X w_i vhat_i^T)` and its gradient `X^T ((G Vhat) ⊙ D)`.
+    /// `loss(sum_i D_i X w_i vhat_i^T)` and its gradient `X^T ((G Vhat) ⊙ D)`, or the quadratic that stands for it.
     fn smooth(&self, wt: &Mat<f64>) -> (f64, Mat<f64>) {
-        let par = self.p.par;
         if let Some(q) = &self.quadratic {
-            return q.eval(wt, par);
+            return q.eval(wt, self.p.par);
         }
-        let a = self.masked(mul(self.x, wt.as_ref(), par));
-        let z = mul_nt(a.as_ref(), self.vhat.as_ref(), par);
-        let (val, g) = self.p.loss.value_and_gradient(self.p.obs, z.as_ref());
-        let gv = self.masked(mul(g.as_ref(), self.vhat.as_ref(), par));
-        (val, mul_tn(self.x, gv.as_ref(), par))
+        let (val, g) = self.p.loss.value_and_gradient(self.p.obs, self.scores(wt).as_ref());
+        (val, self.pullback(&g))
     }
     fn penalty(&self, wt: &Mat<f64>) -> f64 {
         self.p.lambda * (0..wt.ncols()).map(|i| L2.value(wt.col_as_slice(i))).sum::<f64>()
@@ -214,6 +250,82 @@ impl Block for FirstLayer<'_> {
             L2.prox(xn.col_as_slice_mut(i), self.p.lambda * step);
         }
     }
+}
+
+/// Newton steps at most per block solve of [`prox_newton`].
+const NEWTON_STEPS: usize = 30;
+
+/// Proximal Newton (Lee, Sun and Saunders 2014) on the first-layer block for an entrywise loss other than the
+/// squared one (logistic). At `w` the loss's second-order model in `Z`,
+/// `loss(z0) + g^T (z - z0) + 1/2 (z - z0)^T diag(h) (z - z0)` with `h = loss''(z0)`, is a [`Quadratic`] in `w`
+/// (`H = sum_c A_c^T diag(h_c) A_c + mu I`, `b = sum_c A_c^T (h_c ⊙ z0_c - g_c) + mu w0`; the small `mu` keeps the
+/// model bounded where `h` vanishes). FISTA minimizes the model plus the penalty on the cones at `O((k r)^2)` per
+/// iteration, against `O(n k r)` and one exponential per sample for the loss itself; a backtracking line search
+/// accepts `w + t d` when `F(w + t d) <= F(w) + t delta / 4`, `delta = grad^T d + pen(w + d) - pen(w) < 0`. The cones
+/// are convex, so the segment stays in them. Stops when a step decreases `F` by at most `stop` (relative).
+fn prox_newton(block: &mut FirstLayer<'_>, w0: Mat<f64>, set: &FistaSettings, stop: f64) -> FistaResult {
+    let p = block.p;
+    block.quadratic = None;
+    let mut w = w0;
+    let mut z = block.scores(&w);
+    let (mut val, mut gz) = p.loss.value_and_gradient(p.obs, z.as_ref());
+    let mut f = val + block.penalty(&w);
+    let mut l = set.l0;
+    for _ in 0..NEWTON_STEPS {
+        if set.budget.expired() {
+            break;
+        }
+        let grad = block.pullback(&gz);
+        let curv = Mat::from_fn(z.nrows(), z.ncols(), |a, c| {
+            if p.obs.is_observed(a, c) {
+                p.loss.entry_curvature(z[(a, c)]).unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        });
+        let target = Mat::from_fn(z.nrows(), z.ncols(), |a, c| curv[(a, c)] * z[(a, c)] - gz[(a, c)]);
+        // The model's value at `w`: `loss(z0)` = `1/2 z0^T diag(h) z0 - (h ⊙ z0 - g)^T z0 + c0`.
+        let half_hzz = 0.5 * (dot(target.as_ref(), z.as_ref()) + dot(gz.as_ref(), z.as_ref()));
+        let c0 = val - dot(gz.as_ref(), z.as_ref()) + half_hzz;
+        let mut q = Quadratic::new(p, block.x, &block.mask, &block.vhat, Some(&curv), target.as_ref(), c0);
+        let dim = q.h.nrows();
+        let mu = 1e-9 * (0..dim).map(|a| q.h[(a, a)]).fold(0.0, f64::max) + f64::MIN_POSITIVE;
+        let k = w.nrows();
+        for a in 0..dim {
+            q.h[(a, a)] += mu;
+            q.b[(a, 0)] += mu * w[(a % k, a / k)];
+        }
+        q.c += 0.5 * mu * w.squared_norm_l2();
+        block.quadratic = Some(q);
+        let inner = fista(block, w.clone(), &FistaSettings { l0: l, budget: set.budget.clone(), ..*set });
+        block.quadratic = None;
+        l = inner.lipschitz;
+        let d = &inner.x - &w;
+        let delta = dot(grad.as_ref(), d.as_ref()) + block.penalty(&inner.x) - block.penalty(&w);
+        if delta.is_nan() || delta >= 0.0 {
+            break;
+        }
+        let mut t = 1.0;
+        let mut accepted = None;
+        while t >= 1e-6 {
+            let wt = &w + &d * faer::Scale(t);
+            let zt = block.scores(&wt);
+            let (vt, gt) = p.loss.value_and_gradient(p.obs, zt.as_ref());
+            let ft = vt + block.penalty(&wt);
+            if ft <= f + 0.25 * t * delta {
+                accepted = Some((wt, zt, vt, gt, ft));
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some((wt, zt, vt, gt, ft)) = accepted else { break };
+        let decrease = f - ft;
+        (w, z, val, gz, f) = (wt, zt, vt, gt, ft);
+        if decrease <= stop * f.abs().max(f64::MIN_POSITIVE) {
+            break;
+        }
+    }
+    FistaResult { x: w, objective: f, lipschitz: l }
 }
 
 /// The output-layer block, in `vt_i = ||u_i|| v_i` with hidden features `H = (X uhat)_+`.
@@ -306,6 +418,8 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     // (`certificate::refined_dual_bound`), not from FISTA, whose progress on ill-conditioned pattern sets is slow.
     let gtol = p.lambda * (0.1 * opts.tol.sqrt()).max(1e-5);
     let max_iter = 4000;
+    // Entrywise losses other than the squared one (logistic) take proximal Newton steps on the first layer.
+    let newton = p.loss != crate::core::loss::Loss::Squared && p.loss.entry_curvature(0.0).is_some();
     while info.sweeps < opts.max_sweeps && w.width() > 0 {
         if opts.budget.expired() {
             break;
@@ -323,9 +437,11 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
         let screens =
             (0..r).map(|i| wedges[i].is_none().then(|| Screen::new(rows, &gates[i], w0.col_as_slice(i)))).collect();
         let quadratic = (p.loss == crate::core::loss::Loss::Squared && n * x.ncols() * r > 0)
-            .then(|| Quadratic::new(p, x, &mask, &vhat));
-        let block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets, wedges, screens, quadratic };
-        let res = fista(&block, w0, &FistaSettings { l0: lu, gtol, max_iter, budget: opts.budget.clone() });
+            .then(|| Quadratic::squared(p, x, &mask, &vhat));
+        let mut block = FirstLayer { p, x, rows, gates, mask, vhat, active_sets, wedges, screens, quadratic };
+        let settings = FistaSettings { l0: lu, gtol, max_iter, budget: opts.budget.clone() };
+        let res =
+            if newton { prox_newton(&mut block, w0, &settings, 1e-3 * opts.tol) } else { fista(&block, w0, &settings) };
         let vhat = block.vhat;
         lu = res.lipschitz;
         for i in 0..r {
