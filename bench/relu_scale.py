@@ -1,9 +1,9 @@
 """Certified ReLU fits as n grows (issue 10's table): 1-D sine, 2-D and 3-D two-ReLU data, lambda 0.1, one thread.
 
-    cargo build --release && python3 bench/relu_scale.py [--max-seconds 120] [--only 1d|2d|3d]
+    cargo build --release && python3 bench/relu_scale.py [--max-seconds 120] [--only 1d|2d|3d] [--loss logistic]
 
 Prints, per problem, gonn's own fit seconds, the status and the relative gap reached, and the time ratio per
-doubling of n between consecutive 1-D sizes.
+doubling of n between consecutive 1-D sizes. With `--loss logistic` the targets are the labels `y > median(y)`.
 """
 
 import argparse
@@ -43,6 +43,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-seconds", type=float, default=120)
     ap.add_argument("--only", choices=["1d", "2d", "3d"], help="one input dimension only")
+    ap.add_argument("--loss", choices=["squared", "logistic"], default="squared")
+    ap.add_argument("--sizes", help="comma-separated sizes (default: the issue's)")
     a = ap.parse_args()
     rows, prev = [], None
     print("| inputs | n | seconds | status | relative gap | ratio per doubling |")
@@ -54,13 +56,15 @@ def main():
             if a.only and key != a.only:
                 continue
             prev = None
-            for n in sizes:
+            for n in ([int(v) for v in a.sizes.split(",")] if a.sizes else sizes):
                 x, y = make(n)
+                if a.loss == "logistic":
+                    y = (y > np.median(y)).astype(float)
                 data, rep = Path(d) / "xy.npz", Path(d) / "r.json"
                 np.savez(data, X=x, Y=y)
                 # --polar exact: auto stops enumerating 3-D inputs above 600 samples.
                 subprocess.run([str(BIN), "fit", "--model", "relu", "--data", str(data), "--lambda", "0.1",
-                                "--polar", "exact", "--threads", "1", "--max-seconds", str(a.max_seconds), "--report", str(rep),
+                                "--polar", "exact", "--loss", a.loss, "--threads", "1", "--max-seconds", str(a.max_seconds), "--report", str(rep),
                                 "--quiet"], check=True)
                 r = json.loads(rep.read_text())
                 ratio = "" if prev is None else f"{(r['seconds'] / prev[1]) ** (1 / np.log2(n / prev[0])):.2f}"

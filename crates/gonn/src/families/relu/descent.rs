@@ -479,3 +479,77 @@ pub fn pattern_descent(p: &Problem<'_>, net: &ReluNetwork, w: &mut Weights, opts
     info.objective = f;
     info
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::loss::{Loss, Observations};
+    use crate::core::norms::Norm;
+    use crate::families::relu::PolarMode;
+    use crate::numerics::rng::Rng;
+
+    /// The Newton model of [`prox_newton`] is the loss's second-order Taylor expansion in `w`: at `w0` it has the
+    /// loss's value and gradient (the block's [`FirstLayer::pullback`]), and along any step its error shrinks like the
+    /// cube of the step; for the squared loss it is [`Quadratic::squared`] exactly.
+    #[test]
+    fn newton_model_is_the_second_order_expansion() {
+        let mut rng = Rng::new(3);
+        let (n, d, r, outputs) = (40, 2, 3, 2);
+        let x = rng.normal_mat(n, d);
+        let net = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Exact).unwrap();
+        let labels = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.5 { 0.0 } else { 1.0 });
+        let mask = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.8 { 1.0 } else { 0.0 });
+        let obs = Observations::new(labels, Some(mask)).unwrap();
+        let k = d + 1;
+        let gates = Mat::from_fn(n, r, |_, _| if rng.uniform() < 0.6 { 1.0 } else { 0.0 });
+        let vhat = rng.normal_mat(outputs, r);
+        let w0 = rng.normal_mat(k, r);
+        for loss in [Loss::Logistic, Loss::Squared] {
+            let p = Problem { net: &net, loss, obs: &obs, lambda: 0.1, par: faer::Par::Seq };
+            let xa = net.x();
+            let block = FirstLayer {
+                p: &p,
+                x: xa,
+                rows: net.rows(),
+                gates: vec![vec![true; n]; r],
+                mask: gates.clone(),
+                vhat: vhat.clone(),
+                active_sets: std::cell::RefCell::new(vec![Vec::new(); r]),
+                wedges: vec![None; r],
+                screens: vec![None; r],
+                quadratic: None,
+            };
+            let z = block.scores(&w0);
+            let (val, gz) = loss.value_and_gradient(&obs, z.as_ref());
+            let curv = Mat::from_fn(n, outputs, |a, c| {
+                if obs.is_observed(a, c) {
+                    loss.entry_curvature(z[(a, c)]).unwrap()
+                } else {
+                    0.0
+                }
+            });
+            let target = Mat::from_fn(n, outputs, |a, c| curv[(a, c)] * z[(a, c)] - gz[(a, c)]);
+            let half_hzz = 0.5 * (dot(target.as_ref(), z.as_ref()) + dot(gz.as_ref(), z.as_ref()));
+            let c0 = val - dot(gz.as_ref(), z.as_ref()) + half_hzz;
+            let q = Quadratic::new(&p, xa, &block.mask, &block.vhat, Some(&curv), target.as_ref(), c0);
+            let (mv, mg) = q.eval(&w0, p.par);
+            let grad = block.pullback(&gz);
+            assert!((mv - val).abs() <= 1e-10 * val.abs(), "{loss:?}: model {mv} loss {val}");
+            assert!((&mg - &grad).norm_l2() <= 1e-10 * grad.norm_l2(), "{loss:?}: gradients differ");
+            let dir = rng.normal_mat(k, r);
+            let err = |h: f64| {
+                let w = &w0 + &dir * faer::Scale(h);
+                (q.eval(&w, p.par).0 - loss.value(&obs, block.scores(&w).as_ref())).abs()
+            };
+            if loss == Loss::Squared {
+                let sq = Quadratic::squared(&p, xa, &block.mask, &block.vhat);
+                let w = &w0 + &dir;
+                assert!((sq.eval(&w, p.par).0 - q.eval(&w, p.par).0).abs() <= 1e-9 * val.abs());
+                assert!(err(1.0) <= 1e-9 * val.abs(), "the squared loss's model is exact");
+            } else {
+                let (e1, e2) = (err(1e-2), err(5e-3));
+                assert!(e1 > 0.0 && e2 <= e1 / 6.0, "{loss:?}: errors {e1} {e2} do not shrink like h^3");
+            }
+        }
+    }
+}
