@@ -4,7 +4,7 @@ use faer::{Mat, Par};
 
 use crate::core::loss::{Loss, Observations};
 use crate::core::{regularizer, Family, Weights};
-use crate::numerics::linalg::dot;
+use crate::numerics::linalg::{dot, mul, mul_tn};
 
 /// A subnetwork family, a loss, the observations and `lambda`: everything that defines `f`.
 #[derive(Clone, Copy)]
@@ -26,6 +26,9 @@ pub struct Evaluation {
     pub g: Mat<f64>,
 }
 
+/// Newton steps at most per [`Problem::nonneg_combination`].
+const COMBINATION_NEWTON_STEPS: usize = 50;
+
 impl Problem<'_> {
     /// `f(W)`.
     pub fn objective(&self, w: &Weights) -> f64 {
@@ -39,6 +42,84 @@ impl Problem<'_> {
         let (loss, g) = self.loss.value_and_gradient(self.obs, z.as_ref());
         let reg = regularizer(self.net, w);
         Evaluation { objective: loss + self.lambda * reg, loss, regularizer: reg, z, g }
+    }
+
+    /// `min_{c >= 0} loss(sum_k c_k Z_k) + lambda sum_k cost_k c_k` for an entrywise loss (squared, logistic), from
+    /// `c` (nonnegative; overwritten with the result): Newton steps on the loss's second-order model in `Z` (each the
+    /// nonnegative QP with Gram matrix `<Z_k, diag(h) Z_l>`, `h = loss''(z)`, plus a tiny ridge) with a backtracking
+    /// line search on the objective (`c` stays nonnegative on the segment). The fully corrective step of the dual
+    /// refinement (THEORY.md section 3) and the growth step's 2-D corrective problem. Returns `Z = sum_k c_k Z_k`, the
+    /// loss there and its gradient.
+    pub fn nonneg_combination(&self, outputs: &[Mat<f64>], costs: &[f64], c: &mut [f64]) -> (Mat<f64>, f64, Mat<f64>) {
+        let p = self;
+        let (m, n) = p.net.output_shape();
+        let k = outputs.len();
+        // The atoms' outputs as the columns of one `(m n) x k` matrix: the products below are single wide products.
+        let atoms = Mat::from_fn(m * n, k, |r, a| outputs[a][(r % m, r / m)]);
+        let flat = |a: &Mat<f64>| Mat::from_fn(m * n, 1, |r, _| a[(r % m, r / m)]);
+        let combine = |c: &[f64]| {
+            let zc = mul(atoms.as_ref(), Mat::from_fn(k, 1, |a, _| c[a]).as_ref(), p.par);
+            Mat::from_fn(m, n, |i, j| zc[(i + m * j, 0)])
+        };
+        let mut z = combine(c);
+        let (mut loss, mut g) = p.loss.value_and_gradient(p.obs, z.as_ref());
+        let mut f = loss + p.lambda * c.iter().zip(costs).map(|(ck, wk)| ck * wk).sum::<f64>();
+        for _ in 0..COMBINATION_NEWTON_STEPS {
+            let root_curv: Vec<f64> = (0..m * n)
+                .map(|r| {
+                    let (i, j) = (r % m, r / m);
+                    if p.obs.is_observed(i, j) {
+                        p.loss.entry_curvature(z[(i, j)]).unwrap_or(0.0).sqrt()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let scaled = Mat::from_fn(m * n, k, |r, a| root_curv[r] * atoms[(r, a)]);
+            let gram_mat = mul_tn(scaled.as_ref(), scaled.as_ref(), p.par);
+            let grads = mul_tn(atoms.as_ref(), flat(&g).as_ref(), p.par);
+            let mut gram: Vec<f64> = (0..k * k).map(|e| gram_mat[(e / k, e % k)]).collect();
+            // A small ridge keeps the model bounded where `h` vanishes (above the Cholesky pivot threshold of the
+            // active-set solver, 1e-12 of the diagonal, so that an atom with no output keeps its coefficient).
+            let ridge = 1e-10 * (0..k).map(|a| gram[a * k + a]).fold(0.0, f64::max) + f64::MIN_POSITIVE;
+            let mut lin = vec![0.0; k];
+            for a in 0..k {
+                gram[a * k + a] += ridge;
+                // `<Z_a, h z - g> - lambda cost_a`, with `h z` as `sum_b gram_ab c_b`.
+                lin[a] = (0..k).map(|b| gram[a * k + b] * c[b]).sum::<f64>() - grads[(a, 0)] - p.lambda * costs[a];
+            }
+            let mut next = c.to_vec();
+            crate::numerics::nnls::nonneg_qp(&gram, &lin, &mut next);
+            let d: Vec<f64> = next.iter().zip(c.iter()).map(|(a, b)| a - b).collect();
+            let delta: f64 = d.iter().enumerate().map(|(a, dk)| dk * (grads[(a, 0)] + p.lambda * costs[a])).sum();
+            if delta.is_nan() || delta >= 0.0 {
+                break;
+            }
+            let dz = combine(&d);
+            let mut t = 1.0;
+            let mut accepted = None;
+            while t >= 1e-8 {
+                let zt = &z + &dz * faer::Scale(t);
+                let (lt, gt) = p.loss.value_and_gradient(p.obs, zt.as_ref());
+                let ft =
+                    lt + p.lambda * c.iter().zip(&d).zip(costs).map(|((ck, dk), wk)| (ck + t * dk) * wk).sum::<f64>();
+                if ft <= f + 0.25 * t * delta {
+                    accepted = Some((zt, lt, gt, ft));
+                    break;
+                }
+                t *= 0.5;
+            }
+            let Some((zt, lt, gt, ft)) = accepted else { break };
+            for (ck, dk) in c.iter_mut().zip(&d) {
+                *ck = (*ck + t * dk).max(0.0);
+            }
+            let decrease = f - ft;
+            (z, loss, g, f) = (zt, lt, gt, ft);
+            if decrease <= 1e-15 * f.abs() {
+                break;
+            }
+        }
+        (z, loss, g)
     }
 
     /// Minimizes a convex scalar function on `[0, inf)` given its nondecreasing derivative `dh`, by bracketing and
@@ -84,10 +165,61 @@ impl Problem<'_> {
             }
             return if zz == 0.0 { 1.0 } else { ((yz - lam_theta) / zz).max(0.0) };
         }
+        if self.loss.entry_curvature(0.0).is_some() {
+            let mut c = [1.0];
+            self.nonneg_combination(std::slice::from_ref(z), &[theta_sum], &mut c);
+            return c[0];
+        }
         Self::minimize_ray(|c| {
             let zc = Mat::from_fn(z.nrows(), z.ncols(), |i, j| c * z[(i, j)]);
             let (_, g) = self.loss.value_and_gradient(self.obs, zc.as_ref());
             dot(g.as_ref(), z.as_ref()) + lam_theta
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::norms::Norm;
+    use crate::families::relu::{PolarMode, ReluNetwork};
+    use crate::numerics::rng::Rng;
+
+    /// [`Problem::nonneg_combination`] ends at the KKT point of `min_{c >= 0} loss(sum_k c_k Z_k) + lambda
+    /// sum_k cost_k c_k`: `<Z_k, G> + lambda cost_k` is zero where `c_k > 0` and nonnegative where `c_k = 0`, for the
+    /// logistic and squared losses, with a mask, an atom without output and one repeated atom.
+    #[test]
+    fn nonneg_combination_reaches_the_kkt_point() {
+        let mut rng = Rng::new(6);
+        let (n, outputs) = (60, 2);
+        let x = rng.normal_mat(n, 2);
+        let net = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Exact).unwrap();
+        for loss in [Loss::Logistic, Loss::Squared] {
+            let y = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.5 { 0.0 } else { 1.0 });
+            let mask = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.8 { 1.0 } else { 0.0 });
+            let obs = Observations::new(y, Some(mask)).unwrap();
+            let p = Problem { net: &net, loss, obs: &obs, lambda: 0.5, par: Par::Seq };
+            let mut atoms: Vec<Mat<f64>> = (0..6).map(|_| rng.normal_mat(n, outputs)).collect();
+            atoms.push(Mat::zeros(n, outputs));
+            atoms.push(atoms[0].clone());
+            let costs: Vec<f64> = (0..atoms.len()).map(|k| if k == 6 { 0.0 } else { 0.5 + rng.uniform() }).collect();
+            let mut c = vec![0.0; atoms.len()];
+            c[0] = 1.0;
+            let (z, loss_value, g) = p.nonneg_combination(&atoms, &costs, &mut c);
+            let (check, gz) = loss.value_and_gradient(&obs, z.as_ref());
+            assert!((check - loss_value).abs() <= 1e-12 * check.abs());
+            assert!((&g - &gz).norm_l2() <= 1e-12 * gz.norm_l2().max(1.0));
+            let scale = gz.norm_l2() * atoms[0].norm_l2();
+            for (k, a) in atoms.iter().enumerate() {
+                let kkt = dot(a.as_ref(), gz.as_ref()) + p.lambda * costs[k];
+                assert!(c[k] >= 0.0);
+                if c[k] > 0.0 && k != 6 {
+                    assert!(kkt.abs() <= 1e-6 * scale, "{loss:?}: atom {k} c {} gradient {kkt}", c[k]);
+                } else {
+                    assert!(kkt >= -1e-6 * scale, "{loss:?}: atom {k} at zero with gradient {kkt}");
+                }
+            }
+            assert!(c.iter().any(|v| *v > 0.0), "{loss:?}: the solution is not trivial");
+        }
     }
 }

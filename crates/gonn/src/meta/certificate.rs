@@ -115,94 +115,6 @@ impl Cuts {
     }
 }
 
-/// Newton steps at most per fully corrective solve of [`corrective_newton`].
-const CORRECTIVE_NEWTON_STEPS: usize = 50;
-
-/// The fully corrective step for an entrywise loss other than the squared one (logistic):
-/// `min_{c >= 0} loss(sum_k c_k M phi_k) + lambda sum_k c_k` by Newton steps on the loss's second-order model in `Z`
-/// (each a nonnegative QP in `c` with the Gram matrix `<M phi_k, diag(h) M phi_l>`, `h = loss''(z)`), with a
-/// backtracking line search on the objective (`c` stays nonnegative on the segment). Returns `Z = sum_k c_k M phi_k`,
-/// the loss there and its gradient.
-fn corrective_newton(
-    p: &Problem<'_>,
-    outputs: &[faer::Mat<f64>],
-    c: &mut [f64],
-) -> (faer::Mat<f64>, f64, faer::Mat<f64>) {
-    let dotm = |a: &faer::Mat<f64>, b: &faer::Mat<f64>| crate::numerics::linalg::dot(a.as_ref(), b.as_ref());
-    let (m, n) = p.net.output_shape();
-    let combine = |c: &[f64]| {
-        let mut z = faer::Mat::<f64>::zeros(m, n);
-        for (o, ck) in outputs.iter().zip(c) {
-            if *ck != 0.0 {
-                z += o * faer::Scale(*ck);
-            }
-        }
-        z
-    };
-    let mut z = combine(c);
-    let (mut loss, mut g) = p.loss.value_and_gradient(p.obs, z.as_ref());
-    let mut f = loss + p.lambda * c.iter().sum::<f64>();
-    let k = outputs.len();
-    for _ in 0..CORRECTIVE_NEWTON_STEPS {
-        let curv = faer::Mat::from_fn(m, n, |i, j| {
-            if p.obs.is_observed(i, j) {
-                p.loss.entry_curvature(z[(i, j)]).unwrap_or(0.0)
-            } else {
-                0.0
-            }
-        });
-        let weighted: Vec<faer::Mat<f64>> =
-            outputs.iter().map(|o| faer::Mat::from_fn(m, n, |i, j| curv[(i, j)] * o[(i, j)])).collect();
-        let mut gram = vec![0.0; k * k];
-        for a in 0..k {
-            for b in a..k {
-                let v = dotm(&weighted[a], &outputs[b]);
-                gram[a * k + b] = v;
-                gram[b * k + a] = v;
-            }
-        }
-        // A small ridge keeps the model bounded where `h` vanishes.
-        let ridge = 1e-12 * (0..k).map(|a| gram[a * k + a]).fold(0.0, f64::max) + f64::MIN_POSITIVE;
-        let grads: Vec<f64> = outputs.iter().map(|o| dotm(o, &g)).collect();
-        let mut lin = vec![0.0; k];
-        for a in 0..k {
-            gram[a * k + a] += ridge;
-            // `<phi_a, h z - g> - lambda`, with `h z` as `sum_b gram_ab c_b`.
-            lin[a] = (0..k).map(|b| gram[a * k + b] * c[b]).sum::<f64>() - grads[a] - p.lambda;
-        }
-        let mut next = c.to_vec();
-        crate::numerics::nnls::nonneg_qp(&gram, &lin, &mut next);
-        let d: Vec<f64> = next.iter().zip(c.iter()).map(|(a, b)| a - b).collect();
-        let delta: f64 = d.iter().zip(&grads).map(|(dk, gk)| dk * (gk + p.lambda)).sum();
-        if delta.is_nan() || delta >= 0.0 {
-            break;
-        }
-        let dz = combine(&d);
-        let mut t = 1.0;
-        let mut accepted = None;
-        while t >= 1e-8 {
-            let zt = &z + &dz * faer::Scale(t);
-            let (lt, gt) = p.loss.value_and_gradient(p.obs, zt.as_ref());
-            let ft = lt + p.lambda * c.iter().zip(&d).map(|(ck, dk)| ck + t * dk).sum::<f64>();
-            if ft <= f + 0.25 * t * delta {
-                accepted = Some((zt, lt, gt, ft));
-                break;
-            }
-            t *= 0.5;
-        }
-        let Some((zt, lt, gt, ft)) = accepted else { break };
-        for (ck, dk) in c.iter_mut().zip(&d) {
-            *ck = (*ck + t * dk).max(0.0);
-        }
-        let decrease = f - ft;
-        (z, loss, g, f) = (zt, lt, gt, ft);
-        if decrease <= 1e-15 * f.abs() {
-            break;
-        }
-    }
-    (z, loss, g)
-}
-
 /// A tighter dual point for the squared loss (THEORY.md section 3, "tighter dual points"), with the matching
 /// primal step.
 ///
@@ -281,7 +193,7 @@ pub fn refined_dual_bound(
             let primal = 0.5 * dotm(&gamma, &gamma) + p.lambda * c.iter().sum::<f64>();
             (gamma, primal, None)
         } else {
-            let (z, loss, g) = corrective_newton(p, &cuts.outputs, &mut c);
+            let (z, loss, g) = p.nonneg_combination(&cuts.outputs, &vec![1.0; c.len()], &mut c);
             let gamma = faer::Mat::from_fn(m, n, |i, j| -g[(i, j)]);
             (gamma, loss + p.lambda * c.iter().sum::<f64>(), Some((z, g)))
         };

@@ -1,7 +1,8 @@
 //! Growth: adding the polar's subnetwork with a proper step (THEORY.md section 4). The 2-D corrective step
 //! `min_{a,b >= 0} loss(a Phi(W) + b phi(w*)) + lambda (a Theta(W) + b)` scales the old subnetworks by `a^(1/p)` and
 //! adds `b^(1/p) w*`. For the squared loss it is a 2 x 2 nonnegative least-squares problem, solved exactly; for
-//! the other losses it is solved by alternating exact line searches.
+//! the logistic loss by Newton steps ([`Problem::nonneg_combination`]); for the softmax loss by alternating exact
+//! line searches.
 
 use faer::Mat;
 
@@ -57,6 +58,12 @@ pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64
             }
         }
         return cands.into_iter().min_by(|x, y| val(x.0, x.1).total_cmp(&val(y.0, y.1))).unwrap();
+    }
+    if p.loss.entry_curvature(0.0).is_some() {
+        // Entrywise losses (logistic): Newton steps on the two weights, from a = 1.
+        let mut c = [1.0, 0.0];
+        p.nonneg_combination(&[z1.clone(), z2.clone()], &[theta1, 1.0], &mut c);
+        return (c[0], c[1]);
     }
     // Alternating exact line searches on the convex function of (a, b), starting from a = 1.
     let (mut a, mut b) = (1.0, 0.0);
