@@ -224,7 +224,8 @@ fn binary_entropy_max(a: &[f64], t_max: f64) -> f64 {
         a.iter()
             .map(|&ai| {
                 let s = t * ai;
-                -xlogx(s) - (1.0 - s) * (-s).ln_1p()
+                // `(1 - s) ln(1 - s)` through `ln_1p` (accurate for small `s`), `0` at `s = 1`.
+                -xlogx(s) - if s < 1.0 { (1.0 - s) * (-s).ln_1p() } else { 0.0 }
             })
             .sum()
     };
@@ -513,13 +514,14 @@ mod tests {
 
     /// The logistic dual's maximization over `t` (entropy form, Newton in `t`) reaches the best value of a fine grid
     /// of `neg_conjugate` (the conjugate's own formula) and never exceeds it by more than the grid's curvature
-    /// slack, for confident and unconfident scores, masks, and `t_max` inside and at the end of `[0, 1]`.
+    /// slack, for confident, unconfident and saturated scores (`sigma(z) = 1` in floating point), masks, and `t_max`
+    /// inside and at the end of `[0, 1]`.
     #[test]
     fn logistic_dual_maximum_matches_a_grid() {
         let mut rng = Rng::new(9);
         for trial in 0..24 {
             let (m, n) = (50, 2);
-            let scale = [0.1, 1.0, 10.0, 40.0][trial % 4];
+            let scale = [0.1, 1.0, 10.0, 40.0, 1000.0][trial % 5];
             let z = Mat::from_fn(m, n, |_, _| scale * rng.normal());
             let y = Mat::from_fn(m, n, |_, _| if rng.uniform() < 0.5 { 0.0 } else { 1.0 });
             let mask = (trial % 3 == 0).then(|| Mat::from_fn(m, n, |_, _| if rng.uniform() < 0.7 { 1.0 } else { 0.0 }));

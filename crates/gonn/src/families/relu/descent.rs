@@ -109,6 +109,25 @@ impl Quadratic {
         Self::new(p, x, mask, vhat, None, y.as_ref(), half_yy)
     }
 
+    /// The loss's second-order model in `Z` at the block's outputs `z0` (loss `val`, gradient `g`):
+    /// `H = sum_c A_c^T diag(h_c) A_c`, `b = sum_c A_c^T (h_c ⊙ z0_c - g_c)` with `h = loss''(z0)` on the observed
+    /// entries, and `c` such that the model equals `val` at `z0`.
+    fn newton(block: &FirstLayer<'_>, z0: &Mat<f64>, val: f64, g: &Mat<f64>) -> Self {
+        let p = block.p;
+        let curv = Mat::from_fn(z0.nrows(), z0.ncols(), |a, c| {
+            if p.obs.is_observed(a, c) {
+                p.loss.entry_curvature(z0[(a, c)]).unwrap_or(0.0)
+            } else {
+                0.0
+            }
+        });
+        let target = Mat::from_fn(z0.nrows(), z0.ncols(), |a, c| curv[(a, c)] * z0[(a, c)] - g[(a, c)]);
+        // `1/2 z0^T diag(h) z0 - (h ⊙ z0 - g)^T z0 + c = val`.
+        let half_hzz = 0.5 * (dot(target.as_ref(), z0.as_ref()) + dot(g.as_ref(), z0.as_ref()));
+        let c = val - dot(g.as_ref(), z0.as_ref()) + half_hzz;
+        Self::new(p, block.x, &block.mask, &block.vhat, Some(&curv), target.as_ref(), c)
+    }
+
     /// `(1/2 w^T H w - b^T w + c, H w - b)` with `w = vec(wt)`, the gradient shaped like `wt`.
     fn eval(&self, wt: &Mat<f64>, par: faer::Par) -> (f64, Mat<f64>) {
         let (k, r) = (wt.nrows(), wt.ncols());
@@ -276,18 +295,7 @@ fn prox_newton(block: &mut FirstLayer<'_>, w0: Mat<f64>, set: &FistaSettings, st
             break;
         }
         let grad = block.pullback(&gz);
-        let curv = Mat::from_fn(z.nrows(), z.ncols(), |a, c| {
-            if p.obs.is_observed(a, c) {
-                p.loss.entry_curvature(z[(a, c)]).unwrap_or(0.0)
-            } else {
-                0.0
-            }
-        });
-        let target = Mat::from_fn(z.nrows(), z.ncols(), |a, c| curv[(a, c)] * z[(a, c)] - gz[(a, c)]);
-        // The model's value at `w`: `loss(z0)` = `1/2 z0^T diag(h) z0 - (h ⊙ z0 - g)^T z0 + c0`.
-        let half_hzz = 0.5 * (dot(target.as_ref(), z.as_ref()) + dot(gz.as_ref(), z.as_ref()));
-        let c0 = val - dot(gz.as_ref(), z.as_ref()) + half_hzz;
-        let mut q = Quadratic::new(p, block.x, &block.mask, &block.vhat, Some(&curv), target.as_ref(), c0);
+        let mut q = Quadratic::newton(block, &z, val, &gz);
         let dim = q.h.nrows();
         let mu = 1e-9 * (0..dim).map(|a| q.h[(a, a)]).fold(0.0, f64::max) + f64::MIN_POSITIVE;
         let k = w.nrows();
@@ -521,17 +529,7 @@ mod tests {
             };
             let z = block.scores(&w0);
             let (val, gz) = loss.value_and_gradient(&obs, z.as_ref());
-            let curv = Mat::from_fn(n, outputs, |a, c| {
-                if obs.is_observed(a, c) {
-                    loss.entry_curvature(z[(a, c)]).unwrap()
-                } else {
-                    0.0
-                }
-            });
-            let target = Mat::from_fn(n, outputs, |a, c| curv[(a, c)] * z[(a, c)] - gz[(a, c)]);
-            let half_hzz = 0.5 * (dot(target.as_ref(), z.as_ref()) + dot(gz.as_ref(), z.as_ref()));
-            let c0 = val - dot(gz.as_ref(), z.as_ref()) + half_hzz;
-            let q = Quadratic::new(&p, xa, &block.mask, &block.vhat, Some(&curv), target.as_ref(), c0);
+            let q = Quadratic::newton(&block, &z, val, &gz);
             let (mv, mg) = q.eval(&w0, p.par);
             let grad = block.pullback(&gz);
             assert!((mv - val).abs() <= 1e-10 * val.abs(), "{loss:?}: model {mv} loss {val}");
