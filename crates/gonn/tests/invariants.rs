@@ -4,6 +4,7 @@
 //! `gap_bound <= tol * objective`.
 
 use faer::Mat;
+use gonn::core::problem::Problem;
 use gonn::numerics::rng::Rng;
 use gonn::prelude::*;
 use proptest::prelude::*;
@@ -65,5 +66,44 @@ proptest! {
             let f0 = 0.5 * (0..n).map(|i| obs.y()[(i, 0)].powi(2)).sum::<f64>();
             prop_assert!(lb <= f0 * (1.0 + 1e-12));
         }
+    }
+}
+
+/// `Problem::nonneg_combination` ends at the KKT point of `min_{c >= 0} loss(sum_k c_k Z_k) + lambda
+/// sum_k cost_k c_k`: `<Z_k, G> + lambda cost_k` is zero where `c_k > 0` and nonnegative where `c_k = 0`, for the
+/// logistic and squared losses, with a mask, an atom without output and one repeated atom.
+#[test]
+fn nonneg_combination_reaches_the_kkt_point() {
+    let mut rng = Rng::new(6);
+    let (n, outputs) = (60, 2);
+    let x = rng.normal_mat(n, 2);
+    let net = ReluNetwork::new(x.as_ref(), outputs, true, Norm::L2, PolarMode::Exact).unwrap();
+    for loss in [Loss::Logistic, Loss::Squared] {
+        let y = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.5 { 0.0 } else { 1.0 });
+        let mask = Mat::from_fn(n, outputs, |_, _| if rng.uniform() < 0.8 { 1.0 } else { 0.0 });
+        let obs = Observations::new(y, Some(mask)).unwrap();
+        let p = Problem { net: &net, loss, obs: &obs, lambda: 0.5, par: faer::Par::Seq };
+        let mut atoms: Vec<Mat<f64>> = (0..6).map(|_| rng.normal_mat(n, outputs)).collect();
+        atoms.push(Mat::zeros(n, outputs));
+        atoms.push(atoms[0].clone());
+        let costs: Vec<f64> = (0..atoms.len()).map(|k| if k == 6 { 0.0 } else { 0.5 + rng.uniform() }).collect();
+        let mut c = vec![0.0; atoms.len()];
+        c[0] = 1.0;
+        let (z, loss_value, g) = p.nonneg_combination(&atoms, &costs, &mut c);
+        let (check, gz) = loss.value_and_gradient(&obs, z.as_ref());
+        assert!((check - loss_value).abs() <= 1e-12 * check.abs());
+        assert!((&g - &gz).norm_l2() <= 1e-12 * gz.norm_l2().max(1.0));
+        let scale = gz.norm_l2() * atoms[0].norm_l2();
+        for (k, a) in atoms.iter().enumerate() {
+            let inner: f64 = (0..n).flat_map(|i| (0..outputs).map(move |j| (i, j))).map(|e| a[e] * gz[e]).sum();
+            let kkt = inner + p.lambda * costs[k];
+            assert!(c[k] >= 0.0);
+            if c[k] > 0.0 && k != 6 {
+                assert!(kkt.abs() <= 1e-6 * scale, "{loss:?}: atom {k} c {} gradient {kkt}", c[k]);
+            } else {
+                assert!(kkt >= -1e-6 * scale, "{loss:?}: atom {k} at zero with gradient {kkt}");
+            }
+        }
+        assert!(c.iter().any(|v| *v > 0.0), "{loss:?}: the solution is not trivial");
     }
 }
