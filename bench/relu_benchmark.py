@@ -144,7 +144,8 @@ def gonn_seconds(name):
 
 
 def gonn_polar(name):
-    """`--polar exact` where `auto` would switch to the branch and bound (2-D inputs above 2000 samples)."""
+    """`--polar exact` for the 2-D n = 10^4 problem (what `auto` also chooses since 2026-12-05; it switched to the
+    branch and bound above 2000 samples before)."""
     return ["--polar", "exact"] if name == "2-D two ReLUs, n=10000" else []
 
 

@@ -294,7 +294,7 @@ _RELU_DOC = """
         ``"l1"`` makes several outputs separate scalar problems.
     polar : {"auto", "exact", "bab", "heuristic"}, default="auto"
         Polar solver; exact enumeration needs ``rank([X, 1]) <= 4`` (up to 3 input features); ``"auto"``
-        enumerates up to 2000 samples with 2 features and 400 with 3, and runs the branch and bound (``"bab"``:
+        enumerates up to 11,000 samples with 2 features and 400 with 3, and runs the branch and bound (``"bab"``:
         a proven bound that tightens with time) otherwise; ``"heuristic"`` only searches.
     tol : float, default=1e-6
         Relative gap at which the fit is certified.

@@ -1,7 +1,8 @@
 //! How long the exact ReLU polar (arrangement enumeration) takes as the number of samples grows, for 1-D, 2-D and 3-D
 //! inputs plus bias, next to the heuristic polar. The first call on a network builds the `c`-independent part of the
 //! enumeration (kept while it fits in memory); a second call with another `q` shows the cost of each later polar of
-//! a fit. Run: `cargo run --release -p gonn --example relu_polar_limits`.
+//! a fit. Run: `cargo run --release -p gonn --example relu_polar_limits [-- D N1 N2 ...]` (the default table, or one
+//! input dimension `D` at the sizes given).
 
 use std::time::Instant;
 
@@ -12,9 +13,14 @@ use gonn::prelude::*;
 fn main() {
     println!("| inputs | n | exact polar, first call (s) | exact polar, next call (s) | heuristic polar (s) | heuristic / exact value |");
     println!("|---|---|---|---|---|---|");
-    for d in [1usize, 2, 3] {
-        for n in [100usize, 200, 300, 600, 1000, 3000] {
-            if (d == 2 && n > 1000) || (d == 3 && n > 600) {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("D N1 N2 ...: integers")).collect();
+    let (dims, sizes, all) = match args.split_first() {
+        Some((d, ns)) if !ns.is_empty() => (vec![*d], ns.to_vec(), false),
+        _ => (vec![1, 2, 3], vec![100, 200, 300, 600, 1000, 3000], true),
+    };
+    for d in dims {
+        for &n in &sizes {
+            if all && ((d == 2 && n > 1000) || (d == 3 && n > 600)) {
                 continue;
             }
             let mut rng = Rng::new(n as u64);

@@ -1206,6 +1206,20 @@ fn badly_scaled_inputs_get_honest_certificates() {
     }
 }
 
+/// `--polar auto` enumerates 2-D inputs (rank 3 with the bias) while the arrangement's sample order fits its cache
+/// (`(4 n + 120) n` bytes), and 1-D inputs at any size.
+#[test]
+fn auto_polar_limits_for_2d_inputs() {
+    use gonn::families::relu::polar::ARRANGEMENT_CACHE_BYTES;
+    use gonn::families::relu::AUTO_EXACT_MAX_SAMPLES_RANK3 as LIMIT;
+    assert!((4 * LIMIT + 120) * LIMIT <= ARRANGEMENT_CACHE_BYTES, "the limit's sample order is not cached");
+    let mut rng = Rng::new(3);
+    let net = |x: &Mat<f64>| ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Auto).unwrap();
+    assert!(net(&rng.normal_mat(LIMIT, 2)).polar_is_exact());
+    assert!(!net(&rng.normal_mat(LIMIT + 1, 2)).polar_is_exact());
+    assert!(net(&rng.normal_mat(3 * LIMIT, 1)).polar_is_exact());
+}
+
 /// `--polar auto` enumerates 3-D inputs (rank 4 with the bias) up to its measured sample limit, then falls back to
 /// the heuristic; `exact` enumerates at any size, and more features are refused by `exact`.
 #[test]
