@@ -1212,7 +1212,7 @@ fn badly_scaled_inputs_get_honest_certificates() {
 fn auto_polar_limits_for_2d_inputs() {
     use gonn::families::relu::polar::ARRANGEMENT_CACHE_BYTES;
     use gonn::families::relu::AUTO_EXACT_MAX_SAMPLES_RANK3 as LIMIT;
-    assert!((4 * LIMIT + 120) * LIMIT <= ARRANGEMENT_CACHE_BYTES, "the limit's sample order is not cached");
+    const { assert!((4 * LIMIT + 120) * LIMIT <= ARRANGEMENT_CACHE_BYTES, "the limit's sample order is not cached") };
     let mut rng = Rng::new(3);
     let net = |x: &Mat<f64>| ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Auto).unwrap();
     assert!(net(&rng.normal_mat(LIMIT, 2)).polar_is_exact());
