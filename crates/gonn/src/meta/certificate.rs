@@ -217,9 +217,13 @@ pub fn refined_dual_bound(
             if !priced.heuristic && rounds > 0 {
                 priced
             } else if priced.lower > 1.0 + 1e-9 {
-                cuts.add(masked(&p.net.forward(&priced.atom, p.par)), &y, p.lambda);
-                atoms.push(priced.atom);
-                c.push(0.0);
+                // The search's other local maxima above 1 are columns too.
+                let found = priced.extra.into_iter().filter(|(value, _)| *value > 1.0 + 1e-9).map(|(_, a)| a);
+                for atom in std::iter::once(priced.atom).chain(found) {
+                    cuts.add(masked(&p.net.forward(&atom, p.par)), &y, p.lambda);
+                    atoms.push(atom);
+                    c.push(0.0);
+                }
                 continue;
             } else if rounds == 0 {
                 break;

@@ -877,17 +877,28 @@ pub fn heuristic_scalar_polar(
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut reached: Vec<(f64, Vec<f64>)> = Vec::new();
     for (t, (_, s)) in scored.into_iter().take(restarts.clamp(1, 8)).enumerate() {
         if t > 0 && budget.expired() {
             break;
         }
-        let (v, u) = pattern_ascent(rows, c, s);
+        reached.push(pattern_ascent(rows, c, s));
+    }
+    // The best maximum, then the other distinct ones (more columns from one search).
+    reached.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut extra: Vec<(f64, Vec<f64>)> = Vec::new();
+    for (v, u) in reached {
         if v > best.0 {
             best = (v, u);
+            continue;
+        }
+        let distinct = |w: &Vec<f64>| dot(w, &u) < 1.0 - 1e-9;
+        if v > 0.0 && distinct(&best.1) && extra.iter().all(|(_, w)| distinct(w)) && extra.len() < EXTRA_MAXIMA {
+            extra.push((v, u));
         }
     }
     let upper = norm(&cp) * x_norm;
-    ScalarPolar { value: best.0, upper: upper.max(best.0), u: best.1, extra: Vec::new() }
+    ScalarPolar { value: best.0, upper: upper.max(best.0), u: best.1, extra }
 }
 
 #[cfg(test)]
@@ -977,6 +988,36 @@ mod tests {
             hits >= hits_without + trials / 5 && 20 * hits >= 17 * trials,
             "{hits} ({hits_without} without) of {trials}"
         );
+    }
+
+    /// The search's further maxima are attained values below its best (and below the exact polar), distinct from the
+    /// best and from each other, in decreasing order; the searches return some on random 2-D and 3-D problems.
+    #[test]
+    fn heuristic_extra_maxima_are_attained_and_distinct() {
+        let mut rng = Rng::new(23);
+        let mut with_extra = 0;
+        for d in [3usize, 4] {
+            for _ in 0..10 {
+                let n = 80;
+                let x = Mat::from_fn(n, d, |_, j| if j + 1 == d { 1.0 } else { rng.normal() });
+                let rows = Rows::new(x.as_ref());
+                let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                let exact = exact_scalar_polar(&rows, &c);
+                let h = heuristic_scalar_polar(&rows, &c, 1e9, 16, &[], &mut rng, &Budget::default());
+                with_extra += usize::from(!h.extra.is_empty());
+                let mut prev = h.value;
+                for (k, (v, u)) in h.extra.iter().enumerate() {
+                    assert!((rows.relu_value(&c, u) - v).abs() <= 1e-12 * v.abs().max(1.0), "not attained");
+                    assert!(*v <= prev && *v <= exact.upper + 1e-12 && *v > 0.0);
+                    assert!(dot(u, &h.u) < 1.0 - 1e-9, "extra {k} repeats the best");
+                    for (_, w) in &h.extra[..k] {
+                        assert!(dot(u, w) < 1.0 - 1e-9, "extra {k} repeats another");
+                    }
+                    prev = *v;
+                }
+            }
+        }
+        assert!(with_extra >= 10, "only {with_extra} of 20 searches found further maxima");
     }
 
     /// The cached circles give the same polar as circles built per call, on data with repeated, parallel and
