@@ -286,8 +286,8 @@ impl Conic {
         self.nvar - k
     }
 
-    /// One row `b - sum_j a_j x_j` of the slack, in the cone `cone`.
-    fn row(&mut self, terms: &[(usize, f64)], rhs: f64, cone: SupportedConeT<f64>) {
+    /// One row `b - sum_j a_j x_j` of the slack, its cone given by the caller.
+    fn push_row(&mut self, terms: &[(usize, f64)], rhs: f64) {
         for &(j, a) in terms {
             self.ii.push(self.rows);
             self.jj.push(j);
@@ -295,11 +295,24 @@ impl Conic {
         }
         self.b.push(rhs);
         self.rows += 1;
+    }
+
+    /// One row in the cone `cone` (a zero or nonnegative row joins the previous cone of its kind).
+    fn row(&mut self, terms: &[(usize, f64)], rhs: f64, cone: SupportedConeT<f64>) {
+        self.push_row(terms, rhs);
         match (self.cones.last_mut(), &cone) {
             (Some(SupportedConeT::ZeroConeT(k)), SupportedConeT::ZeroConeT(1))
             | (Some(SupportedConeT::NonnegativeConeT(k)), SupportedConeT::NonnegativeConeT(1)) => *k += 1,
             _ => self.cones.push(cone),
         }
+    }
+
+    /// Several rows that together lie in one cone (second-order, exponential).
+    fn block(&mut self, rows: &[(Vec<(usize, f64)>, f64)], cone: SupportedConeT<f64>) {
+        for (terms, rhs) in rows {
+            self.push_row(terms, *rhs);
+        }
+        self.cones.push(cone);
     }
 
     /// `sum_j a_j x_j = rhs`.
@@ -315,49 +328,14 @@ impl Conic {
 
     /// `||(x_{first+1}, ..., x_{first+k-1})|| <= x_first`.
     fn soc(&mut self, first: usize, k: usize) {
-        for m in 0..k {
-            self.row(&[(first + m, -1.0)], 0.0, SupportedConeT::ZeroConeT(1));
-        }
-        // Turn the k rows just pushed into one second-order cone.
-        let mut left = k;
-        while left > 0 {
-            match self.cones.last_mut() {
-                Some(SupportedConeT::ZeroConeT(c)) if *c > left => {
-                    *c -= left;
-                    left = 0;
-                }
-                Some(SupportedConeT::ZeroConeT(c)) => {
-                    left -= *c;
-                    self.cones.pop();
-                }
-                _ => unreachable!(),
-            }
-        }
-        self.cones.push(SupportedConeT::SecondOrderConeT(k));
+        let rows: Vec<_> = (0..k).map(|m| (vec![(first + m, -1.0)], 0.0)).collect();
+        self.block(&rows, SupportedConeT::SecondOrderConeT(k));
     }
 
     /// `(a^T x + a0, 1, x_w)` in the exponential cone: `x_w >= exp(a^T x + a0)`.
     fn exp_above(&mut self, terms: &[(usize, f64)], a0: f64, w: usize) {
         let neg: Vec<(usize, f64)> = terms.iter().map(|&(j, a)| (j, -a)).collect();
-        for (t, rhs) in [(neg, a0), (vec![], 1.0), (vec![(w, -1.0)], 0.0)] {
-            self.row(&t, rhs, SupportedConeT::ZeroConeT(1));
-        }
-        // The three rows are one exponential cone (see `soc`).
-        let mut left = 3;
-        while left > 0 {
-            match self.cones.last_mut() {
-                Some(SupportedConeT::ZeroConeT(c)) if *c > left => {
-                    *c -= left;
-                    left = 0;
-                }
-                Some(SupportedConeT::ZeroConeT(c)) => {
-                    left -= *c;
-                    self.cones.pop();
-                }
-                _ => unreachable!(),
-            }
-        }
-        self.cones.push(SupportedConeT::ExponentialConeT());
+        self.block(&[(neg, a0), (vec![], 1.0), (vec![(w, -1.0)], 0.0)], SupportedConeT::ExponentialConeT());
     }
 
     /// The loss `sum_a loss(z_a, y_a)` of the outputs `z` (variable indices) in the objective: squared
@@ -648,6 +626,36 @@ fn fits_reach_the_convex_optimum_with_a_certificate() {
     }
 }
 
+/// Fits of the one-output network on inputs `x` (plus bias), from each initial width in `inits`, reach the convex
+/// optimum `fstar` within 1e-6 relative, `certified`, with the answer's objective recomputed from its layers and the
+/// lower bound on the optimum not above `fstar`.
+#[allow(clippy::too_many_arguments)]
+fn assert_fits_reach(
+    name: &str,
+    x: &Mat<f64>,
+    target: &[f64],
+    lambda: f64,
+    kind: Loss,
+    fstar: f64,
+    inits: &[usize],
+    seed: u64,
+) {
+    let xa = augment(x.as_ref(), true);
+    let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
+    let obs = Observations::new(Mat::from_fn(target.len(), 1, |i, _| target[i]), None).unwrap();
+    for &init in inits {
+        let params = FitParams::new(lambda).loss(kind).tol(1e-6).init_width(init).seed(seed);
+        let m = params.validate().unwrap().fit(&net, &obs).unwrap();
+        let c = &m.certificate;
+        let rel = (c.objective - fstar) / fstar;
+        let at = format!("{name} {kind:?} lambda={lambda} init={init}");
+        assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
+        assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
+        assert_answer_is_evaluated_with(&at, &xa, target, lambda, kind, &m.weights, c);
+        assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
+    }
+}
+
 /// The logistic loss: fits reach the convex program's optimum over all activation patterns (Clarabel, with
 /// exponential cones), certified, from several initial widths, in 2-D and 3-D inputs plus bias.
 #[test]
@@ -659,19 +667,7 @@ fn logistic_fits_reach_the_convex_optimum_with_a_certificate() {
         let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
         for lambda in [0.05, 0.5] {
             let fstar = convex_optimum_loss(&xa, &labels, lambda, Loss::Logistic);
-            let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
-            let obs = Observations::new(Mat::from_fn(labels.len(), 1, |i, _| labels[i]), None).unwrap();
-            for init in [0, 3, 8] {
-                let params = FitParams::new(lambda).loss(Loss::Logistic).tol(1e-6).init_width(init).seed(2);
-                let m = params.validate().unwrap().fit(&net, &obs).unwrap();
-                let c = &m.certificate;
-                let rel = (c.objective - fstar) / fstar;
-                let at = format!("{name} lambda={lambda} init={init}");
-                assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
-                assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
-                assert_answer_is_evaluated_with(&at, &xa, &labels, lambda, Loss::Logistic, &m.weights, c);
-                assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
-            }
+            assert_fits_reach(name, &x, &labels, lambda, Loss::Logistic, fstar, &[0, 3, 8], 2);
         }
     }
 }
@@ -693,23 +689,10 @@ fn fits_at_2000_samples_reach_the_convex_optimum_in_1d() {
     }
     let (x, y) = data_1d(2000, 11);
     let t: Vec<f64> = (0..x.nrows()).map(|i| x[(i, 0)]).collect();
-    let xa = augment(x.as_ref(), true);
     let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
     for (kind, target, lambda) in [(Loss::Squared, &y, 1.0), (Loss::Logistic, &labels, 1.0)] {
         let fstar = convex_optimum_1d(&t, target, lambda, kind);
-        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
-        let obs = Observations::new(Mat::from_fn(t.len(), 1, |i, _| target[i]), None).unwrap();
-        for init in [0, 5, 20] {
-            let m = FitParams::new(lambda).loss(kind).tol(1e-6).init_width(init).seed(4).validate().unwrap();
-            let m = m.fit(&net, &obs).unwrap();
-            let c = &m.certificate;
-            let rel = (c.objective - fstar) / fstar;
-            let at = format!("{kind:?} init={init}");
-            assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
-            assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
-            assert_answer_is_evaluated_with(&at, &xa, target, lambda, kind, &m.weights, c);
-            assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
-        }
+        assert_fits_reach("1d-2000", &x, target, lambda, kind, fstar, &[0, 5, 20], 4);
     }
 }
 
@@ -722,19 +705,7 @@ fn fits_at_60_samples_reach_the_convex_optimum_in_2d() {
     let labels: Vec<f64> = y.iter().map(|v| if *v > 0.0 { 1.0 } else { 0.0 }).collect();
     for (kind, target, lambda) in [(Loss::Squared, &y, 0.1), (Loss::Logistic, &labels, 0.2)] {
         let fstar = convex_optimum_loss(&xa, target, lambda, kind);
-        let net = ReluNetwork::new(x.as_ref(), 1, true, Norm::L2, PolarMode::Exact).unwrap();
-        let obs = Observations::new(Mat::from_fn(target.len(), 1, |i, _| target[i]), None).unwrap();
-        for init in [0, 6] {
-            let m = FitParams::new(lambda).loss(kind).tol(1e-6).init_width(init).seed(8).validate().unwrap();
-            let m = m.fit(&net, &obs).unwrap();
-            let c = &m.certificate;
-            let rel = (c.objective - fstar) / fstar;
-            let at = format!("{kind:?} init={init}");
-            assert!(rel.abs() <= 1e-6, "{at}: f={} F*={fstar} rel={rel:e}", c.objective);
-            assert_eq!(c.status, Status::Certified, "{at}: {}", c.summary());
-            assert_answer_is_evaluated_with(&at, &xa, target, lambda, kind, &m.weights, c);
-            assert!(c.optimum_lower_bound.unwrap() <= fstar * (1.0 + 1e-8), "{at}: lower bound above F*");
-        }
+        assert_fits_reach("2d-60", &x, target, lambda, kind, fstar, &[0, 6], 8);
     }
 }
 
