@@ -55,8 +55,17 @@ impl Problem<'_> {
         let (m, n) = p.net.output_shape();
         let k = outputs.len();
         // The atoms' outputs as the columns of one `(m n) x k` matrix: the products below are single wide products.
-        let atoms = Mat::from_fn(m * n, k, |r, a| outputs[a][(r % m, r / m)]);
-        let flat = |a: &Mat<f64>| Mat::from_fn(m * n, 1, |r, _| a[(r % m, r / m)]);
+        let flat = |a: &Mat<f64>| {
+            let mut v = Mat::<f64>::zeros(m * n, 1);
+            for j in 0..n {
+                v.col_as_slice_mut(0)[j * m..(j + 1) * m].copy_from_slice(a.col_as_slice(j));
+            }
+            v
+        };
+        let mut atoms = Mat::<f64>::zeros(m * n, k);
+        for (a, o) in outputs.iter().enumerate() {
+            atoms.col_as_slice_mut(a).copy_from_slice(flat(o).col_as_slice(0));
+        }
         let combine = |c: &[f64]| {
             let zc = mul(atoms.as_ref(), Mat::from_fn(k, 1, |a, _| c[a]).as_ref(), p.par);
             Mat::from_fn(m, n, |i, j| zc[(i + m * j, 0)])
@@ -75,7 +84,10 @@ impl Problem<'_> {
                     }
                 })
                 .collect();
-            let scaled = Mat::from_fn(m * n, k, |r, a| root_curv[r] * atoms[(r, a)]);
+            let mut scaled = atoms.clone();
+            for a in 0..k {
+                scaled.col_as_slice_mut(a).iter_mut().zip(&root_curv).for_each(|(v, h)| *v *= h);
+            }
             let gram_mat = mul_tn(scaled.as_ref(), scaled.as_ref(), p.par);
             let grads = mul_tn(atoms.as_ref(), flat(&g).as_ref(), p.par);
             let mut gram: Vec<f64> = (0..k * k).map(|e| gram_mat[(e / k, e % k)]).collect();
@@ -92,7 +104,8 @@ impl Problem<'_> {
             crate::numerics::nnls::nonneg_qp(&gram, &lin, &mut next);
             let d: Vec<f64> = next.iter().zip(c.iter()).map(|(a, b)| a - b).collect();
             let delta: f64 = d.iter().enumerate().map(|(a, dk)| dk * (grads[(a, 0)] + p.lambda * costs[a])).sum();
-            if delta.is_nan() || delta >= 0.0 {
+            // No descent direction, or a Newton decrement below what any caller can resolve.
+            if delta.is_nan() || delta >= -1e-13 * f.abs() {
                 break;
             }
             let dz = combine(&d);
