@@ -89,7 +89,7 @@ fn nonneg_combination_reaches_the_kkt_point() {
         let costs: Vec<f64> = (0..atoms.len()).map(|k| if k == 6 { 0.0 } else { 0.5 + rng.uniform() }).collect();
         let mut c = vec![0.0; atoms.len()];
         c[0] = 1.0;
-        let (z, loss_value, g) = p.nonneg_combination(&atoms, &costs, &mut c);
+        let (z, loss_value, g) = p.nonneg_combination(&atoms.iter().collect::<Vec<_>>(), &costs, &mut c);
         let (check, gz) = loss.value_and_gradient(&obs, z.as_ref());
         assert!((check - loss_value).abs() <= 1e-12 * check.abs());
         assert!((&g - &gz).norm_l2() <= 1e-12 * gz.norm_l2().max(1.0));

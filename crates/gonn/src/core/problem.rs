@@ -50,7 +50,7 @@ impl Problem<'_> {
     /// line search on the objective (`c` stays nonnegative on the segment). The fully corrective step of the dual
     /// refinement (THEORY.md section 3) and the growth step's 2-D corrective problem. Returns `Z = sum_k c_k Z_k`, the
     /// loss there and its gradient.
-    pub fn nonneg_combination(&self, outputs: &[Mat<f64>], costs: &[f64], c: &mut [f64]) -> (Mat<f64>, f64, Mat<f64>) {
+    pub fn nonneg_combination(&self, outputs: &[&Mat<f64>], costs: &[f64], c: &mut [f64]) -> (Mat<f64>, f64, Mat<f64>) {
         let p = self;
         let (m, n) = p.net.output_shape();
         let k = outputs.len();
@@ -180,7 +180,7 @@ impl Problem<'_> {
         }
         if self.loss.entry_curvature(0.0).is_some() {
             let mut c = [1.0];
-            self.nonneg_combination(std::slice::from_ref(z), &[theta_sum], &mut c);
+            self.nonneg_combination(&[z], &[theta_sum], &mut c);
             return c[0];
         }
         Self::minimize_ray(|c| {

@@ -193,7 +193,8 @@ pub fn refined_dual_bound(
             let primal = 0.5 * dotm(&gamma, &gamma) + p.lambda * c.iter().sum::<f64>();
             (gamma, primal, None)
         } else {
-            let (z, loss, g) = p.nonneg_combination(&cuts.outputs, &vec![1.0; c.len()], &mut c);
+            let (z, loss, g) =
+                p.nonneg_combination(&cuts.outputs.iter().collect::<Vec<_>>(), &vec![1.0; c.len()], &mut c);
             let gamma = faer::Mat::from_fn(m, n, |i, j| -g[(i, j)]);
             (gamma, loss + p.lambda * c.iter().sum::<f64>(), Some((z, g)))
         };

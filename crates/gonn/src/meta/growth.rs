@@ -62,7 +62,7 @@ pub fn corrective_step(p: &Problem<'_>, z1: &Mat<f64>, theta1: f64, z2: &Mat<f64
     if p.loss.entry_curvature(0.0).is_some() {
         // Entrywise losses (logistic): Newton steps on the two weights, from a = 1.
         let mut c = [1.0, 0.0];
-        p.nonneg_combination(&[z1.clone(), z2.clone()], &[theta1, 1.0], &mut c);
+        p.nonneg_combination(&[z1, z2], &[theta1, 1.0], &mut c);
         return (c[0], c[1]);
     }
     // Alternating exact line searches on the convex function of (a, b), starting from a = 1.
