@@ -849,8 +849,36 @@ fn ridge_max(rows: &Rows, c: &[f64], i: usize) -> Option<(f64, Vec<f64>)> {
     Some((rows.relu_value(c, &u), u))
 }
 
-/// Alternates the pattern ascent with exact maxima along the ridges through the point reached (the circles of the
-/// samples tight there with a concave kink, `c_j < 0`), while either improves `h` (`d = 3`).
+/// A maximum of `h` along the ridge `x_i^T u = 0` near `from`: exact for `d = 3` ([`ridge_max`]); for `d = 4` the
+/// ridge is a 2-sphere, searched by the `d = 3` ridge ascent on the rows projected onto an orthonormal basis of
+/// `x_i^perp`, from `from`'s projection. The value is attained (re-evaluated on the rows).
+fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, Vec<f64>)> {
+    if rows.d == 3 {
+        return ridge_max(rows, c, i);
+    }
+    let ni = rows.norm(i);
+    if rows.d != 4 || ni == 0.0 {
+        return None;
+    }
+    let xi: Vec<f64> = rows.row(i).iter().map(|v| v / ni).collect();
+    let basis = rank4::complement(&[xi[0], xi[1], xi[2], xi[3]]);
+    let proj = faer::Mat::from_fn(rows.n, 3, |j, k| dot(&basis[k], rows.row(j)));
+    let ridge = Rows::new(proj.as_ref());
+    let start: Vec<f64> = basis.iter().map(|e| dot(e, from)).collect();
+    let sn = norm(&start);
+    if sn == 0.0 {
+        return None;
+    }
+    let start = start.iter().map(|v| v / sn).collect();
+    let (_, w) = ridge_ascent(&ridge, c, pattern_ascent(&ridge, c, start));
+    let u: Vec<f64> = (0..4).map(|m| (0..3).map(|k| w[k] * basis[k][m]).sum()).collect();
+    let un = norm(&u);
+    let u: Vec<f64> = u.iter().map(|v| v / un).collect();
+    Some((rows.relu_value(c, &u), u))
+}
+
+/// Alternates the pattern ascent with maxima along the ridges through the point reached (the hyperplanes of the
+/// samples tight there with a concave kink, `c_j < 0`; [`ridge_search`]), while either improves `h` (`d = 3, 4`).
 fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64>) {
     let mut best = start;
     for _ in 0..RIDGE_ROUNDS {
@@ -858,7 +886,7 @@ fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64
             (0..rows.n).filter(|&j| c[j] < 0.0 && rows.dot(j, &best.1).abs() <= 1e-9 * rows.norm(j)).take(4).collect();
         let mut moved = false;
         for i in tight {
-            if let Some((v, u)) = ridge_max(rows, c, i) {
+            if let Some((v, u)) = ridge_search(rows, c, i, &best.1) {
                 if v > best.0 * (1.0 + 1e-12) + 1e-300 {
                     best = pattern_ascent(rows, c, u);
                     moved = true;
@@ -944,10 +972,10 @@ pub fn heuristic_scalar_polar(
         }
         reached.push(pattern_ascent(rows, c, s));
     }
-    // 2-D inputs plus bias: maxima often lie on ridges (the circle of a sample with a concave kink), where the
-    // ascent stalls; the exact maximum along each ridge through a reached point may lead on (ridge_ascent). The
+    // 2-D and 3-D inputs plus bias: maxima often lie on ridges (the hyperplane of a sample with a concave kink),
+    // where the ascent stalls; the maximum along each ridge through a reached point may lead on (ridge_ascent). The
     // points where the ascents stalled stay candidates for the further columns (ranked after the ridge maxima).
-    if d == 3 {
+    if d == 3 || d == 4 {
         let stalled = reached.clone();
         for r in reached.iter_mut() {
             if budget.expired() {
@@ -1095,7 +1123,7 @@ mod tests {
 
     /// The maximum along a sample's circle equals a dense grid of that circle (within the grid's Lipschitz
     /// slack), lies on the circle and is attained; a ridge ascent never decreases `h` and never exceeds the exact
-    /// polar.
+    /// polar (2-D and 3-D inputs plus bias).
     #[test]
     fn ridge_maximum_matches_a_grid_of_its_circle() {
         let mut rng = Rng::new(31);
@@ -1130,6 +1158,31 @@ mod tests {
             let (va, ua) = ridge_ascent(&rows, &c, start.clone());
             assert!(va >= start.0 && va <= exact.upper + 1e-12);
             assert!((rows.relu_value(&c, &ua) - va).abs() < 1e-12 * va.abs().max(1.0));
+        }
+        // 3-D inputs plus bias: the ridge is a 2-sphere, searched from a point; the result lies on the ridge, is
+        // attained, and the ascent stays between its start and the exact polar.
+        for trial in 0..6 {
+            let n = 40;
+            let x = Mat::from_fn(n, 4, |_, j| if j == 3 { 1.0 } else { rng.normal() });
+            let rows = Rows::new(x.as_ref());
+            let c: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let i = trial;
+            let from: Vec<f64> = (0..4).map(|_| rng.normal()).collect();
+            let from: Vec<f64> = from.iter().map(|v| v / norm(&from)).collect();
+            let (v, u) = ridge_search(&rows, &c, i, &from).expect("a nonzero row");
+            assert!((norm(&u) - 1.0).abs() < 1e-12 && rows.dot(i, &u).abs() < 1e-12 * rows.norm(i));
+            assert!((rows.relu_value(&c, &u) - v).abs() < 1e-12 * v.abs().max(1.0));
+            let exact = exact_scalar_polar(&rows, &c);
+            assert!(v <= exact.upper + 1e-12);
+            let start = pattern_ascent(&rows, &c, from);
+            let (va, _) = ridge_ascent(&rows, &c, start.clone());
+            assert!(
+                va >= start.0 && va <= exact.upper + 1e-12,
+                "trial {trial}: start {} ridge {va} exact {} {}",
+                start.0,
+                exact.value,
+                exact.upper
+            );
         }
     }
 
