@@ -849,20 +849,35 @@ fn ridge_max(rows: &Rows, c: &[f64], i: usize) -> Option<(f64, Vec<f64>)> {
     Some((rows.relu_value(c, &u), u))
 }
 
-/// A maximum of `h` along the ridge `x_i^T u = 0` near `from`: exact for `d = 3` ([`ridge_max`]); for `d = 4` the
-/// ridge is a 2-sphere, searched by the `d = 3` ridge ascent on the rows projected onto an orthonormal basis of
-/// `x_i^perp`, from `from`'s projection. The value is attained (re-evaluated on the rows).
+/// An orthonormal basis of the orthogonal complement of the unit vector `v`: the columns other than `m` of the
+/// Householder reflection `I - 2 w w^T / (w^T w)`, `w = v + sign(v_m) e_m`, `m` the largest entry of `v`.
+fn complement_basis(v: &[f64]) -> Vec<Vec<f64>> {
+    let d = v.len();
+    let m = (0..d).max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs())).expect("d > 0");
+    let mut w = v.to_vec();
+    w[m] += if v[m] >= 0.0 { 1.0 } else { -1.0 };
+    let ww: f64 = w.iter().map(|a| a * a).sum();
+    (0..d)
+        .filter(|&col| col != m)
+        .map(|col| (0..d).map(|r| f64::from(u8::from(r == col)) - 2.0 * w[r] * w[col] / ww).collect())
+        .collect()
+}
+
+/// A maximum of `h` along the ridge `x_i^T u = 0` near `from`: exact for `d = 3` ([`ridge_max`]); for `d > 3` the
+/// ridge is a `(d - 2)`-sphere, searched by the ridge ascent one dimension down, on the rows projected onto an
+/// orthonormal basis of `x_i^perp`, from `from`'s projection. The value is attained (re-evaluated on the rows).
 fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, Vec<f64>)> {
     if rows.d == 3 {
         return ridge_max(rows, c, i);
     }
     let ni = rows.norm(i);
-    if rows.d != 4 || ni == 0.0 {
+    if rows.d < 3 || ni == 0.0 {
         return None;
     }
+    let d = rows.d;
     let xi: Vec<f64> = rows.row(i).iter().map(|v| v / ni).collect();
-    let basis = rank4::complement(&[xi[0], xi[1], xi[2], xi[3]]);
-    let proj = faer::Mat::from_fn(rows.n, 3, |j, k| dot(&basis[k], rows.row(j)));
+    let basis = complement_basis(&xi);
+    let proj = faer::Mat::from_fn(rows.n, d - 1, |j, k| dot(&basis[k], rows.row(j)));
     let ridge = Rows::new(proj.as_ref());
     let start: Vec<f64> = basis.iter().map(|e| dot(e, from)).collect();
     let sn = norm(&start);
@@ -871,14 +886,14 @@ fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, 
     }
     let start = start.iter().map(|v| v / sn).collect();
     let (_, w) = ridge_ascent(&ridge, c, pattern_ascent(&ridge, c, start));
-    let u: Vec<f64> = (0..4).map(|m| (0..3).map(|k| w[k] * basis[k][m]).sum()).collect();
+    let u: Vec<f64> = (0..d).map(|m| (0..d - 1).map(|k| w[k] * basis[k][m]).sum()).collect();
     let un = norm(&u);
     let u: Vec<f64> = u.iter().map(|v| v / un).collect();
     Some((rows.relu_value(c, &u), u))
 }
 
 /// Alternates the pattern ascent with maxima along the ridges through the point reached (the hyperplanes of the
-/// samples tight there with a concave kink, `c_j < 0`; [`ridge_search`]), while either improves `h` (`d = 3, 4`).
+/// samples tight there with a concave kink, `c_j < 0`; [`ridge_search`]), while either improves `h` (`d >= 3`).
 fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64>) {
     let mut best = start;
     for _ in 0..RIDGE_ROUNDS {
@@ -903,6 +918,10 @@ fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64
 
 /// Rounds of [`ridge_ascent`].
 const RIDGE_ROUNDS: usize = 8;
+
+/// The ridge ascent runs up to this many dimensions (inputs plus bias): each level down searches the ridges of the
+/// level above.
+const RIDGE_MAX_DIM: usize = 8;
 
 /// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from `seeds` (units of earlier searches), data-driven
 /// starts (the samples with the largest
@@ -975,7 +994,7 @@ pub fn heuristic_scalar_polar(
     // 2-D and 3-D inputs plus bias: maxima often lie on ridges (the hyperplane of a sample with a concave kink),
     // where the ascent stalls; the maximum along each ridge through a reached point may lead on (ridge_ascent). The
     // points where the ascents stalled stay candidates for the further columns (ranked after the ridge maxima).
-    if d == 3 || d == 4 {
+    if (3..=RIDGE_MAX_DIM).contains(&d) {
         let stalled = reached.clone();
         for r in reached.iter_mut() {
             if budget.expired() {

@@ -52,7 +52,7 @@ fn norm4(a: &V4) -> f64 {
 /// An orthonormal basis of the orthogonal complement of the unit vector `v`: the columns other than `m` of the
 /// Householder reflection `I - 2 w w^T / (w^T w)`, `w = v + sign(v_m) e_m`, `m` the largest entry of `v` (the
 /// reflection maps `e_m` to `-sign(v_m) v`).
-pub(super) fn complement<const D: usize>(v: &[f64; D]) -> Vec<[f64; D]> {
+fn complement<const D: usize>(v: &[f64; D]) -> Vec<[f64; D]> {
     let m = (0..D).max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs())).expect("D > 0");
     let mut w = *v;
     w[m] += if v[m] >= 0.0 { 1.0 } else { -1.0 };
