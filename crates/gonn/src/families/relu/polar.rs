@@ -866,7 +866,9 @@ fn complement_basis(v: &[f64]) -> Vec<Vec<f64>> {
 /// A maximum of `h` along the ridge `x_i^T u = 0` near `from`: exact for `d = 3` ([`ridge_max`]); for `d > 3` the
 /// ridge is a `(d - 2)`-sphere, searched by the ridge ascent one dimension down, on the rows projected onto an
 /// orthonormal basis of `x_i^perp`, from `from`'s projection. The value is attained (re-evaluated on the rows).
-fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, Vec<f64>)> {
+/// Each call spends one unit of `work` (`None` once it is spent: the recursion stays bounded).
+fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64], work: &mut usize) -> Option<(f64, Vec<f64>)> {
+    *work = work.checked_sub(1)?;
     if rows.d == 3 {
         return ridge_max(rows, c, i);
     }
@@ -885,7 +887,7 @@ fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, 
         return None;
     }
     let start = start.iter().map(|v| v / sn).collect();
-    let (_, w) = ridge_ascent(&ridge, c, pattern_ascent(&ridge, c, start));
+    let (_, w) = ridge_ascent(&ridge, c, pattern_ascent(&ridge, c, start), work);
     let u: Vec<f64> = (0..d).map(|m| (0..d - 1).map(|k| w[k] * basis[k][m]).sum()).collect();
     let un = norm(&u);
     let u: Vec<f64> = u.iter().map(|v| v / un).collect();
@@ -894,14 +896,14 @@ fn ridge_search(rows: &Rows, c: &[f64], i: usize, from: &[f64]) -> Option<(f64, 
 
 /// Alternates the pattern ascent with maxima along the ridges through the point reached (the hyperplanes of the
 /// samples tight there with a concave kink, `c_j < 0`; [`ridge_search`]), while either improves `h` (`d >= 3`).
-fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64>) {
+fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), work: &mut usize) -> (f64, Vec<f64>) {
     let mut best = start;
     for _ in 0..RIDGE_ROUNDS {
         let tight: Vec<usize> =
             (0..rows.n).filter(|&j| c[j] < 0.0 && rows.dot(j, &best.1).abs() <= 1e-9 * rows.norm(j)).take(4).collect();
         let mut moved = false;
         for i in tight {
-            if let Some((v, u)) = ridge_search(rows, c, i, &best.1) {
+            if let Some((v, u)) = ridge_search(rows, c, i, &best.1, work) {
                 if v > best.0 * (1.0 + 1e-12) + 1e-300 {
                     best = pattern_ascent(rows, c, u);
                     moved = true;
@@ -918,6 +920,9 @@ fn ridge_ascent(rows: &Rows, c: &[f64], start: (f64, Vec<f64>)) -> (f64, Vec<f64
 
 /// Rounds of [`ridge_ascent`].
 const RIDGE_ROUNDS: usize = 8;
+
+/// Ridge searches per ascent, at all levels together (each costs `O(n log n)` or a projection `O(n d)`).
+const RIDGE_WORK: usize = 64;
 
 /// The ridge ascent runs up to this many dimensions (inputs plus bias): each level down searches the ridges of the
 /// level above.
@@ -1000,7 +1005,8 @@ pub fn heuristic_scalar_polar(
             if budget.expired() {
                 break;
             }
-            *r = ridge_ascent(rows, c, std::mem::take(r));
+            let mut work = RIDGE_WORK;
+            *r = ridge_ascent(rows, c, std::mem::take(r), &mut work);
         }
         reached.extend(stalled);
     }
@@ -1174,7 +1180,7 @@ mod tests {
             assert!(v >= gmax - 1e-12 && v <= gmax + lip * TAU / steps as f64, "ridge {v} grid {gmax}");
             let exact = exact_scalar_polar(&rows, &c);
             let start = pattern_ascent(&rows, &c, u.clone());
-            let (va, ua) = ridge_ascent(&rows, &c, start.clone());
+            let (va, ua) = ridge_ascent(&rows, &c, start.clone(), &mut { RIDGE_WORK });
             assert!(va >= start.0 && va <= exact.upper + 1e-12);
             assert!((rows.relu_value(&c, &ua) - va).abs() < 1e-12 * va.abs().max(1.0));
         }
@@ -1188,13 +1194,13 @@ mod tests {
             let i = trial;
             let from: Vec<f64> = (0..4).map(|_| rng.normal()).collect();
             let from: Vec<f64> = from.iter().map(|v| v / norm(&from)).collect();
-            let (v, u) = ridge_search(&rows, &c, i, &from).expect("a nonzero row");
+            let (v, u) = ridge_search(&rows, &c, i, &from, &mut { RIDGE_WORK }).expect("a nonzero row");
             assert!((norm(&u) - 1.0).abs() < 1e-12 && rows.dot(i, &u).abs() < 1e-12 * rows.norm(i));
             assert!((rows.relu_value(&c, &u) - v).abs() < 1e-12 * v.abs().max(1.0));
             let exact = exact_scalar_polar(&rows, &c);
             assert!(v <= exact.upper + 1e-12);
             let start = pattern_ascent(&rows, &c, from);
-            let (va, _) = ridge_ascent(&rows, &c, start.clone());
+            let (va, _) = ridge_ascent(&rows, &c, start.clone(), &mut { RIDGE_WORK });
             assert!(
                 va >= start.0 && va <= exact.upper + 1e-12,
                 "trial {trial}: start {} ridge {va} exact {} {}",
