@@ -818,7 +818,7 @@ pub fn pattern_ascent(rows: &Rows, c: &[f64], u0: Vec<f64>) -> (f64, Vec<f64>) {
 
 /// Exact `max` of `h(u) = c^T (X u)_+` over the great circle `x_i^T u = 0` of unit vectors (`d = 3`): the sweep of
 /// the samples' in-plane parts `a_j = (e1^T x_j, e2^T x_j)`, where `h(e(phi)) = sum_j c_j (a_j^T e(phi))_+`. Returns
-/// the attained value (re-evaluated on the rows) and its unit; `None` for a zero row.
+/// the attained value (re-evaluated on the rows) and its unit; `None` for a zero row or `d != 3`.
 fn ridge_max(rows: &Rows, c: &[f64], i: usize) -> Option<(f64, Vec<f64>)> {
     let ni = rows.norm(i);
     if ni == 0.0 || rows.d != 3 {
@@ -930,7 +930,8 @@ const RIDGE_MAX_DIM: usize = 8;
 
 /// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from `seeds` (units of earlier searches), data-driven
 /// starts (the samples with the largest
-/// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones. The
+/// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones, each
+/// reached point then followed along its ridges (`ridge_ascent`, rows of 3 to `RIDGE_MAX_DIM` entries). The
 /// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
 pub fn heuristic_scalar_polar(
     rows: &Rows,
@@ -996,8 +997,8 @@ pub fn heuristic_scalar_polar(
         }
         reached.push(pattern_ascent(rows, c, s));
     }
-    // 2-D and 3-D inputs plus bias: maxima often lie on ridges (the hyperplane of a sample with a concave kink),
-    // where the ascent stalls; the maximum along each ridge through a reached point may lead on (ridge_ascent). The
+    // Rows of 3 to RIDGE_MAX_DIM entries: maxima often lie on ridges (the hyperplane of a sample with a concave
+    // kink), where the ascent stalls; the maximum along each ridge through a reached point may lead on. The
     // points where the ascents stalled stay candidates for the further columns (ranked after the ridge maxima).
     if (3..=RIDGE_MAX_DIM).contains(&d) {
         let stalled = reached.clone();
