@@ -71,8 +71,9 @@ pub const MAX_EXACT_RANK: usize = 4;
 /// In `auto` mode, rank-3 inputs (2-D plus bias) use enumeration up to this many samples, where the arrangement's
 /// sample order stays cached (`4 n^2` bytes, up to 512 MB): a later polar then costs about 0.6 s at `n = 3000` and
 /// 7 s at `n = 10^4` on one core, against 48 s uncached at `2 10^4` (`examples/relu_polar_limits.rs`). Measured on
-/// the 2-D data at `n = 10^4` (lambda 0.1, one thread, 300 s): enumeration certifies in about 290 s, the
-/// branch and bound ends `bounded` at a relative gap of 0.93.
+/// the 2-D data at `n = 10^4` (lambda 0.1, one thread, 300 s): enumeration certifies in 52-86 s (one or two
+/// exact polars since the pricing's ridge ascent; about 290 s before it), the branch and bound ended `bounded` at a
+/// relative gap of 0.93 (before the ridge ascent).
 pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 11_000;
 
 /// Starts of the pattern ascent when it prices in place of the enumeration ([`PolarOptions::pricing`]): on 3-D
