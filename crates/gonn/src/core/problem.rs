@@ -55,16 +55,19 @@ impl Problem<'_> {
         let (m, n) = p.net.output_shape();
         let k = outputs.len();
         // The atoms' outputs as the columns of one `(m n) x k` matrix: the products below are single wide products.
+        let flat_into = |a: &Mat<f64>, dst: &mut [f64]| {
+            for j in 0..n {
+                dst[j * m..(j + 1) * m].copy_from_slice(a.col_as_slice(j));
+            }
+        };
         let flat = |a: &Mat<f64>| {
             let mut v = Mat::<f64>::zeros(m * n, 1);
-            for j in 0..n {
-                v.col_as_slice_mut(0)[j * m..(j + 1) * m].copy_from_slice(a.col_as_slice(j));
-            }
+            flat_into(a, v.col_as_slice_mut(0));
             v
         };
         let mut atoms = Mat::<f64>::zeros(m * n, k);
         for (a, o) in outputs.iter().enumerate() {
-            atoms.col_as_slice_mut(a).copy_from_slice(flat(o).col_as_slice(0));
+            flat_into(o, atoms.col_as_slice_mut(a));
         }
         let combine = |c: &[f64]| {
             let zc = mul(atoms.as_ref(), Mat::from_fn(k, 1, |a, _| c[a]).as_ref(), p.par);

@@ -174,6 +174,19 @@ pub fn refined_dual_bound(
     // anyway, and the rounds whose polar is within 0.1 % of 1 run to the end.
     extra_opts.enough = 1.0 + 1e-3;
     let opts = &extra_opts;
+    // A polar's unit and its further maxima above 1 become columns.
+    let add_columns = |first: crate::core::Weights,
+                       extra: Vec<(f64, crate::core::Weights)>,
+                       cuts: &mut Cuts,
+                       atoms: &mut Vec<crate::core::Weights>,
+                       c: &mut Vec<f64>| {
+        let above = extra.into_iter().filter(|(value, _)| *value > 1.0 + 1e-9).map(|(_, a)| a);
+        for atom in std::iter::once(first).chain(above) {
+            cuts.add(masked(&p.net.forward(&atom, p.par)), &y, p.lambda);
+            atoms.push(atom);
+            c.push(0.0);
+        }
+    };
     let (mut cheap, mut proven) = (0, 0);
     let mut last_proven: Option<faer::Mat<f64>> = None;
     let cheap_limit = 4 * rounds.max(2);
@@ -219,12 +232,7 @@ pub fn refined_dual_bound(
                 priced
             } else if priced.lower > 1.0 + 1e-9 {
                 // The search's other local maxima above 1 are columns too.
-                let found = priced.extra.into_iter().filter(|(value, _)| *value > 1.0 + 1e-9).map(|(_, a)| a);
-                for atom in std::iter::once(priced.atom).chain(found) {
-                    cuts.add(masked(&p.net.forward(&atom, p.par)), &y, p.lambda);
-                    atoms.push(atom);
-                    c.push(0.0);
-                }
+                add_columns(priced.atom, priced.extra, &mut cuts, &mut atoms, &mut c);
                 continue;
             } else if rounds == 0 {
                 break;
@@ -256,17 +264,8 @@ pub fn refined_dual_bound(
         if rho_up <= 1.0 + 1e-14 || dual >= enough {
             break;
         }
-        cuts.add(masked(&p.net.forward(&polar.atom, p.par)), &y, p.lambda);
-        atoms.push(polar.atom);
-        c.push(0.0);
         // Further maxima of the same (costly) polar above 1 are columns too.
-        for (value, atom) in polar.extra {
-            if value > 1.0 + 1e-9 {
-                cuts.add(masked(&p.net.forward(&atom, p.par)), &y, p.lambda);
-                atoms.push(atom);
-                c.push(0.0);
-            }
-        }
+        add_columns(polar.atom, polar.extra, &mut cuts, &mut atoms, &mut c);
     }
     out
 }

@@ -159,6 +159,31 @@ fn switch_angle(a: [f64; 2], scale: f64) -> f64 {
     alpha
 }
 
+/// `max_phi s sum_j c_j (a_j^T e(phi))_+` and its angle, for each sign `s` of `signs`: one angular sweep over the
+/// switching angles of the points `a_j` (those below `1e-12 scale` are skipped), the maximum of `g^T e(phi)` on each
+/// arc between them.
+fn circle_max<const S: usize>(a: &[[f64; 2]], c: &[f64], scale: f64, signs: [f64; S]) -> [(f64, f64); S] {
+    let alpha: Vec<f64> = a.iter().map(|&aj| switch_angle(aj, scale)).collect();
+    let mut g = [0.0; 2];
+    let mut best = [(f64::NEG_INFINITY, 0.0); S];
+    sweep(&alpha, &mut |step| match step {
+        Step::Toggle(j, on) => {
+            let s = if on { c[j] } else { -c[j] };
+            g[0] += s * a[j][0];
+            g[1] += s * a[j][1];
+        }
+        Step::Arc(lo, hi) => {
+            for (k, sg) in signs.into_iter().enumerate() {
+                let (v, phi) = arc_max([sg * g[0], sg * g[1]], lo, hi);
+                if v > best[k].0 {
+                    best[k] = (v, phi);
+                }
+            }
+        }
+    });
+    best
+}
+
 /// `max_{phi in [lo, hi]} g . e(phi)` and its angle.
 fn arc_max(g: [f64; 2], lo: f64, hi: f64) -> (f64, f64) {
     let n = g[0].hypot(g[1]);
@@ -229,24 +254,8 @@ pub fn exact_scalar_polar_pair_cached(
         }
         2 => {
             let scale = (0..rows.n).map(|j| rows.norm(j)).fold(0.0, f64::max);
-            let alpha: Vec<f64> = (0..rows.n).map(|j| switch_angle([rows.row(j)[0], rows.row(j)[1]], scale)).collect();
-            let mut g = [0.0; 2];
-            let mut best = [(f64::NEG_INFINITY, 0.0); 2];
-            sweep(&alpha, &mut |step| match step {
-                Step::Toggle(j, on) => {
-                    let s = if on { c[j] } else { -c[j] };
-                    g[0] += s * rows.row(j)[0];
-                    g[1] += s * rows.row(j)[1];
-                }
-                Step::Arc(lo, hi) => {
-                    for (k, sg) in [1.0, -1.0].into_iter().enumerate() {
-                        let (v, phi) = arc_max([sg * g[0], sg * g[1]], lo, hi);
-                        if v > best[k].0 {
-                            best[k] = (v, phi);
-                        }
-                    }
-                }
-            });
+            let a: Vec<[f64; 2]> = (0..rows.n).map(|j| [rows.row(j)[0], rows.row(j)[1]]).collect();
+            let best = circle_max(&a, c, scale, [1.0, -1.0]);
             let one = |k: usize| finish(rows, cs[k], vec![vec![best[k].1.cos(), best[k].1.sin()]], best[k].0);
             Some([one(0), one(1)])
         }
@@ -828,30 +837,15 @@ fn ridge_max(rows: &Rows, c: &[f64], i: usize) -> Option<(f64, Vec<f64>)> {
     let [e1, e2] = circle_basis(&xi);
     let a: Vec<[f64; 2]> = (0..rows.n).map(|j| [dot(&e1, rows.row(j)), dot(&e2, rows.row(j))]).collect();
     let scale = (0..rows.n).map(|j| rows.norm(j)).fold(0.0, f64::max);
-    let alpha: Vec<f64> = a.iter().map(|&aj| switch_angle(aj, scale)).collect();
-    let mut g = [0.0; 2];
-    let mut best = (f64::NEG_INFINITY, 0.0);
-    sweep(&alpha, &mut |step| match step {
-        Step::Toggle(j, on) => {
-            let s = if on { c[j] } else { -c[j] };
-            g[0] += s * a[j][0];
-            g[1] += s * a[j][1];
-        }
-        Step::Arc(lo, hi) => {
-            let (v, phi) = arc_max(g, lo, hi);
-            if v > best.0 {
-                best = (v, phi);
-            }
-        }
-    });
-    let (cs, sn) = (best.1.cos(), best.1.sin());
+    let [(_, phi)] = circle_max(&a, c, scale, [1.0]);
+    let (cs, sn) = (phi.cos(), phi.sin());
     let u: Vec<f64> = (0..3).map(|m| cs * e1[m] + sn * e2[m]).collect();
     Some((rows.relu_value(c, &u), u))
 }
 
 /// An orthonormal basis of the orthogonal complement of the unit vector `v`: the columns other than `m` of the
 /// Householder reflection `I - 2 w w^T / (w^T w)`, `w = v + sign(v_m) e_m`, `m` the largest entry of `v`.
-fn complement_basis(v: &[f64]) -> Vec<Vec<f64>> {
+pub(super) fn complement_basis(v: &[f64]) -> Vec<Vec<f64>> {
     let d = v.len();
     let m = (0..d).max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs())).expect("d > 0");
     let mut w = v.to_vec();

@@ -49,24 +49,9 @@ fn norm4(a: &V4) -> f64 {
     dot4(a, a).sqrt()
 }
 
-/// An orthonormal basis of the orthogonal complement of the unit vector `v`: the columns other than `m` of the
-/// Householder reflection `I - 2 w w^T / (w^T w)`, `w = v + sign(v_m) e_m`, `m` the largest entry of `v` (the
-/// reflection maps `e_m` to `-sign(v_m) v`).
+/// An orthonormal basis of the orthogonal complement of the unit vector `v` ([`super::complement_basis`]) as arrays.
 fn complement<const D: usize>(v: &[f64; D]) -> Vec<[f64; D]> {
-    let m = (0..D).max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs())).expect("D > 0");
-    let mut w = *v;
-    w[m] += if v[m] >= 0.0 { 1.0 } else { -1.0 };
-    let ww: f64 = w.iter().map(|a| a * a).sum();
-    (0..D)
-        .filter(|&col| col != m)
-        .map(|col| {
-            let mut e = [0.0; D];
-            for (r, er) in e.iter_mut().enumerate() {
-                *er = f64::from(u8::from(r == col)) - 2.0 * w[r] * w[col] / ww;
-            }
-            e
-        })
-        .collect()
+    super::complement_basis(v).into_iter().map(|e| std::array::from_fn(|r| e[r])).collect()
 }
 
 /// How a sample behaves next to the arcs of one circle `H_i ∩ H_k`.
