@@ -76,24 +76,30 @@ pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>>
 pub(crate) fn cholesky_solve_into(a: &[f64], b: &[f64], k: usize, l: &mut Vec<f64>, y: &mut Vec<f64>) -> bool {
     l.clear();
     l.resize(k * k, 0.0);
+    let a = &a[..k * k];
     let scale = (0..k).map(|i| a[i * k + i]).fold(0.0, f64::max);
+    // Row i of L from the rows above it (row-major, each a contiguous slice).
     for i in 0..k {
+        let (done, rest) = l.split_at_mut(i * k);
+        let li = &mut rest[..k];
         for j in 0..=i {
-            let s: f64 = a[i * k + j] - (0..j).map(|m| l[i * k + m] * l[j * k + m]).sum::<f64>();
-            if i == j {
+            let lj = if j < i { &done[j * k..j * k + j] } else { &li[..j] };
+            let s = a[i * k + j] - li[..j].iter().zip(lj).map(|(p, q)| p * q).sum::<f64>();
+            if j == i {
                 if s <= 1e-12 * scale {
                     return false;
                 }
-                l[i * k + i] = s.sqrt();
+                li[i] = s.sqrt();
             } else {
-                l[i * k + j] = s / l[j * k + j];
+                li[j] = s / done[j * k + j];
             }
         }
     }
     y.clear();
-    y.extend_from_slice(b);
+    y.extend_from_slice(&b[..k]);
     for i in 0..k {
-        y[i] = (y[i] - (0..i).map(|m| l[i * k + m] * y[m]).sum::<f64>()) / l[i * k + i];
+        let li = &l[i * k..i * k + i];
+        y[i] = (y[i] - li.iter().zip(&y[..i]).map(|(p, q)| p * q).sum::<f64>()) / l[i * k + i];
     }
     for i in (0..k).rev() {
         y[i] = (y[i] - (i + 1..k).map(|m| l[m * k + i] * y[m]).sum::<f64>()) / l[i * k + i];

@@ -16,6 +16,16 @@ pub trait ActiveSetQp {
     fn variables(&self) -> usize;
 }
 
+/// Buffers of [`lawson_hanson_in`], reused across calls.
+#[derive(Default)]
+pub struct Workspace {
+    skip: Vec<bool>,
+    m: Vec<f64>,
+    rhs: Vec<f64>,
+    chol: Vec<f64>,
+    z: Vec<f64>,
+}
+
 /// Runs at most `max_outer` outer steps of Lawson-Hanson from the passive `set` with values `c` (parallel to
 /// `set`, positive), solving first on that set when `warm`. On return `set` and `c` hold the solution's support
 /// and values; the result says whether a KKT point was reached. Variables that make the restricted system
@@ -27,24 +37,36 @@ pub fn lawson_hanson(
     warm: bool,
     max_outer: usize,
 ) -> bool {
-    let mut skip = vec![false; qp.variables()];
+    lawson_hanson_in(qp, set, c, warm, max_outer, &mut Workspace::default())
+}
+
+/// [`lawson_hanson`] with its buffers in `ws` (no allocation once they have grown).
+pub fn lawson_hanson_in(
+    qp: &impl ActiveSetQp,
+    set: &mut Vec<usize>,
+    c: &mut Vec<f64>,
+    warm: bool,
+    max_outer: usize,
+    ws: &mut Workspace,
+) -> bool {
+    let Workspace { skip, m, rhs, chol, z } = ws;
+    skip.clear();
+    skip.resize(qp.variables(), false);
     let mut warm = warm && !set.is_empty();
-    // Buffers of the restricted systems (no allocation per step).
-    let (mut m, mut rhs, mut chol, mut z) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..max_outer {
         let newest = if warm {
             warm = false;
             None
         } else {
-            let Some(j) = qp.entering(set, c, &skip) else { return true };
+            let Some(j) = qp.entering(set, c, skip) else { return true };
             set.push(j);
             c.push(0.0);
             Some(j)
         };
         // Least squares on the passive set, stepping back to keep c >= 0.
         loop {
-            qp.restricted(set, &mut m, &mut rhs);
-            if !cholesky_solve_into(&m, &rhs, set.len(), &mut chol, &mut z) {
+            qp.restricted(set, m, rhs);
+            if !cholesky_solve_into(m, rhs, set.len(), chol, z) {
                 match newest {
                     // The new variable is (numerically) dependent on the others: drop it, do not pick it again.
                     Some(_) => {
@@ -61,11 +83,11 @@ pub fn lawson_hanson(
                 break;
             }
             if z.iter().all(|v| *v > 0.0) {
-                c.clone_from(&z);
+                c.clone_from(z);
                 break;
             }
             let mut alpha = 1.0f64;
-            for (ci, zi) in c.iter().zip(&z) {
+            for (ci, zi) in c.iter().zip(z.iter()) {
                 if *zi <= 0.0 {
                     alpha = alpha.min(ci / (ci - zi));
                 }

@@ -30,7 +30,7 @@ use faer::Par;
 use super::{distinct_maxima, dot, norm, pattern_ascent, ScalarPolar};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
-use crate::numerics::nnls::{lawson_hanson, ActiveSetQp};
+use crate::numerics::nnls::{lawson_hanson_in, ActiveSetQp, Workspace};
 
 /// When the search stops.
 #[derive(Clone, Debug)]
@@ -102,7 +102,13 @@ struct Node {
     branch: Option<usize>,
     /// The highest objective cut level its intervals rely on (`-inf`: none): its bound is at least this.
     level: f64,
+    /// For each open positive sample and side, the samples whose split constraints were active in its last
+    /// interval projection ([`WARM_NONE`]-padded, `d` slots): the warm start of the children's projections.
+    warm_sets: Vec<u16>,
 }
+
+/// An empty slot of [`Node::warm_sets`].
+const WARM_NONE: u16 = u16::MAX;
 
 impl PartialEq for Node {
     fn eq(&self, other: &Self) -> bool {
@@ -126,7 +132,7 @@ impl Ord for Node {
 /// (shared by every projection at a node) and `b_j = s_j x_j^T z`: no `d`-dimensional work per step.
 struct SplitCone<'a> {
     gram: &'a [f64],
-    b: Vec<f64>,
+    b: &'a [f64],
     /// `||x_j||` of each constraint.
     norms: &'a [f64],
     feas_tol: f64,
@@ -151,7 +157,7 @@ impl ActiveSetQp for SplitCone<'_> {
     fn entering(&self, set: &[usize], mu: &[f64], skip: &[bool]) -> Option<usize> {
         let m = self.b.len();
         let mut worst = (None, -self.feas_tol);
-        for (j, ((row, &bj), &nj)) in self.gram.chunks(m).zip(&self.b).zip(self.norms).enumerate() {
+        for (j, ((row, &bj), &nj)) in self.gram.chunks(m).zip(self.b).zip(self.norms).enumerate() {
             if skip[j] || nj == 0.0 || set.contains(&j) {
                 continue;
             }
@@ -174,6 +180,17 @@ struct Constraints<'a> {
     splits: &'a [(usize, f64)],
     gram: Vec<f64>,
     norms: Vec<f64>,
+    /// Buffers of the projections.
+    scratch: std::cell::RefCell<Scratch>,
+}
+
+/// Buffers of [`Constraints::project`].
+#[derive(Default)]
+struct Scratch {
+    ws: Workspace,
+    b: Vec<f64>,
+    mu: Vec<f64>,
+    p: Vec<f64>,
 }
 
 impl<'a> Constraints<'a> {
@@ -190,33 +207,46 @@ impl<'a> Constraints<'a> {
             }
         }
         let norms = splits.iter().map(|&(j, _)| rows.norm(j)).collect();
-        Self { rows, splits, gram, norms }
+        Self { rows, splits, gram, norms, scratch: Default::default() }
     }
 
     /// A proven upper bound on `max { z^T u : ||u|| <= 1, u in K_S }`: `||z + sum mu_j s_j x_j||` for the
     /// projection's multipliers `mu >= 0` (valid for any), plus its rounding.
     fn support(&self, z: &[f64], set: &mut Vec<usize>) -> f64 {
+        let scratch = &mut *self.scratch.borrow_mut();
+        let weight = self.project(z, set, scratch);
+        let terms = (set.len() + 1) as f64;
+        norm(&scratch.p) * (1.0 + 1e-12)
+            + (self.rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (norm(z) + weight)
+    }
+
+    /// `p = z + sum mu_j s_j x_j` (into `scratch.p`) for the multipliers of the projection of `-z` onto `K_S`
+    /// (active set `set`, warm); returns `sum mu_j ||x_j||`.
+    fn project(&self, z: &[f64], set: &mut Vec<usize>, scratch: &mut Scratch) -> f64 {
         let rows = self.rows;
-        let zn = norm(z);
-        let b: Vec<f64> = self.splits.iter().map(|&(j, s)| s * rows.dot(j, z)).collect();
+        let Scratch { ws, b, mu, p, .. } = scratch;
+        p.clear();
+        p.extend_from_slice(z);
+        b.clear();
+        b.extend(self.splits.iter().map(|&(j, s)| s * rows.dot(j, z)));
         if b.iter().all(|&v| v >= 0.0) {
-            return zn * (1.0 + 1e-12);
+            set.clear();
+            return 0.0;
         }
-        let qp = SplitCone { gram: &self.gram, b, norms: &self.norms, feas_tol: 1e-13 * zn };
+        let qp = SplitCone { gram: &self.gram, b, norms: &self.norms, feas_tol: 1e-13 * norm(z) };
         set.retain(|&k| k < self.splits.len());
         set.truncate(rows.d);
-        let mut mu = vec![0.0; set.len()];
-        lawson_hanson(&qp, set, &mut mu, true, 10 * rows.d + 50);
-        let mut p = z.to_vec();
+        mu.clear();
+        mu.resize(set.len(), 0.0);
+        lawson_hanson_in(&qp, set, mu, true, 10 * rows.d + 50, ws);
         let mut weight = 0.0;
-        for (&k, &m) in set.iter().zip(&mu) {
+        for (&k, &m) in set.iter().zip(mu.iter()) {
             let (j, s) = self.splits[k];
             let m = m.max(0.0);
             p.iter_mut().zip(rows.row(j)).for_each(|(a, x)| *a += s * m * x);
             weight += m * rows.norm(j);
         }
-        let terms = (set.len() + 1) as f64;
-        norm(&p) * (1.0 + 1e-12) + (rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (zn + weight)
+        weight
     }
 }
 
@@ -585,11 +615,13 @@ impl Search<'_> {
 
     /// The node's bound (module docs), its relaxation maximizer and the sample to split next. Tightens the
     /// intervals of the open samples when the inherited ones do not already bring the bound to `prune_at`.
+    #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
         splits: &[(usize, f64)],
         standing: &[Standing],
         interval: &mut [[f64; 2]],
+        warm_sets: &mut [u16],
         warm: &[f64],
         prune_at: f64,
         level: f64,
@@ -605,7 +637,29 @@ impl Search<'_> {
         let mut level = level;
         if bound > prune_at && !splits.is_empty() {
             let mut set = Vec::new();
+            let mut set_lo = Vec::new();
             let cons = Constraints::new(rows, splits);
+            // Position of each split sample in `splits` (for the stored warm sets).
+            let d = rows.d;
+            let mut slot = vec![u32::MAX; if warm_sets.is_empty() { 0 } else { rows.n }];
+            for (t, &(j, _)) in splits.iter().enumerate() {
+                if let Some(v) = slot.get_mut(j) {
+                    *v = t as u32;
+                }
+            }
+            let load = |stored: &[u16], set: &mut Vec<usize>| {
+                set.clear();
+                set.extend(stored.iter().take_while(|&&j| j != WARM_NONE).filter_map(|&j| {
+                    let t = slot[j as usize];
+                    (t != u32::MAX).then_some(t as usize)
+                }));
+            };
+            let store = |stored: &mut [u16], set: &[usize]| {
+                stored.iter_mut().for_each(|v| *v = WARM_NONE);
+                for (v, &t) in stored.iter_mut().zip(set) {
+                    *v = splits[t].0 as u16;
+                }
+            };
             let mut neg_x = vec![0.0; rows.d];
             let mut changed = false;
             // First the newest constraint alone (closed form), then the full cone for the samples whose chords
@@ -645,9 +699,19 @@ impl Search<'_> {
                     continue;
                 }
                 let xi = rows.row(i);
-                let nh = cons.support(xi, &mut set);
                 neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
-                let nl = -cons.support(&neg_x, &mut set);
+                let (nh, nl) = if !warm_sets.is_empty() {
+                    let (hi, lo) = warm_sets[2 * k * d..2 * (k + 1) * d].split_at_mut(d);
+                    load(hi, &mut set);
+                    let nh = cons.support(xi, &mut set);
+                    store(hi, &set);
+                    load(lo, &mut set_lo);
+                    let nl = -cons.support(&neg_x, &mut set_lo);
+                    store(lo, &set_lo);
+                    (nh, nl)
+                } else {
+                    (cons.support(xi, &mut set), -cons.support(&neg_x, &mut set_lo))
+                };
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
                     changed = true;
@@ -725,12 +789,16 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
     if search.best.1.len() != d {
         search.best = (0.0, vec![0.0; d]);
     }
-    let node_bytes = 17 * search.pos.len() + 8 * d + 128;
+    // Warm sets need sample indices below `WARM_NONE`.
+    let warm_len = if rows.n < WARM_NONE as usize { 2 * d * search.pos.len() } else { 0 };
+    let node_bytes = 17 * search.pos.len() + 2 * warm_len + 8 * d + 128;
     let max_open = (opts.max_open_bytes / node_bytes).max(16);
     let standing = vec![Standing::Open; search.pos.len()];
     let mut interval: Vec<[f64; 2]> = search.pos.iter().map(|&i| [-rows.norm(i), rows.norm(i)]).collect();
     let warm = search.best.1.clone();
-    let root = search.evaluate(&[], &standing, &mut interval, &warm, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let mut warm_sets = vec![WARM_NONE; warm_len];
+    let root =
+        search.evaluate(&[], &standing, &mut interval, &mut warm_sets, &warm, f64::NEG_INFINITY, f64::NEG_INFINITY);
     search.nodes += 1;
     let threads = match opts.par {
         Par::Rayon(t) => t.get(),
@@ -752,6 +820,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
         u: root.u,
         branch: root.branch,
         level: root.level,
+        warm_sets,
     });
     loop {
         let best = search.best.0;
@@ -793,10 +862,12 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
             let mut standing = node.standing.clone();
             standing[*k] = if active { Standing::Active } else { Standing::Inactive };
             let mut interval = node.interval.clone();
-            let mut ev = search.evaluate(&splits, &standing, &mut interval, &node.u, prune_at, node.level);
+            let mut warm_sets = node.warm_sets.clone();
+            let mut ev =
+                search.evaluate(&splits, &standing, &mut interval, &mut warm_sets, &node.u, prune_at, node.level);
             // The parent's bound holds on the child's smaller set: the upper bound never increases.
             ev.bound = ev.bound.min(node.bound);
-            (ev, standing, interval)
+            (ev, standing, interval, warm_sets)
         };
         let children: Vec<_> = if threads > 1 {
             let next = std::sync::atomic::AtomicUsize::new(0);
@@ -822,7 +893,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
         } else {
             (0..tasks.len()).map(child).collect()
         };
-        for ((ev, standing, interval), &(b, active)) in children.into_iter().zip(&tasks) {
+        for ((ev, standing, interval, warm_sets), &(b, active)) in children.into_iter().zip(&tasks) {
             let (node, k) = &batch[b];
             search.nodes += 1;
             search.arena.push((node.split, search.pos[*k] as u32, active));
@@ -850,6 +921,7 @@ pub fn bab_scalar_polar(rows: &Rows, c: &[f64], start: (f64, Vec<f64>), opts: &B
                     u: ev.u,
                     branch: ev.branch,
                     level: ev.level,
+                    warm_sets,
                 });
             }
         }
@@ -960,6 +1032,44 @@ mod tests {
                 let b = (pn * pn - alpha * alpha).max(0.0).sqrt();
                 let truth = if alpha >= gamma * pn { pn } else { alpha * gamma + b * (1.0 - gamma * gamma).sqrt() };
                 assert!(bound >= truth && bound <= truth + 1e-9 * pn.max(1.0), "side {s}: {bound} vs {truth}");
+            }
+        }
+    }
+
+    /// The support of `K_S ∩ ball` is attained (the projection's direction lies in the cone and reaches the bound)
+    /// and does not depend on the warm start: the set of another sample, of a parent node, or any indices.
+    #[test]
+    fn split_cone_support_is_attained_from_any_warm_start() {
+        let mut rng = Rng::new(41);
+        for trial in 0..200 {
+            let (d, n) = (3 + trial % 5, 30);
+            let x = Mat::from_fn(n, d, |_, _| rng.normal());
+            let rows = Rows::new(x.as_ref());
+            // Splits consistent with a point, so that the cone is not {0}.
+            let u0: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+            let splits: Vec<(usize, f64)> =
+                (0..2 + trial % 9).map(|j| (j, if rows.dot(j, &u0) >= 0.0 { 1.0 } else { -1.0 })).collect();
+            let cons = Constraints::new(&rows, &splits);
+            let mut shared = Vec::new();
+            for i in splits.len()..n {
+                let z = rows.row(i);
+                let cold = cons.support(z, &mut Vec::new());
+                let p = cons.scratch.borrow().p.clone();
+                let pn = norm(&p);
+                if pn > 1e-9 {
+                    for &(j, s) in &splits {
+                        assert!(s * rows.dot(j, &p) >= -1e-9 * pn, "trial {trial}: the projection leaves the cone");
+                    }
+                    let attained = dot(z, &p) / pn;
+                    assert!(cold >= attained && cold <= attained + 1e-9 * rows.norm(i), "{cold} vs {attained}");
+                }
+                let stale = cons.support(z, &mut shared);
+                let mut random: Vec<usize> = (0..d).map(|_| rng.below(splits.len())).collect();
+                random.dedup();
+                let noisy = cons.support(z, &mut random);
+                for v in [stale, noisy] {
+                    assert!((v - cold).abs() <= 1e-9 * rows.norm(i), "trial {trial}: warm {v}, cold {cold}");
+                }
             }
         }
     }
