@@ -224,7 +224,7 @@ impl<'a> Constraints<'a> {
     /// (active set `set`, warm); returns `sum mu_j ||x_j||`.
     fn project(&self, z: &[f64], set: &mut Vec<usize>, scratch: &mut Scratch) -> f64 {
         let rows = self.rows;
-        let Scratch { ws, b, mu, p, .. } = scratch;
+        let Scratch { ws, b, mu, p } = scratch;
         p.clear();
         p.extend_from_slice(z);
         b.clear();
@@ -1037,7 +1037,7 @@ mod tests {
     }
 
     /// The support of `K_S ∩ ball` is attained (the projection's direction lies in the cone and reaches the bound)
-    /// and does not depend on the warm start: the set of another sample, of a parent node, or any indices.
+    /// and does not depend on the warm start: the active set of another sample, or any indices.
     #[test]
     fn split_cone_support_is_attained_from_any_warm_start() {
         let mut rng = Rng::new(41);
