@@ -71,14 +71,15 @@ pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], k: usize) -> Option<Vec<f64>>
     cholesky_solve_into(a, b, k, &mut l, &mut y).then_some(y)
 }
 
-/// [`cholesky_solve`] with caller-owned buffers: the factor goes to `l`, the solution to `y`; `false` when `a` is
+/// [`cholesky_solve`] with caller-owned buffers: `l` is scratch (the factor), the solution goes to `y`; `false` when `a` is
 /// not (numerically) positive definite.
 pub(crate) fn cholesky_solve_into(a: &[f64], b: &[f64], k: usize, l: &mut Vec<f64>, y: &mut Vec<f64>) -> bool {
+    // `l` holds the factor's strict lower part with the reciprocals of its diagonal on the diagonal (products
+    // instead of divisions in the substitutions: the divisions dominate at the sizes of the cone projections).
     l.clear();
     l.resize(k * k, 0.0);
     let a = &a[..k * k];
     let scale = (0..k).map(|i| a[i * k + i]).fold(0.0, f64::max);
-    // Row i of L from the rows above it (row-major, each a contiguous slice).
     for i in 0..k {
         let (done, rest) = l.split_at_mut(i * k);
         let li = &mut rest[..k];
@@ -89,9 +90,9 @@ pub(crate) fn cholesky_solve_into(a: &[f64], b: &[f64], k: usize, l: &mut Vec<f6
                 if s <= 1e-12 * scale {
                     return false;
                 }
-                li[i] = s.sqrt();
+                li[i] = 1.0 / s.sqrt();
             } else {
-                li[j] = s / done[j * k + j];
+                li[j] = s * done[j * k + j];
             }
         }
     }
@@ -99,10 +100,10 @@ pub(crate) fn cholesky_solve_into(a: &[f64], b: &[f64], k: usize, l: &mut Vec<f6
     y.extend_from_slice(&b[..k]);
     for i in 0..k {
         let li = &l[i * k..i * k + i];
-        y[i] = (y[i] - li.iter().zip(&y[..i]).map(|(p, q)| p * q).sum::<f64>()) / l[i * k + i];
+        y[i] = (y[i] - li.iter().zip(&y[..i]).map(|(p, q)| p * q).sum::<f64>()) * l[i * k + i];
     }
     for i in (0..k).rev() {
-        y[i] = (y[i] - (i + 1..k).map(|m| l[m * k + i] * y[m]).sum::<f64>()) / l[i * k + i];
+        y[i] = (y[i] - (i + 1..k).map(|m| l[m * k + i] * y[m]).sum::<f64>()) * l[i * k + i];
     }
     true
 }

@@ -253,6 +253,10 @@ impl<'a> Constraints<'a> {
 /// Objective-cut rounds per node (each tightens the intervals on the cut of the last dual, then solves it again).
 const CUT_ROUNDS: usize = 1;
 
+/// Coordinate-descent sweeps over the free multipliers after each full sweep (on a 5-feature polar 6 % faster than
+/// none, the same nodes to 1 %).
+const FREE_SWEEPS: usize = 3;
+
 /// Nodes split together (their children are evaluated in parallel with several threads).
 const BATCH: usize = 4;
 
@@ -461,7 +465,10 @@ impl Search<'_> {
                 break;
             }
             let before = v;
-            self.sweep(&mut r, splits, lambda, beta);
+            self.sweep(&mut r, splits, lambda, beta, false);
+            for _ in 0..FREE_SWEEPS {
+                self.sweep(&mut r, splits, lambda, beta, true);
+            }
             if round % 3 == 2 {
                 self.subspace_steps(&mut r, splits, lambda, beta);
             }
@@ -502,10 +509,14 @@ impl Search<'_> {
     }
 
     /// One coordinate-descent sweep over the multipliers (each exactly minimizes `||r||^2` in its coordinate,
-    /// clipped to its bounds), updating `r`.
-    fn sweep(&self, r: &mut [f64], splits: &[(usize, f64)], lambda: &mut [f64], beta: &mut [f64]) {
+    /// clipped to its bounds), updating `r`; with `free_only`, over those strictly inside their bounds (the others
+    /// keep their values: any multipliers prove a bound).
+    fn sweep(&self, r: &mut [f64], splits: &[(usize, f64)], lambda: &mut [f64], beta: &mut [f64], free_only: bool) {
         let rows = self.rows;
         for (t, &i) in self.neg.iter().enumerate() {
+            if free_only && (lambda[t] <= 0.0 || lambda[t] >= 1.0) {
+                continue;
+            }
             let ci = self.c[i];
             let xi = rows.row(i);
             let new = (lambda[t] - ci * dot(xi, r) / self.neg_sq[t]).clamp(0.0, 1.0);
@@ -516,6 +527,9 @@ impl Search<'_> {
             }
         }
         for (t, &(j, s)) in splits.iter().enumerate() {
+            if free_only && beta[t] <= 0.0 {
+                continue;
+            }
             let xj = rows.row(j);
             let nj = rows.norm(j);
             let new = (beta[t] - s * dot(xj, r) / (nj * nj)).max(0.0);
@@ -605,7 +619,7 @@ impl Search<'_> {
             }
             // A few sweeps let variables at their bounds move again.
             for _ in 0..3 {
-                self.sweep(r, splits, lambda, beta);
+                self.sweep(r, splits, lambda, beta, false);
             }
             if dot(r, r) >= before * (1.0 - 1e-15) {
                 return;
