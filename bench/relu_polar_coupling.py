@@ -13,7 +13,7 @@ cone within the ball, by SOCP):
   max_{||u|| <= 1} b^T u + u^T M u <= mu + b^T (mu I - M)^{-1} b / 4 for mu I > M, minimized over
   (alpha, lambda, beta, mu) as an SDP.
 Measured 2026-12-05 on the 5-feature, n = 300 polar at a fitted model (polar 1.0012): root 13.72 against 8.26,
-depth 10 about 4.5 against 3.9, depth 30 about 1.5-2.3 against 1.35-1.93.
+depth 10 4.05-4.99 against 3.68-4.39, depth 20 2.14-3.06 against 2.14-2.93, depth 30 1.47-2.26 against 1.37-1.97.
 """
 import sys
 import warnings

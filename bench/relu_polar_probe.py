@@ -26,16 +26,21 @@ def load(path):
     return out, header["__metadata__"]
 
 
-def main():
-    w, meta = load(sys.argv[1])
-    data = np.load(sys.argv[2])
-    x, y = data["X"], data["Y"].reshape(-1)
-    loss = sys.argv[4] if len(sys.argv) > 4 else "squared"
+def polar_input(model, data, loss="squared"):
+    """The standardized inputs (no bias column), the first layer W1 and c = -(loss gradient) / lambda at the model."""
+    w, meta = load(model)
+    z = np.load(data)
+    x, y = z["X"], z["Y"].reshape(-1)
     mean, scale = np.array(json.loads(meta["x_mean"])), np.array(json.loads(meta["x_scale"]))
     xs = (x - mean) / scale
     f = (np.maximum(np.hstack([xs, np.ones((len(x), 1))]) @ w["W1"], 0) @ w["W2"].T).reshape(-1)
     residual = y - f if loss == "squared" else y - 1 / (1 + np.exp(-f))
-    np.savez(sys.argv[3], X=xs, Q=(residual / float(meta["lambda"])).reshape(-1, 1))
+    return xs, w["W1"], residual / float(meta["lambda"])
+
+
+def main():
+    xs, _, c = polar_input(sys.argv[1], sys.argv[2], sys.argv[4] if len(sys.argv) > 4 else "squared")
+    np.savez(sys.argv[3], X=xs, Q=c.reshape(-1, 1))
 
 
 if __name__ == "__main__":

@@ -12,34 +12,17 @@ standardized inputs plus the bias column. Lifting P = [1, u, z] [1, u, z]^T over
 (lambda 10, the 22-unit bounded fit): 9.02 (SCS, 149 s), against 17.9 for the branch and bound's root and 6.7 after
 20,000 of its nodes; the polar itself is about 1.
 """
-import json
-import struct
 import sys
 import time
 
 import cvxpy as cp
 import numpy as np
-
-
-def load(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8 : 8 + n])
-    out = {}
-    for k, v in header.items():
-        if k != "__metadata__":
-            s, e = v["data_offsets"]
-            out[k] = np.frombuffer(raw[8 + n + s : 8 + n + e], dtype="<f8").reshape(v["shape"])
-    return out, header["__metadata__"]
+from relu_polar_probe import polar_input
 
 
 def main():
-    w, meta = load(sys.argv[1])
-    data = np.load(sys.argv[2])
-    x, y = data["X"], data["Y"].reshape(-1)
-    mean, scale = np.array(json.loads(meta["x_mean"])), np.array(json.loads(meta["x_scale"]))
-    xa = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    c = (y - (np.maximum(xa @ w["W1"], 0) @ w["W2"].T).reshape(-1)) / float(meta["lambda"])
+    xs, w1, c = polar_input(sys.argv[1], sys.argv[2])
+    xa = np.hstack([xs, np.ones((len(xs), 1))])
     d = xa.shape[1]
     pos, neg = c > 0, c < 0
     xp, cpos, xn, cneg = xa[pos], c[pos], xa[neg], c[neg]
@@ -52,7 +35,7 @@ def main():
             cp.diag(zz) == cp.sum(cp.multiply(xp.T, uz), axis=0)]
     t = time.time()
     value = cp.Problem(cp.Maximize(cpos @ z + cneg @ zn), cons).solve(solver=cp.SCS, eps=1e-6, max_iters=20000)
-    best = max(c @ np.maximum(xa @ (r / np.linalg.norm(r)), 0) for r in w["W1"].T)
+    best = max(c @ np.maximum(xa @ (r / np.linalg.norm(r)), 0) for r in w1.T)
     print(f"Shor relaxation of the polar: {value:.4f} ({time.time() - t:.0f} s); best unit of the model: {best:.4f}")
 
 
