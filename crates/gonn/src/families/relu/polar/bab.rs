@@ -184,7 +184,7 @@ struct Constraints<'a> {
     scratch: std::cell::RefCell<Scratch>,
 }
 
-/// Buffers of [`Constraints::project`].
+/// Buffers of [`Constraints::support`].
 #[derive(Default)]
 struct Scratch {
     ws: Workspace,
@@ -212,28 +212,21 @@ impl<'a> Constraints<'a> {
 
     /// A proven upper bound on `max { z^T u : ||u|| <= 1, u in K_S }`: `||z + sum mu_j s_j x_j||` for the
     /// projection's multipliers `mu >= 0` (valid for any), plus its rounding.
+    /// The projection starts from the active set `set` and leaves its own there; `p` (in the scratch) is the
+    /// projection of `z` onto `K_S`.
     fn support(&self, z: &[f64], set: &mut Vec<usize>) -> f64 {
-        let scratch = &mut *self.scratch.borrow_mut();
-        let weight = self.project(z, set, scratch);
-        let terms = (set.len() + 1) as f64;
-        norm(&scratch.p) * (1.0 + 1e-12)
-            + (self.rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (norm(z) + weight)
-    }
-
-    /// `p = z + sum mu_j s_j x_j` (into `scratch.p`) for the multipliers of the projection of `-z` onto `K_S`
-    /// (active set `set`, warm); returns `sum mu_j ||x_j||`.
-    fn project(&self, z: &[f64], set: &mut Vec<usize>, scratch: &mut Scratch) -> f64 {
         let rows = self.rows;
-        let Scratch { ws, b, mu, p } = scratch;
+        let Scratch { ws, b, mu, p } = &mut *self.scratch.borrow_mut();
         p.clear();
         p.extend_from_slice(z);
         b.clear();
         b.extend(self.splits.iter().map(|&(j, s)| s * rows.dot(j, z)));
+        let zn = norm(z);
         if b.iter().all(|&v| v >= 0.0) {
             set.clear();
-            return 0.0;
+            return zn * (1.0 + 1e-12) + (rows.d as f64) * (1e-12 + 4.0 * f64::EPSILON) * zn;
         }
-        let qp = SplitCone { gram: &self.gram, b, norms: &self.norms, feas_tol: 1e-13 * norm(z) };
+        let qp = SplitCone { gram: &self.gram, b, norms: &self.norms, feas_tol: 1e-13 * zn };
         set.retain(|&k| k < self.splits.len());
         set.truncate(rows.d);
         mu.clear();
@@ -246,7 +239,8 @@ impl<'a> Constraints<'a> {
             p.iter_mut().zip(rows.row(j)).for_each(|(a, x)| *a += s * m * x);
             weight += m * rows.norm(j);
         }
-        weight
+        let terms = (set.len() + 1) as f64;
+        norm(p) * (1.0 + 1e-12) + (rows.d as f64) * (1e-12 + 4.0 * terms * f64::EPSILON) * (zn + weight)
     }
 }
 
@@ -714,18 +708,21 @@ impl Search<'_> {
                 }
                 let xi = rows.row(i);
                 neg_x.iter_mut().zip(xi).for_each(|(n, x)| *n = -x);
-                let (nh, nl) = if !warm_sets.is_empty() {
-                    let (hi, lo) = warm_sets[2 * k * d..2 * (k + 1) * d].split_at_mut(d);
-                    load(hi, &mut set);
-                    let nh = cons.support(xi, &mut set);
-                    store(hi, &set);
-                    load(lo, &mut set_lo);
-                    let nl = -cons.support(&neg_x, &mut set_lo);
-                    store(lo, &set_lo);
-                    (nh, nl)
-                } else {
-                    (cons.support(xi, &mut set), -cons.support(&neg_x, &mut set_lo))
+                // Each side starts from its stored warm set (none past `WARM_NONE` samples: then from the last
+                // projection's).
+                let mut side = |z: &[f64], t: usize, set: &mut Vec<usize>| {
+                    let mut stored = warm_sets.get_mut((2 * k + t) * d..(2 * k + t + 1) * d);
+                    if let Some(stored) = &stored {
+                        load(stored, set);
+                    }
+                    let v = cons.support(z, set);
+                    if let Some(stored) = &mut stored {
+                        store(stored, set);
+                    }
+                    v
                 };
+                let nh = side(xi, 0, &mut set);
+                let nl = -side(&neg_x, 1, &mut set_lo);
                 if nh < h || nl > l {
                     interval[k] = [nl.max(l), nh.min(h)];
                     changed = true;
