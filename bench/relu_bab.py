@@ -2,7 +2,7 @@
 synthetic 3-, 4- and 5-feature data and on real tabular data.
 
     cargo build --release && python3 bench/relu_bab.py [--only NAME ...] [--max-seconds S] [--polar-seconds P]
-        [--threads T]
+        [--threads T] [--bin PATH]
 
 Prints, per problem, the status, the seconds, the relative gap proven at the end, the number of units and the
 polar's method line (nodes explored and left open). Real data: scikit-learn's diabetes (squared loss), wine
@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--polar", default="bab")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", nargs="*", help="problem names")
+    ap.add_argument("--bin", default=str(BIN), help="the gonn binary (default: this checkout's release build)")
     a = ap.parse_args()
     print("| problem | n x d | loss, lambda | seconds | status | relative gap | units | polar |")
     print("|---|---|---|---|---|---|---|---|")
@@ -73,7 +74,7 @@ def main():
             x, y = make()
             data, rep = Path(tmp) / "xy.npz", Path(tmp) / "r.json"
             np.savez(data, X=x, Y=y)
-            subprocess.run([str(BIN), "fit", "--model", "relu", "--data", str(data), "--loss", loss, "--lambda",
+            subprocess.run([a.bin, "fit", "--model", "relu", "--data", str(data), "--loss", loss, "--lambda",
                             str(lam), "--standardize", "--polar", a.polar, "--polar-seconds", str(a.polar_seconds),
                             "--threads", str(a.threads), "--max-seconds", str(a.max_seconds * factor), "--report", str(rep),
                             "--quiet"], check=True)

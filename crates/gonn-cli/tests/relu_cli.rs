@@ -144,9 +144,10 @@ fn classification_on_shipped_data_sets() {
             assert_ne!(r["status"], "certified", "{name}");
         } else {
             // Three classes on 4 features (5-D with the bias): the cover of the output directions over
-            // branch-and-bound scalar polars closes (about a second on one core).
+            // branch-and-bound scalar polars certifies (about a second on one core); its searches stop once the
+            // bound certifies, so the bracket need not close (`polar_exact` may be false).
             assert_eq!(r["status"], "certified", "{name}: {}", r["summary"]);
-            assert_eq!(r["polar_exact"], true, "{name}");
+            assert!(r["relative_gap"].as_f64().unwrap() <= 1e-6, "{name}: {}", r["summary"]);
             assert!(r["polar_method"].as_str().unwrap().contains("cover of the output directions"));
         }
         assert!(r["polar_upper"].as_f64().unwrap() >= r["polar_lower"].as_f64().unwrap());

@@ -79,6 +79,33 @@ pub fn gap_bound(p: &Problem<'_>, ev: &Evaluation, polar_upper: Option<f64>) -> 
     (gap.is_finite() && dual.is_finite()).then_some((gap.max(0.0), dual))
 }
 
+/// The largest proven polar bound that still certifies: the `rho >= 1` with `dual(1 / rho) >= enough`, where
+/// `dual(t_max)`, nondecreasing in `t_max`, is the weak-duality bound of section 3 at some dual direction and
+/// `enough` the lower bound on `F*` that certifies (`f - tol |f|`). A search with an anytime proven bound (the ReLU
+/// branch and bound) may stop once its bound is below this: its `rho_up` then gives `t_max >= 1 / rho` and the
+/// bound at least `enough`. Returns 1 when even `rho = 1` falls short (then only a bracket closed at or below 1
+/// helps), at most `1e6`. Bisection on `t`, with a margin of 0.1 % of `rho - 1`; the certificate itself is always
+/// evaluated from the bound that was proven, so this value decides only when a search stops.
+pub fn certifying_polar(dual: impl Fn(f64) -> f64, enough: f64) -> f64 {
+    let reaches = |t: f64| dual(t) >= enough;
+    if !reaches(1.0) {
+        return 1.0;
+    }
+    let (mut lo, mut hi) = (1e-6, 1.0);
+    if reaches(lo) {
+        return 1e6;
+    }
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if reaches(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    1.0 + (1.0 / hi - 1.0) * (1.0 - 1e-3)
+}
+
 /// What [`refined_dual_bound`] found.
 #[derive(Clone, Debug, Default)]
 pub struct Refinement {
@@ -126,7 +153,10 @@ impl Cuts {
 /// `<Gamma, y> - 1/2 ||Gamma||^2`, a proven lower bound on `F*` when the polar's upper bound is proven. The new polar
 /// subnetwork becomes the next atom (column generation). Returns the best lower bound, and the best restricted
 /// solution as `(subnetwork, weight)` pairs with its objective `P` (a model at least as good as the current one).
-/// Stops early once a lower bound reaches `enough` (the caller's certificate then needs no more).
+/// Stops early once a lower bound reaches `enough` (the caller's certificate then needs no more), or certifies the
+/// best restricted solution at the relative tolerance `tol`; a round's proof search stops once its bound would
+/// ([`certifying_polar`]).
+#[allow(clippy::too_many_arguments)]
 pub fn refined_dual_bound(
     p: &Problem<'_>,
     w: &crate::core::Weights,
@@ -135,6 +165,7 @@ pub fn refined_dual_bound(
     rng: &mut crate::numerics::rng::Rng,
     rounds: usize,
     enough: f64,
+    tol: f64,
 ) -> Refinement {
     let mut out = Refinement { primal: f64::INFINITY, ..Default::default() };
     let squared = p.loss == crate::core::loss::Loss::Squared;
@@ -225,6 +256,26 @@ pub fn refined_dual_bound(
         }
         // Column generation prices with the family's cheap search while it finds a subnetwork above 1; the
         // (possibly costly) proven polar runs when it does not, and gives the round's dual bound.
+        // The weak-duality bound of this round's residual for a proven polar of at most `1 / t_max`.
+        let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
+        let round_dual = |t_max: f64| match &fit {
+            None => {
+                let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
+                t * gy - 0.5 * t * t * gg
+            }
+            Some((z, g)) => p.loss.dual_lower_bound(p.obs, z.as_ref(), g.as_ref(), t_max),
+        };
+        // A lower bound that certifies the caller's weights, or the best restricted solution when it will have a
+        // proven polar at its residual (this round's, or an earlier one's; its objective is evaluated again from
+        // its layers: a margin for that rounding).
+        let goal = if improved || out.primal_polar.is_some() {
+            enough.min(out.primal - tol * out.primal.abs() - 1e-12 * out.primal.abs())
+        } else {
+            enough
+        };
+        // A proof search may stop once its bound certifies, or is below the caller's target.
+        let mut proof = opts.clone();
+        proof.target = certifying_polar(round_dual, goal).max(opts.target);
         let polar = if cheap < cheap_limit {
             cheap += 1;
             let priced = p.net.polar(q.as_ref(), &pricing, rng);
@@ -237,10 +288,10 @@ pub fn refined_dual_bound(
             } else if rounds == 0 {
                 break;
             } else {
-                p.net.polar(q.as_ref(), opts, rng)
+                p.net.polar(q.as_ref(), &proof, rng)
             }
         } else {
-            p.net.polar(q.as_ref(), opts, rng)
+            p.net.polar(q.as_ref(), &proof, rng)
         };
         proven += 1;
         last_proven = Some(q);
@@ -249,19 +300,12 @@ pub fn refined_dual_bound(
         }
         let Some(rho_up) = polar.upper else { break };
         let t_max = if rho_up > 0.0 { 1.0 / rho_up } else { f64::INFINITY };
-        let dual = match &fit {
-            None => {
-                let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
-                let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
-                t * gy - 0.5 * t * t * gg
-            }
-            Some((z, g)) => p.loss.dual_lower_bound(p.obs, z.as_ref(), g.as_ref(), t_max),
-        };
+        let dual = round_dual(t_max);
         if !dual.is_finite() {
             break;
         }
         out.dual = Some(out.dual.map_or(dual, |b: f64| b.max(dual)));
-        if rho_up <= 1.0 + 1e-14 || dual >= enough {
+        if rho_up <= 1.0 + 1e-14 || dual >= goal {
             break;
         }
         // Further maxima of the same (costly) polar above 1 are columns too.
@@ -494,5 +538,37 @@ impl Certificate {
             (true, false) => format!(" > tol {:.1e}", self.tol),
         };
         format!("the objective is within {g:.3e} (relative {rel:.3e}{versus}) of the global optimum, proven")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certifying_polar;
+    use crate::numerics::rng::Rng;
+
+    /// Squared loss: `dual(t_max) = t gy - t^2 gg / 2` at `t = clip(gy / gg, 0, t_max)`. The returned bound
+    /// certifies (`dual(1 / rho) >= enough`), a bound 1 % further from 1 does not, and the closed form agrees:
+    /// the smallest `t` with `t gy - t^2 gg / 2 = enough` is `(gy - sqrt(gy^2 - 2 gg enough)) / gg`.
+    #[test]
+    fn certifying_polar_is_the_largest_bound_that_certifies() {
+        let mut rng = Rng::new(5);
+        for _ in 0..200 {
+            let gg = 0.1 + 10.0 * rng.uniform();
+            let gy = gg * (0.5 + rng.uniform());
+            let dual = |t_max: f64| {
+                let t = (gy / gg).clamp(0.0, t_max);
+                t * gy - 0.5 * t * t * gg
+            };
+            let enough = dual(1.0) * (1.0 - 0.3 * rng.uniform());
+            let rho = certifying_polar(dual, enough);
+            assert!(rho >= 1.0 && dual(1.0 / rho) >= enough, "rho {rho} does not certify");
+            if rho > 1.0 + 1e-9 {
+                assert!(dual(1.0 / (1.0 + 1.01 * (rho - 1.0))) < enough);
+                let t = (gy - (gy * gy - 2.0 * gg * enough).sqrt()) / gg;
+                assert!(((rho - 1.0) - (1.0 / t - 1.0)).abs() <= 2e-3 * (1.0 / t - 1.0) + 1e-12);
+            }
+            // A bound that even `rho = 1` cannot reach leaves the target at 1.
+            assert_eq!(certifying_polar(dual, dual(1.0) * 1.01 + 1e-9), 1.0);
+        }
     }
 }

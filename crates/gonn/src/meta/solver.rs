@@ -6,14 +6,14 @@ use crate::core::descent::{DescentInfo, DescentOptions};
 use crate::core::polar::{Polar, PolarOptions};
 use crate::core::problem::{Evaluation, Problem};
 use crate::core::{prune_zero, Weights};
-use crate::meta::certificate::{refined_dual_bound, Certificate, Status};
+use crate::meta::certificate::{certifying_polar, refined_dual_bound, Certificate, Status};
 use crate::meta::growth::{grow, ray_step};
 use crate::meta::pruning::prune_dependent;
 use crate::numerics::budget::Budget;
 use crate::numerics::rng::Rng;
 
 use super::params::ValidFitParams;
-use super::state::{MetaState, MAX_PROOF_SCALE};
+use super::state::{Action, MetaState, MAX_PROOF_SCALE};
 
 /// `Q = -G / lambda`, the argument of the polar.
 pub(super) fn dual_direction(g: &faer::Mat<f64>, lambda: f64) -> faer::Mat<f64> {
@@ -48,7 +48,7 @@ pub(super) fn tighten(
     let objective = cert.objective;
     // A lower bound within the tolerance certifies: further (costly) rounds would not change the status.
     let enough = objective - cert.tol * objective.abs();
-    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, if proven { rounds } else { 0 }, enough);
+    let refined = refined_dual_bound(p, w, &polar.atom, opts, rng, if proven { rounds } else { 0 }, enough, cert.tol);
     if let Some(dual) = refined.dual {
         cert.tighten(dual);
     }
@@ -90,6 +90,17 @@ pub(super) struct Checked {
 /// (`--polar-seconds`), within `--max-seconds`.
 pub const CLOSING_POLARS: f64 = 8.0;
 
+/// Which check of an outer iteration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Pricing first, then a proof when near optimal.
+    Regular,
+    /// A converged run's longer proof at the same weights (no pricing); it stops at a unit worth growing.
+    Closing,
+    /// The run's last check (the last outer iteration, or the budget ended): a proof, as tight as time allows.
+    Last,
+}
+
 /// The meta-algorithm's moves on a problem, with the run's parameters and budget.
 pub(super) struct MetaSolver<'a> {
     pub p: Problem<'a>,
@@ -127,13 +138,14 @@ impl MetaSolver<'_> {
     /// The polar at `w` with its certificate; the polar is proven when the run is near optimal or about to stop
     /// (`at_limit`: the last outer iteration, or the budget ended, possibly inside this polar).
     pub fn check(&self, w: &Weights, info: DescentInfo, state: &MetaState, at_limit: bool, rng: &mut Rng) -> Checked {
-        self.check_within(w, info, state, at_limit, state.proof_scale, rng)
+        let mode = if at_limit { Mode::Last } else { Mode::Regular };
+        self.check_within(w, info, state, mode, state.proof_scale, rng)
     }
 
     /// The check of a converged run whose proof search stopped with its bound open: the same weights again, with
     /// [`CLOSING_POLARS`] times the polar's time (or the current schedule's factor, if larger) for the proof.
     pub fn check_closing(&self, w: &Weights, info: DescentInfo, state: &MetaState, rng: &mut Rng) -> Checked {
-        self.check_within(w, info, state, true, CLOSING_POLARS.max(state.proof_scale), rng)
+        self.check_within(w, info, state, Mode::Closing, CLOSING_POLARS.max(state.proof_scale), rng)
     }
 
     /// [`Self::check`], with the proof search's time multiplied by `time_scale`.
@@ -142,7 +154,7 @@ impl MetaSolver<'_> {
         w: &Weights,
         info: DescentInfo,
         state: &MetaState,
-        at_limit: bool,
+        mode: Mode,
         time_scale: f64,
         rng: &mut Rng,
     ) -> Checked {
@@ -152,18 +164,53 @@ impl MetaSolver<'_> {
         let mut opts = self.polar_options(false);
         opts.time_scale = time_scale;
         opts.extra_atoms = 8;
-        let last = at_limit || self.budget.expired();
+        let last = mode == Mode::Last || self.budget.expired();
+        // No pricing in a closing check (it found nothing at these weights), but its proof still stops at a unit
+        // worth growing: the run goes on with it.
+        let prove_only = last || mode == Mode::Closing;
         // Families that refine their dual price first with their cheap search: while it finds a subnetwork above
         // the growth threshold, the run grows without the costly proven polar (that iteration is not certified).
         let refine = p.net.hints().refine_dual;
+        // A proof search may stop once its bound certifies these weights (section 3: the plain gap bound at this
+        // residual); for a refining family a subnetwork below half of that margin is not worth growing before a
+        // proof is tried (the search grows what it finds above it).
+        let enough = ev.objective - self.params.tol * ev.objective.abs();
+        let certifying = certifying_polar(|t| p.loss.dual_lower_bound(p.obs, ev.z.as_ref(), ev.g.as_ref(), t), enough);
+        let grow_threshold =
+            if refine { state.grow_threshold.max(0.5 * (certifying - 1.0)) } else { state.grow_threshold };
+        // Before the last iteration a bound at or below the growth threshold is enough as well: it proves that no
+        // subnetwork is worth growing, and the descent is refined next (a closed bracket would only tighten the
+        // gap bound of weights that are about to change). The refinement's searches stop there too.
+        opts.target = if last { 1.0 } else { 1.0 + grow_threshold };
+        let proof_target = certifying.max(opts.target);
+        // Crawling: the last iteration grew a unit at `rho_prev` and `f` moved by `delta` since; a growth step
+        // decreases `f` by a term of second order in `rho - 1` (section 4), so a unit at `rho` is predicted to
+        // gain `delta ((rho - 1) / (rho_prev - 1))^2`. Units that gain less than a tenth of the tolerance are not
+        // worth growing before a proof is tried (the gap bound is of first order in `rho - 1`): below `worth` the
+        // iteration is near optimal (the descent is refined, a proof runs, and a unit above the threshold is
+        // still grown).
+        let mut worth = 1.0 + grow_threshold;
+        if let Some(h) = state.history.last().filter(|h| refine && h.action == Action::Grow && h.polar_lower > 1.0) {
+            let delta = h.objective - ev.objective;
+            let small = 0.1 * self.params.tol * ev.objective.abs();
+            let crawl = if delta > 0.0 { 1.0 + (h.polar_lower - 1.0) * (small / delta).sqrt() } else { f64::INFINITY };
+            worth = worth.max(crawl);
+        }
+        // Searches stop at a unit above the growth threshold (the iteration grows it, or, when crawling, refines
+        // the descent at once); a closing check's longer proof only at a unit worth growing.
+        let stop_at = if mode == Mode::Closing { worth } else { 1.0 + grow_threshold };
         let mut priced = None;
-        if refine && !last {
+        if refine && !prove_only {
             let mut po = opts.clone();
             po.pricing = true;
             let pp = p.net.polar(q.as_ref(), &po, rng);
-            if !pp.heuristic || pp.lower > 1.0 + state.grow_threshold {
+            if !pp.heuristic || pp.lower > worth {
                 priced = Some(pp);
             }
+        }
+        // An exact polar prices and proves at once: growth does not crawl there (each step takes the best unit).
+        if priced.as_ref().is_some_and(|pp| !pp.heuristic) {
+            worth = 1.0 + grow_threshold;
         }
         let searched = priced.is_none();
         let mut polar = match priced {
@@ -172,13 +219,14 @@ impl MetaSolver<'_> {
                 // A proof search (the ReLU branch and bound) stops at a subnetwork worth growing; when it finds
                 // none, its bound is the iteration's proof (not searched again below).
                 let mut search = opts.clone();
+                search.target = proof_target;
                 if refine && !last {
-                    search.enough = 1.0 + state.grow_threshold;
+                    search.enough = stop_at;
                 }
                 p.net.polar(q.as_ref(), &search, rng)
             }
         };
-        let mut near_optimal = polar.lower <= 1.0 + state.grow_threshold;
+        let mut near_optimal = polar.lower <= worth;
         // An exact solver's answer is already proven: asking again would repeat the same enumeration; so is the
         // bound of a refining family's full search before the last iteration.
         let proven_already =
@@ -196,12 +244,13 @@ impl MetaSolver<'_> {
             opts.extra_atoms = 0;
             // Before the last iteration a search may stop at a subnetwork worth growing (not the refinement's).
             let mut first = opts.clone();
+            first.target = proof_target;
             if !last {
-                first.enough = 1.0 + state.grow_threshold;
+                first.enough = stop_at;
             }
             let proven = p.net.polar(q.as_ref(), &first, rng);
             // A heuristic polar may find a better subnetwork on the second search: then keep growing.
-            near_optimal = proven.lower <= 1.0 + state.grow_threshold;
+            near_optimal = proven.lower <= worth;
             polar = proven;
         }
         let mut cert = Certificate::new(p, &ev, &polar, w.width(), self.params.tol);
