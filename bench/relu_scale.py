@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--only", choices=["1d", "2d", "3d"], help="one input dimension only")
     ap.add_argument("--loss", choices=["squared", "logistic"], default="squared")
     ap.add_argument("--sizes", help="comma-separated sizes (default: the issue's)")
+    ap.add_argument("--bin", default=str(BIN), help="the gonn binary (default: this checkout's release build)")
     a = ap.parse_args()
     rows, prev = [], None
     print("| inputs | n | seconds | status | relative gap | ratio per doubling |")
@@ -63,7 +64,7 @@ def main():
                 data, rep = Path(d) / "xy.npz", Path(d) / "r.json"
                 np.savez(data, X=x, Y=y)
                 # --polar exact: auto stops enumerating 3-D inputs above 600 samples.
-                subprocess.run([str(BIN), "fit", "--model", "relu", "--data", str(data), "--lambda", "0.1",
+                subprocess.run([a.bin, "fit", "--model", "relu", "--data", str(data), "--lambda", "0.1",
                                 "--polar", "exact", "--loss", a.loss, "--threads", "1", "--max-seconds", str(a.max_seconds), "--report", str(rep),
                                 "--quiet"], check=True)
                 r = json.loads(rep.read_text())
