@@ -254,10 +254,8 @@ pub fn refined_dual_bound(
         if last_proven.as_ref() == Some(&q) {
             break;
         }
-        // Column generation prices with the family's cheap search while it finds a subnetwork above 1; the
-        // (possibly costly) proven polar runs when it does not, and gives the round's dual bound.
         // The weak-duality bound of this round's residual for a proven polar of at most `1 / t_max`.
-        let (gy, gg) = (dotm(&gamma, &y), dotm(&gamma, &gamma));
+        let (gy, gg) = if fit.is_none() { (dotm(&gamma, &y), dotm(&gamma, &gamma)) } else { (0.0, 0.0) };
         let round_dual = |t_max: f64| match &fit {
             None => {
                 let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
@@ -276,6 +274,8 @@ pub fn refined_dual_bound(
         // A proof search may stop once its bound certifies, or is below the caller's target.
         let mut proof = opts.clone();
         proof.target = certifying_polar(round_dual, goal).max(opts.target);
+        // Column generation prices with the family's cheap search while it finds a subnetwork above 1; the
+        // (possibly costly) proven polar runs when it does not, and gives the round's dual bound.
         let polar = if cheap < cheap_limit {
             cheap += 1;
             let priced = p.net.polar(q.as_ref(), &pricing, rng);
