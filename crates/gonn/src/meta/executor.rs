@@ -201,9 +201,12 @@ fn run(s: &MetaSolver<'_>, mut state: MetaState, observer: &mut dyn Observer) ->
         } else {
             None
         };
-        // The time ran out after a priced (unproven) check: one proven check of the same weights, with the grace
-        // time of a run's last proof, so that the answer carries a proven bound.
-        let (checked, stop) = if stop == Some(Termination::MaxTime) && checked.cert.polar_upper.is_none() {
+        // The time ran out after a priced (unproven) check, or inside a search that the deadline cut short: one
+        // proven check of the same weights, with the grace time of a run's last proof, so that the answer carries
+        // a proven bound (not the loose one of a search that never started).
+        let cut_short = checked.polar.open_search && !checked.last;
+        let (checked, stop) = if stop == Some(Termination::MaxTime) && (checked.cert.polar_upper.is_none() || cut_short)
+        {
             let proven = s.check(&w, checked.info.clone(), &next, true, &mut rng);
             next.note_lower_bound(&proven.cert);
             let stop =

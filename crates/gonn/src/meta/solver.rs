@@ -84,6 +84,8 @@ pub(super) struct Checked {
     /// The fully corrective model when it is certified (then `ev` and `cert` are its own): the run's answer.
     pub certified_model: Option<Weights>,
     pub info: DescentInfo,
+    /// The check was the run's last (its proof had the grace time of a last proof).
+    pub last: bool,
 }
 
 /// A converged run whose proof search did not close gets one more proof with this many times the polar's time
@@ -267,7 +269,7 @@ impl MetaSolver<'_> {
             }
             c => c.map(|c| c.weights),
         };
-        Checked { ev, polar, cert, near_optimal, corrected, certified_model, info }
+        Checked { ev, polar, cert, near_optimal, corrected, certified_model, info, last }
     }
 
     /// Whether the descent and growth schedule can still be refined (else a near-optimal run has converged).
