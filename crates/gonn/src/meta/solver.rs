@@ -177,7 +177,12 @@ impl MetaSolver<'_> {
         // residual); for a refining family a subnetwork below half of that margin is not worth growing before a
         // proof is tried (the search grows what it finds above it).
         let enough = ev.objective - self.params.tol * ev.objective.abs();
-        let certifying = certifying_polar(|t| p.loss.dual_lower_bound(p.obs, ev.z.as_ref(), ev.g.as_ref(), t), enough);
+        // (Only the refining family's searches read a target: the others skip the bisection.)
+        let certifying = if refine {
+            certifying_polar(|t| p.loss.dual_lower_bound(p.obs, ev.z.as_ref(), ev.g.as_ref(), t), enough)
+        } else {
+            1.0
+        };
         let grow_threshold =
             if refine { state.grow_threshold.max(0.5 * (certifying - 1.0)) } else { state.grow_threshold };
         // Before the last iteration a bound at or below the growth threshold is enough as well: it proves that no
