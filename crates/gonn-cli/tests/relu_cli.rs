@@ -213,6 +213,8 @@ fn certify_weights_trained_elsewhere() {
         assert_ne!(r["status"], "certified");
         assert!(r["polar_lower"].as_f64().unwrap() > 1.0);
         assert!(r["gap_bound"].as_f64().unwrap() > 0.0);
+        // The certificate's own time is reported (a polar and its refinement: more than nothing).
+        assert!(r["seconds"].as_f64().unwrap() > 0.0);
         // The unit that would improve the network: u (input plus bias) and v, each of unit norm.
         let unit = r["improving_subnetwork"].as_array().unwrap();
         assert_eq!(unit[0].as_array().unwrap().len(), 2);
