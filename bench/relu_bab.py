@@ -5,8 +5,9 @@ synthetic 3-, 4- and 5-feature data and on real tabular data.
         [--threads T] [--bin PATH]
 
 Prints, per problem, the status, the seconds, the relative gap proven at the end, the number of units and the
-polar's method line (nodes explored and left open). Real data: scikit-learn's diabetes (squared loss), wine
-(class 0 against the rest) and breast_cancer (logistic loss), standardized by gonn (--standardize).
+polar's method line (nodes explored and left open). Real data: scikit-learn's diabetes (squared loss; all 10
+features, or diabetes-K: the K features most correlated with the target), wine (class 0 against the rest) and
+breast_cancer (logistic loss), standardized by gonn (--standardize).
 """
 
 import argparse
@@ -32,8 +33,12 @@ def synthetic(d, n, seed=0):
 def real(name):
     from sklearn import datasets
 
-    if name == "diabetes":
+    if name.startswith("diabetes"):
         x, y = datasets.load_diabetes(return_X_y=True)
+        if "-" in name:
+            # diabetes-K: the K features most correlated with the target.
+            k = int(name.split("-")[1])
+            x = x[:, np.argsort([-abs(np.corrcoef(x[:, j], y)[0, 1]) for j in range(x.shape[1])])[:k]]
         return x, (y - y.mean()) / y.std()
     if name == "wine":
         x, y = datasets.load_wine(return_X_y=True)
@@ -51,6 +56,9 @@ PROBLEMS = [
     ("3feat-500", lambda: synthetic(3, 500), "squared", 1.0, 1),
     ("5feat-500", lambda: synthetic(5, 500), "squared", 1.0, 1),
     ("diabetes", lambda: real("diabetes"), "squared", 10.0, 2),
+    ("diabetes-4", lambda: real("diabetes-4"), "squared", 10.0, 1),
+    ("diabetes-5", lambda: real("diabetes-5"), "squared", 10.0, 1),
+    ("diabetes-6", lambda: real("diabetes-6"), "squared", 10.0, 1),
     ("wine", lambda: real("wine"), "logistic", 1.0, 2),
     ("breast_cancer", lambda: real("breast_cancer"), "logistic", 1.0, 2),
 ]

@@ -4,7 +4,7 @@ correlated with the target (4-D inputs plus bias: the branch and bound proves th
 
     pip install torch numpy scikit-learn
     cargo build --release
-    python3 examples/certify_pytorch.py
+    python3 examples/certify_pytorch.py [K]      (K diabetes features, default 4; 5 takes about 5 minutes)
 
 The network is nn.Sequential(nn.Linear(d, r), nn.ReLU(), nn.Linear(r, 1, bias=False)) trained with Adam on
     1/2 * sum_i (net(x_i) - y_i)^2 + lambda/2 * (||W1||^2 + ||b1||^2 + ||W2||^2),
@@ -18,6 +18,7 @@ be the last row of a (d + 1) x r W1.
 import json
 import os
 import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -76,11 +77,12 @@ X = rng.standard_normal((150, 2))
 y = np.maximum(X[:, 0] - 0.5 * X[:, 1], 0) - np.maximum(X[:, 1] + 0.3, 0) + 0.1 * rng.standard_normal(150)
 certify_then_fit("synthetic", X, y, lam=0.05, width=20, steps=3000)
 
-# Real data: diabetes (442 patients), the four features most correlated with disease progression (bmi, s5, bp,
-# s4), inputs and target standardized; lambda 10 gives about 8 units.
+# Real data: diabetes (442 patients), the K features most correlated with disease progression (for K = 4: bmi, s5,
+# bp, s4), inputs and target standardized; lambda 10 gives about 8 units.
+k = int(sys.argv[1]) if len(sys.argv) > 1 else 4
 X, y = datasets.load_diabetes(return_X_y=True)
 order = np.argsort([-abs(np.corrcoef(X[:, j], y)[0, 1]) for j in range(X.shape[1])])
-X = X[:, order[:4]]
+X = X[:, order[:k]]
 X = (X - X.mean(0)) / X.std(0)
 y = (y - y.mean()) / y.std()
-certify_then_fit("diabetes-4", X, y, lam=10.0, width=32, steps=5000)
+certify_then_fit(f"diabetes-{k}", X, y, lam=10.0, width=32, steps=5000)
