@@ -2,7 +2,8 @@
 //! signs, with a time limit and a target (the search stops once its proven bound is below it): the node count and
 //! time of one proof, apart from the fit around it. `bench/relu_polar_probe.py` writes the `.npz` (`X`, the
 //! standardized inputs without the bias column; `Q`, the `n x 1` dual direction at a fitted model).
-//! Run: `cargo run --release -p gonn --example relu_bab_polar -- FILE.npz SECONDS TARGET`
+//! Run: `cargo run --release -p gonn --example relu_bab_polar -- FILE.npz SECONDS TARGET [RESTARTS]` (pattern-ascent
+//! starts; the fit's default otherwise)
 
 use std::time::Instant;
 
@@ -12,8 +13,16 @@ use gonn::prelude::*;
 
 fn main() -> gonn::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [file, seconds, target] = args.as_slice() else {
-        eprintln!("usage: relu_bab_polar FILE.npz SECONDS TARGET");
+    let (file, seconds, target, restarts) = match args.as_slice() {
+        [f, s, t] => (f, s, t, None),
+        [f, s, t, r] => (f, s, t, Some(r)),
+        _ => {
+            eprintln!("usage: relu_bab_polar FILE.npz SECONDS TARGET [RESTARTS]");
+            std::process::exit(2);
+        }
+    };
+    let Ok(restarts) = restarts.map_or(Ok(None), |r| r.parse::<usize>().map(Some)) else {
+        eprintln!("RESTARTS is a count");
         std::process::exit(2);
     };
     let (seconds, target): (f64, f64) = match (seconds.parse(), target.parse()) {
@@ -36,6 +45,9 @@ fn main() -> gonn::Result<()> {
     let mut opts = PolarOptions::new(true, Par::Seq);
     opts.time_limit = Some(std::time::Duration::from_secs_f64(seconds));
     opts.target = target;
+    if let Some(r) = restarts {
+        opts.restarts = r;
+    }
     let t = Instant::now();
     let p = net.polar(q.as_ref(), &opts, &mut Rng::new(1));
     let upper = p.upper.map_or("none".to_string(), |u| format!("{u:.9}"));

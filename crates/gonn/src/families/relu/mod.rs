@@ -17,7 +17,9 @@ use crate::error::{GonnError, Result};
 use crate::families::relu::polar::bab::{bab_scalar_polar, BabOptions};
 use crate::families::relu::polar::cover::{cover_polar, CoverReport};
 use crate::families::relu::polar::l2::exact_l2_polar;
-use crate::families::relu::polar::{exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement, ScalarPolar};
+use crate::families::relu::polar::{
+    exact_scalar_polar_pair_cached, heuristic_scalar_polar, Arrangement, ScalarPolar, RIDGE_MAX_DIM,
+};
 use crate::numerics::budget::Budget;
 use crate::numerics::cone::Rows;
 pub use crate::numerics::linalg::augment;
@@ -81,6 +83,17 @@ pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 11_000;
 /// same with the branch and bound: a 4-feature fit at n = 500 certified in 79 s instead of 110 s, a 5-feature one
 /// at n = 300 in 228 s instead of 262 s (one thread, one run each).
 pub const PRICING_RESTARTS: usize = 64;
+
+/// Pattern-ascent starts of every polar of a branch-and-bound fit on rows wider than the ridge ascent reaches
+/// (8 or more input features plus bias); an eighth of them is ascended fully. On diabetes (10 features, lambda 5,
+/// two threads, 120 s) the fit ended at 95.05 instead of 95.45 (PyTorch's Adam: 95.27); on 4-feature data the
+/// extra ascents cost more than they find (a 500-sample fit took 212 s instead of 80 s), so narrower rows keep
+/// [`PRICING_RESTARTS`], and so do rows wider than [`WIDE_PRICING_MAX_DIM`].
+pub const WIDE_PRICING_RESTARTS: usize = 1024;
+
+/// The widest rows (inputs plus bias) priced with [`WIDE_PRICING_RESTARTS`]: a full ascent's cone projections grow
+/// quickly with the dimension, and on breast_cancer (31 columns) 128 ascents took more than 8 s of the first polar.
+pub const WIDE_PRICING_MAX_DIM: usize = 16;
 
 /// In `auto` mode, rank-4 inputs (3-D plus bias) use enumeration up to this many samples: its cost grows like
 /// `n^3` (about 2 s per polar at `n = 300` on one core once the sweeps are cached, 22 s at `n = 600`; see
@@ -678,7 +691,16 @@ impl Family for ReluNetwork {
         let dropped = self.reduced.as_ref().map_or(0.0, |r| r.dropped);
         // Pricing replaces a costly enumeration or search: many more starts are still cheap (milliseconds at
         // n = 10^4).
-        let restarts = if aborted.get() || self.bab { opts.restarts.max(PRICING_RESTARTS) } else { opts.restarts };
+        // Wider than the ridge ascent reaches, the ascent from many starts is the fit's only cheap way to find
+        // units: in 11 dimensions 64 starts missed units 10-25 % above the ones they found (diabetes).
+        let wide = self.bab && (RIDGE_MAX_DIM + 1..=WIDE_PRICING_MAX_DIM).contains(&self.rows.d);
+        let restarts = if wide {
+            opts.restarts.max(WIDE_PRICING_RESTARTS)
+        } else if aborted.get() || self.bab {
+            opts.restarts.max(PRICING_RESTARTS)
+        } else {
+            opts.restarts
+        };
         let single = self.outputs == 1 || self.norms[1].norm == Norm::L1;
         if !single && !aborted.get() {
             if let Some(p) = self.exact_l2(q, opts) {

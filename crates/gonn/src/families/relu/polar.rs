@@ -918,13 +918,20 @@ const RIDGE_ROUNDS: usize = 8;
 /// Ridge searches per ascent, at all levels together (each costs `O(n log n)` or a projection `O(n d)`).
 const RIDGE_WORK: usize = 64;
 
+/// The ridge ascent follows the best this many points the pattern ascents reached.
+const RIDGE_POINTS: usize = 8;
+
+/// At most this many full pattern ascents per heuristic polar (an eighth of the starts, at least 8 of them).
+const MAX_ASCENTS: usize = 128;
+
 /// The ridge ascent runs up to this many dimensions (inputs plus bias): each level down searches the ridges of the
 /// level above.
-const RIDGE_MAX_DIM: usize = 8;
+pub(crate) const RIDGE_MAX_DIM: usize = 8;
 
 /// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from `seeds` (units of earlier searches), data-driven
 /// starts (the samples with the largest
-/// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones, each
+/// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones (the
+/// best eighth of them after a few fixed-point steps, at least 8, ascended fully), each
 /// reached point then followed along its ridges (`ridge_ascent`, rows of 3 to `RIDGE_MAX_DIM` entries). The
 /// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
 pub fn heuristic_scalar_polar(
@@ -985,7 +992,9 @@ pub fn heuristic_scalar_polar(
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut reached: Vec<(f64, Vec<f64>)> = Vec::new();
-    for (t, (_, s)) in scored.into_iter().take(restarts.clamp(1, 8)).enumerate() {
+    // The cheap phase ranks poorly where basins are small (11-D inputs): many starts also get many full ascents.
+    let ascents = (restarts / 8).max(restarts.clamp(1, 8)).min(MAX_ASCENTS);
+    for (t, (_, s)) in scored.into_iter().take(ascents).enumerate() {
         if t > 0 && budget.expired() {
             break;
         }
@@ -994,16 +1003,18 @@ pub fn heuristic_scalar_polar(
     // Rows of 3 to RIDGE_MAX_DIM entries: maxima often lie on ridges (the hyperplane of a sample with a concave
     // kink), where the ascent stalls; the maximum along each ridge through a reached point may lead on. The
     // points where the ascents stalled stay candidates for the further columns (ranked after the ridge maxima).
+    // Only the best `RIDGE_POINTS` are followed (each costs up to `RIDGE_WORK` evaluations).
     if (3..=RIDGE_MAX_DIM).contains(&d) {
-        let stalled = reached.clone();
-        for r in reached.iter_mut() {
+        reached.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut ridged = Vec::new();
+        for r in reached.iter().take(RIDGE_POINTS) {
             if budget.expired() {
                 break;
             }
             let mut work = RIDGE_WORK;
-            *r = ridge_ascent(rows, c, std::mem::take(r), &mut work);
+            ridged.push(ridge_ascent(rows, c, r.clone(), &mut work));
         }
-        reached.extend(stalled);
+        reached.extend(ridged);
     }
     // The best maximum, then the other distinct ones (more columns from one search).
     reached.sort_by(|a, b| b.0.total_cmp(&a.0));
