@@ -85,7 +85,7 @@ pub const AUTO_EXACT_MAX_SAMPLES_RANK3: usize = 11_000;
 pub const PRICING_RESTARTS: usize = 64;
 
 /// Pattern-ascent starts of every polar of a branch-and-bound fit on rows wider than the ridge ascent reaches
-/// (8 or more input features plus bias); an eighth of them is ascended fully. On diabetes (10 features, lambda 5,
+/// (8 to 15 input features plus bias); an eighth of them is ascended fully. On diabetes (10 features, lambda 5,
 /// two threads, 120 s) the fit ended at 95.05 instead of 95.45 (PyTorch's Adam: 95.27); on 4-feature data the
 /// extra ascents cost more than they find (a 500-sample fit took 212 s instead of 80 s), so narrower rows keep
 /// [`PRICING_RESTARTS`], and so do rows wider than [`WIDE_PRICING_MAX_DIM`].

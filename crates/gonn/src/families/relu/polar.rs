@@ -931,8 +931,9 @@ pub(crate) const RIDGE_MAX_DIM: usize = 8;
 /// Heuristic `max_{||u|| = 1} c^T (X u)_+`: pattern ascent from `seeds` (units of earlier searches), data-driven
 /// starts (the samples with the largest
 /// `|c_j| ||x_j||`, the gradients of the all-active and positive-part patterns) and `restarts` random ones (the
-/// best eighth of them after a few fixed-point steps, at least 8, ascended fully), each
-/// reached point then followed along its ridges (`ridge_ascent`, rows of 3 to `RIDGE_MAX_DIM` entries). The
+/// best eighth of them after a few fixed-point steps ascended fully: at least `min(restarts, 8)`, at most
+/// `MAX_ASCENTS`), the best `RIDGE_POINTS` reached points then followed along their ridges (`ridge_ascent`, rows of
+/// 3 to `RIDGE_MAX_DIM` entries). The
 /// proven upper bound is `||c_+||_2 ||X||_2` (from `c^T (Xu)_+ <= c_+^T (Xu)_+ <= ||c_+|| ||Xu||`).
 pub fn heuristic_scalar_polar(
     rows: &Rows,
