@@ -28,8 +28,10 @@ pub(super) struct Corrected {
 }
 
 /// Tightens an uncertified gap bound with the cutting-plane dual point of [`refined_dual_bound`], when the polar
-/// has a proven upper bound from an exact solver (otherwise only the cheap pricing rounds run, without a bound).
-/// Returns the fully corrective model over the cuts, when it is better than `w`.
+/// has a proven upper bound from an exact solver, or (`searched`) from a search that stopped at its target
+/// (otherwise only the cheap pricing rounds run, without a bound). Returns the fully corrective model over the
+/// cuts, when it is better than `w`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn tighten(
     p: &Problem<'_>,
     w: &Weights,
@@ -38,13 +40,14 @@ pub(super) fn tighten(
     rng: &mut Rng,
     cert: &mut Certificate,
     rounds: usize,
+    searched: bool,
 ) -> Option<Corrected> {
     if cert.status == Status::Certified || !p.net.hints().refine_dual {
         return None;
     }
     // Without a proven polar (a priced iteration, or a family without an exact solver) the refinement only looks
     // for a better fully corrective model, with the cheap search.
-    let proven = polar.exact && polar.upper.is_some() && !polar.heuristic;
+    let proven = (polar.exact || searched) && polar.upper.is_some() && !polar.heuristic;
     let objective = cert.objective;
     // A lower bound within the tolerance certifies: further (costly) rounds would not change the status.
     let enough = objective - cert.tol * objective.abs();
@@ -262,7 +265,7 @@ impl MetaSolver<'_> {
         }
         let mut cert = Certificate::new(p, &ev, &polar, w.width(), self.params.tol);
         // Families that refine their dual also grow by the fully corrective step over several polar atoms.
-        let corrected = tighten(p, w, &polar, &opts, rng, &mut cert, if opts.prove { 10 } else { 5 });
+        let corrected = tighten(p, w, &polar, &opts, rng, &mut cert, if opts.prove { 10 } else { 5 }, false);
         // A certified corrective model is the run's answer (the run stops): it replaces the evaluation and
         // certificate; otherwise it is the model to adopt when better.
         let (mut ev, mut certified_model) = (ev, None);
