@@ -473,8 +473,7 @@ impl Loss {
                     }
                 }
             }
-            let t = if rr == 0.0 { 0.0 } else { (ry / rr).clamp(0.0, t_max) };
-            return t * ry - 0.5 * t * t * rr;
+            return squared_dual_bound(ry, rr, t_max);
         }
         let t_max = t_max.clamp(0.0, 1.0);
         if *self == Loss::Logistic {
@@ -505,6 +504,13 @@ impl Loss {
         }
         dual(0.0).max(dual(t_max)).max(fc).max(fd)
     }
+}
+
+/// The squared loss's weak-duality bound from `ry = <R, y>` and `rr = ||R||^2` (`R = -G`, observed entries):
+/// `t ry - t^2 rr / 2`, maximized over `t in [0, t_max]` at `clip(ry / rr, 0, t_max)` (THEORY.md section 3).
+pub(crate) fn squared_dual_bound(ry: f64, rr: f64, t_max: f64) -> f64 {
+    let t = if rr == 0.0 { 0.0 } else { (ry / rr).clamp(0.0, t_max) };
+    t * ry - 0.5 * t * t * rr
 }
 
 #[cfg(test)]

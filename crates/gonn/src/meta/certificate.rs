@@ -257,10 +257,7 @@ pub fn refined_dual_bound(
         // The weak-duality bound of this round's residual for a proven polar of at most `1 / t_max`.
         let (gy, gg) = if fit.is_none() { (dotm(&gamma, &y), dotm(&gamma, &gamma)) } else { (0.0, 0.0) };
         let round_dual = |t_max: f64| match &fit {
-            None => {
-                let t = if gg > 0.0 { (gy / gg).clamp(0.0, t_max) } else { 0.0 };
-                t * gy - 0.5 * t * t * gg
-            }
+            None => crate::core::loss::squared_dual_bound(gy, gg, t_max),
             Some((z, g)) => p.loss.dual_lower_bound(p.obs, z.as_ref(), g.as_ref(), t_max),
         };
         // A lower bound that certifies the caller's weights, or the best restricted solution when it will have a
